@@ -1,0 +1,153 @@
+"""Command line: ``pipeline run extract`` and ``pipeline make-example``. Thin by design."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pipeline.config import ConfigError, load_config
+from pipeline.io.catalog import CatalogError
+from pipeline.io.output_dir import OutputDirError
+from pipeline.models.whisper_runtime import ModelError
+from pipeline.runner import RunSummary, run_extract
+
+USER_ERRORS = (CatalogError, ConfigError, OutputDirError, ModelError)
+
+
+class TqdmProgress:
+    """Track-level progress bar for the terminal."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+
+    def start(self, total_tracks: int, done_tracks: int) -> None:
+        self.bar = tqdm(total=total_tracks, initial=done_tracks, unit="track", desc="extract")
+
+    def advance(self, tracks: int) -> None:
+        if self.bar is not None:
+            self.bar.update(tracks)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _add_extract_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", required=True, help="catalog CSV (track_id, audio_path, ...)")
+    p.add_argument("--output", default="features", help="output folder (default: features)")
+    p.add_argument("--config", type=Path, help="YAML file with settings (see README)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any setting, e.g. --set segment.merge_gap_s=1.5")
+    p.add_argument("--max-duration-s", type=float, help="keep this much of each track (300)")
+    p.add_argument("--segment-mode", choices=["vocal", "fixed"], help="vocal (default) or fixed")
+    p.add_argument("--hop-s", type=float, help="hop between fixed segments (30)")
+    p.add_argument("--whisper-model", help="CTranslate2 Whisper folder (default: bundled base)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="where Whisper runs (cpu)")
+    p.add_argument("--compute-type", help="CTranslate2 compute type (int8 on CPU, float16 on CUDA)")
+    p.add_argument("--batch-size", type=int, help="segments per Whisper encoder batch (8)")
+    p.add_argument("--language", help="force a language code instead of detecting it")
+    p.add_argument("--initial-prompt", help="text given to Whisper before each segment")
+    p.add_argument("--partition-size", type=int, help="tracks per output partition (16)")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
+    p.add_argument("--workers", type=int, help="LocalCluster worker processes (one per core)")
+    p.add_argument("--retries", type=int, help="Dask task retries (2)")
+    p.add_argument("--strict", action="store_true", default=None,
+                   help="exit non-zero when any track is rejected")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace outputs made with other settings instead of refusing")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a job").add_subparsers(dest="job", required=True)
+    _add_extract_arguments(run.add_parser("extract", help="catalog -> Whisper features"))
+    example = commands.add_parser("make-example", help="generate a small example catalog")
+    example.add_argument("--output", type=Path, default=Path("example"))
+    return parser
+
+
+def _setup_logging(output: Path) -> Path:
+    log_dir = output / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / f"extract-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    handler = logging.FileHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    return log_file
+
+
+def _print_summary(summary: RunSummary, output: str, log_file: Path) -> None:
+    s = summary.to_dict()
+    rate = s["audio_s_per_wall_s"]
+    lines = [
+        f"tracks      {s['tracks']}  (ok {s['ok']}, rejected {sum(summary.rejected.values())})",
+        *(f"  rejected  {n:>5}  {reason}" for reason, n in s["rejected"].items()),
+        f"segments    {s['segments']}",
+        f"audio       {s['audio_s'] / 3600:.3f} h",
+        f"wall time   {s['wall_s']:.1f} s  ({rate if rate is not None else '-'} audio s per s)",
+        f"resumed     {s['resumed_partitions']} partition(s)",
+        f"outputs     {output}  (log: {log_file})",
+    ]
+    for index, error in s["failed_partitions"].items():
+        lines.append(f"FAILED      partition {index}: {error} (re-run to retry)")
+    print("\n".join(lines))
+
+
+def _extract(args: argparse.Namespace) -> int:
+    overrides = {
+        "input": args.input,
+        "output": args.output,
+        "decode.max_duration_s": args.max_duration_s,
+        "segment.mode": args.segment_mode,
+        "segment.hop_s": args.hop_s,
+        "whisper.model_dir": args.whisper_model,
+        "whisper.device": args.device,
+        "whisper.compute_type": args.compute_type,
+        "whisper.batch_size": args.batch_size,
+        "whisper.language": args.language,
+        "whisper.initial_prompt": args.initial_prompt,
+        "partition_size": args.partition_size,
+        "run.scheduler": args.scheduler,
+        "run.n_workers": args.workers,
+        "run.retries": args.retries,
+        "run.strict": args.strict,
+    }
+    config = load_config(args.config, overrides, args.set)
+    log_file = _setup_logging(Path(config.output))
+    progress = TqdmProgress()
+    try:
+        summary = run_extract(config, overwrite=args.overwrite, progress=progress)
+    finally:
+        progress.close()
+    _print_summary(summary, config.output, log_file)
+    if summary.failed_partitions:
+        return 1
+    if config.run.strict and summary.rejected:
+        print(f"--strict: {sum(summary.rejected.values())} track(s) rejected", file=sys.stderr)
+        return 3
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "make-example":
+            from pipeline.example import make_example
+
+            catalog = make_example(args.output)
+            print(f"example catalog: {catalog}")
+            return 0
+        return _extract(args)
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Typed configuration: one frozen dataclass per stage under one root, from YAML plus overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    sample_rate_hz: int = 16_000
+    max_duration_s: float = 300.0
+    silence_dbfs: float = -60.0  # a track whose RMS is below this is rejected as silent
+
+
+@dataclass(frozen=True)
+class SeparateConfig:
+    method: Literal["none"] = "none"
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    mode: Literal["vocal", "fixed"] = "vocal"
+    segment_s: float = 30.0
+    hop_s: float = 30.0  # fixed mode only
+    vad_threshold: float = 0.5  # a window is vocal when its probability exceeds this
+    merge_gap_s: float = 2.0  # vocal regions closer than this are merged
+    min_region_s: float = 1.0  # vocal regions shorter than this are noise
+    min_mean_vocalness: float = 0.0  # reference rejects below 0.5; see README
+
+
+@dataclass(frozen=True)
+class WhisperConfig:
+    model_dir: str | None = None  # None: the bundled multilingual base
+    device: Literal["cpu", "cuda"] = "cpu"
+    compute_type: str | None = None  # None: int8 on CPU, float16 on CUDA
+    batch_size: int = 8
+    language: str | None = None  # None: detected per segment
+    initial_prompt: str | None = None
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    compression_ratio_threshold: float | None = 1.35
+    log_prob_threshold: float | None = -1.0
+    no_speech_threshold: float | None = 0.6
+    max_new_tokens: int = 220
+    seed: int = 0
+
+    def resolved_compute_type(self) -> str:
+        if self.compute_type:
+            return self.compute_type
+        return "float16" if self.device == "cuda" else "int8"
+
+
+@dataclass(frozen=True)
+class TextEmbedConfig:
+    model: Literal["multilingual-e5-small"] = "multilingual-e5-small"
+    piece_chars: int = 200
+    min_words: int = 4
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How the job runs; none of it changes the outputs, so it is left out of the fingerprint."""
+
+    scheduler: str | None = None  # None: a LocalCluster
+    n_workers: int | None = None  # LocalCluster only; None: one per core
+    retries: int = 2
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    input: str = ""
+    output: str = ""
+    partition_size: int = 16
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    separate: SeparateConfig = field(default_factory=SeparateConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    whisper: WhisperConfig = field(default_factory=WhisperConfig)
+    text: TextEmbedConfig = field(default_factory=TextEmbedConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def output_affecting(self) -> dict[str, Any]:
+        """The settings that determine the outputs (everything but ``input`` and ``run``)."""
+        d = self.to_dict()
+        for key in ("input", "output", "run"):
+            d.pop(key)
+        return d
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.output_affecting(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that does not fit the typed config."""
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(f"unknown setting {where}{key}; known: {', '.join(fields)}")
+        default = getattr(cls(), key)
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}{key} must be a mapping")
+            value = _build(type(default), value, f"{where}{key}.")
+        elif isinstance(default, tuple):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _parse_scalar(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def _nested(dotted: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    node = out
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[leaf] = value
+    return out
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(
+    path: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    set_items: list[str] | None = None,
+) -> ExtractConfig:
+    """Defaults < YAML file < ``--set a.b=value`` items < explicit CLI flags (``overrides``)."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        values = loaded
+    for item in set_items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. whisper.batch_size=4")
+        key, raw = item.split("=", 1)
+        values = _merge(values, _nested(key.strip(), _parse_scalar(raw)))
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values = _merge(values, _nested(key, value))
+    return _build(ExtractConfig, values, "")

@@ -1,0 +1,87 @@
+"""Read and validate the catalog CSV.
+
+Columns: ``track_id`` and ``audio_path`` are required; ``work_id``, ``title``, ``artist`` and
+``language`` are optional; other columns are ignored. A UTF-8 BOM and CRLF line ends are
+accepted. Catalog errors stop the run before any work, naming the line, because a wrong
+catalog would silently waste a cluster.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from pipeline.records import CatalogEntry
+
+REQUIRED_COLUMNS = ("track_id", "audio_path")
+OPTIONAL_COLUMNS = ("work_id", "title", "artist", "language")
+
+
+class CatalogError(ValueError):
+    """The catalog cannot be used as it is; the message names the file and line."""
+
+
+def _resolve(audio_path: str, base_dir: Path) -> str:
+    if "://" in audio_path:  # an fsspec URL such as s3://bucket/key.mp3
+        return audio_path
+    path = Path(audio_path).expanduser()
+    return str(path if path.is_absolute() else (base_dir / path).absolute())
+
+
+def read_catalog(path: Path) -> list[CatalogEntry]:
+    """Every row of the catalog in file order, relative paths resolved against its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogError(f"{path}: catalog not found; pass --input path/to/catalog.csv")
+    entries: list[CatalogEntry] = []
+    seen: dict[str, int] = {}
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, strict=True)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise CatalogError(f"{path}: the catalog is empty; it needs a header line") from None
+        except csv.Error as e:
+            raise CatalogError(f"{path}:1: malformed header ({e})") from None
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise CatalogError(
+                f"{path}:1: missing required column(s) {', '.join(missing)}; "
+                f"the header must name {', '.join(REQUIRED_COLUMNS)}"
+            )
+        try:
+            for row in reader:
+                line = reader.line_num
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != len(header):
+                    raise CatalogError(
+                        f"{path}:{line}: expected {len(header)} fields, found {len(row)}; "
+                        "quote values that contain commas"
+                    )
+                values = {h: cell.strip() for h, cell in zip(header, row, strict=False)}
+                track_id = values["track_id"]
+                if not track_id:
+                    raise CatalogError(f"{path}:{line}: empty track_id")
+                if track_id in seen:
+                    raise CatalogError(
+                        f"{path}:{line}: duplicate track_id {track_id!r} "
+                        f"(first on line {seen[track_id]})"
+                    )
+                if not values["audio_path"]:
+                    raise CatalogError(f"{path}:{line}: empty audio_path for {track_id!r}")
+                seen[track_id] = line
+                optional = {c: values.get(c) or None for c in OPTIONAL_COLUMNS}
+                entries.append(
+                    CatalogEntry(
+                        track_id=track_id,
+                        audio_path=_resolve(values["audio_path"], path.parent),
+                        line=line,
+                        **optional,
+                    )
+                )
+        except csv.Error as e:
+            raise CatalogError(f"{path}:{reader.line_num}: malformed row ({e})") from None
+    if not entries:
+        raise CatalogError(f"{path}: the catalog has a header but no tracks")
+    return entries

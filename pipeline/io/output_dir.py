@@ -1,0 +1,130 @@
+"""The output folder: where each partition's files go, completion markers, lock and manifest.
+
+A partition counts as done only when its marker exists and every file it lists has the
+recorded size; the marker is written last, so a crash mid-partition means "redo it".
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.io.atomic import atomic_write_bytes
+
+MANIFEST = "manifest.json"
+_DATA_DIRS = ("tracks", "segments", "shards", "_complete")
+
+
+class OutputDirError(RuntimeError):
+    """The output folder cannot be used for this run; the message says why and what to do."""
+
+
+def file_record(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def describe_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    a, b = _flatten(old), _flatten(new)
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+
+
+@dataclass(frozen=True)
+class OutputDir:
+    root: Path
+
+    @staticmethod
+    def part_name(index: int) -> str:
+        return f"part-{index:05d}"
+
+    def tracks_path(self, index: int) -> Path:
+        return self.root / "tracks" / f"{self.part_name(index)}.parquet"
+
+    def segments_path(self, index: int) -> Path:
+        return self.root / "segments" / f"{self.part_name(index)}.parquet"
+
+    def shard_path(self, index: int) -> Path:
+        return self.root / "shards" / f"{self.part_name(index)}.tar"
+
+    def marker_path(self, index: int) -> Path:
+        return self.root / "_complete" / f"{self.part_name(index)}.json"
+
+    def write_marker(self, index: int, marker: dict[str, Any]) -> None:
+        atomic_write_bytes(self.marker_path(index), json.dumps(marker, indent=1).encode())
+
+    def completed_marker(self, index: int) -> dict[str, Any] | None:
+        """The partition's marker if it and all the files it lists are intact, else None."""
+        path = self.marker_path(index)
+        if not path.is_file():
+            return None
+        marker = json.loads(path.read_text())
+        for rel, record in marker["files"].items():
+            f = self.root / rel
+            if not f.is_file() or f.stat().st_size != record["bytes"]:
+                return None
+        return marker
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Refuse a second concurrent run on the same folder instead of corrupting it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise OutputDirError(
+                    f"{self.root}: another extraction is running on this folder; wait for it "
+                    "or choose another --output"
+                ) from None
+            yield
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        path = self.root / MANIFEST
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        atomic_write_bytes(self.root / MANIFEST, json.dumps(manifest, indent=1).encode())
+
+    def check_compatible(self, header: dict[str, Any], overwrite: bool) -> None:
+        """Resume only outputs made by the same settings and models; ``overwrite`` clears them."""
+        previous = self.read_manifest()
+        if previous is None:
+            return
+        keys = ("output_config", "models", "schema_versions")
+        old = {k: previous.get(k) for k in keys}
+        new = {k: header.get(k) for k in keys}
+        if old == new:
+            return
+        if overwrite:
+            for name in (*_DATA_DIRS, MANIFEST):
+                target = self.root / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink(missing_ok=True)
+            return
+        differences = "; ".join(describe_differences(old, new))
+        raise OutputDirError(
+            f"{self.root} holds outputs of different settings or models ({differences}). "
+            "Use the same settings to resume, another --output, or --overwrite to replace them."
+        )

@@ -1,0 +1,35 @@
+"""Parquet parts of the tracks and segments tables, with explicit, versioned schemas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.io.atomic import atomic_path
+from pipeline.io.schemas import check_version, table_schema
+
+
+def write_table(rows: list[dict[str, Any]], name: str, target: Path) -> None:
+    """Write ``rows`` as one Parquet file of table ``name``, atomically."""
+    table = pa.Table.from_pylist(rows, schema=table_schema(name))
+    with atomic_path(target) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def read_table(path: Path, name: str) -> pa.Table:
+    """Read a part file or a folder of parts (``.tmp-`` leftovers ignored), checking the version."""
+    path = Path(path)
+    files = sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
+    if not files:
+        return table_schema(name).empty_table()
+    tables = []
+    for f in files:
+        table = pq.read_table(f)
+        metadata = table.schema.metadata or {}
+        found = metadata.get(b"schema_version")
+        check_version(name, found.decode() if found else None, str(f))
+        tables.append(table)
+    return pa.concat_tables(tables)

@@ -1,0 +1,173 @@
+"""The Whisper text decoder in PyTorch, built from a CTranslate2 model file.
+
+CTranslate2 generates the tokens but hides the decoder's hidden states. Given the generated
+tokens, one teacher-forced, batched pass of this decoder yields the final-layer state from
+which each token was predicted (the WEALY features), far cheaper than one pass per token.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from pipeline.models.ct2_weights import ModelFileError, read_model_variables
+
+_LAYER_NORM_EPS = 1e-5
+
+
+def _dequantized(variables: dict[str, np.ndarray], name: str) -> torch.Tensor:
+    """A weight as float32, undoing CTranslate2's int8/int16 per-row quantisation."""
+    value = variables[name]
+    if value.dtype in (np.int8, np.int16):
+        scale = variables[name + "_scale"].astype(np.float32)
+        return torch.from_numpy(value.astype(np.float32) / scale.reshape(-1, 1))
+    return torch.from_numpy(value.astype(np.float32))
+
+
+class _Attention(nn.Module):
+    def __init__(self, d_model: int, num_heads: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.layer_norm = nn.LayerNorm(d_model, eps=_LAYER_NORM_EPS)
+        self.query = nn.Linear(d_model, d_model)
+        self.key_value = nn.Linear(d_model, 2 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, d_model = x.shape
+        return x.view(batch, length, self.num_heads, d_model // self.num_heads).transpose(1, 2)
+
+    def forward(
+        self,
+        x: torch.Tensor,  # (B, T, d)
+        memory: torch.Tensor | None,  # (B, S, d) for cross-attention, None for causal self
+    ) -> torch.Tensor:
+        h = self.layer_norm(x)
+        keys, values = self.key_value(h if memory is None else memory).chunk(2, dim=-1)
+        attended = F.scaled_dot_product_attention(
+            self._heads(self.query(h)),
+            self._heads(keys),
+            self._heads(values),
+            is_causal=memory is None,
+        )
+        batch, _, length, _ = attended.shape
+        return x + self.out(attended.transpose(1, 2).reshape(batch, length, -1))
+
+
+class _DecoderLayer(nn.Module):
+    def __init__(self, d_model: int, num_heads: int, ffn_dim: int) -> None:
+        super().__init__()
+        self.self_attention = _Attention(d_model, num_heads)
+        self.cross_attention = _Attention(d_model, num_heads)
+        self.ffn_norm = nn.LayerNorm(d_model, eps=_LAYER_NORM_EPS)
+        self.ffn_in = nn.Linear(d_model, ffn_dim)
+        self.ffn_out = nn.Linear(ffn_dim, d_model)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        x = self.self_attention(x, None)
+        x = self.cross_attention(x, memory)
+        return x + self.ffn_out(F.gelu(self.ffn_in(self.ffn_norm(x))))
+
+
+class WhisperDecoder(nn.Module):
+    """Pre-norm Whisper decoder; ``forward`` returns final-layer states (after the last norm)."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int,
+        num_heads: int,
+        num_layers: int,
+        max_length: int,
+    ) -> None:
+        super().__init__()
+        self.embeddings = nn.Embedding(vocab_size, d_model)
+        self.register_buffer("positions", torch.zeros(max_length, d_model))
+        ffn_dim = 4 * d_model
+        self.layers = nn.ModuleList(
+            _DecoderLayer(d_model, num_heads, ffn_dim) for _ in range(num_layers)
+        )
+        self.layer_norm = nn.LayerNorm(d_model, eps=_LAYER_NORM_EPS)
+
+    @property
+    def d_model(self) -> int:
+        return self.embeddings.embedding_dim
+
+    def forward(
+        self,
+        tokens: torch.Tensor,  # (B, T) int64
+        memory: torch.Tensor,  # (B, S, d) encoder output
+    ) -> torch.Tensor:  # (B, T, d)
+        """Causal attention alone suffices for right-padded rows: no valid position sees padding."""
+        if tokens.ndim != 2 or memory.ndim != 3:
+            raise ValueError("tokens must be (B, T) and memory (B, S, d)")
+        length = tokens.shape[1]
+        x = self.embeddings(tokens) + self.positions[:length]
+        memory = memory.to(x.dtype)
+        for layer in self.layers:
+            x = layer(x, memory)
+        return self.layer_norm(x)
+
+    def logits(self, states: torch.Tensor) -> torch.Tensor:
+        """Token logits from final states; the output projection is tied to the embeddings."""
+        return states @ self.embeddings.weight.T
+
+    @classmethod
+    def from_ct2_model(cls, model_file: Path) -> WhisperDecoder:
+        """Build the decoder with the exact weights of a CTranslate2 Whisper ``model.bin``."""
+        spec_name, v = read_model_variables(model_file)
+        if spec_name != "WhisperSpec":
+            raise ModelFileError(f"{model_file}: expected a WhisperSpec model, got {spec_name}")
+        num_layers = sum(
+            1 for k in v if k.startswith("decoder/layer_") and k.endswith("ffn/linear_0/bias")
+        )
+        vocab_size, d_model = v["decoder/embeddings/weight"].shape
+        num_heads = int(v["decoder/num_heads"])
+        max_length = v["decoder/position_encodings/encodings"].shape[0]
+        model = cls(vocab_size, d_model, num_heads, num_layers, max_length)
+        state = {
+            "embeddings.weight": _dequantized(v, "decoder/embeddings/weight"),
+            "positions": _dequantized(v, "decoder/position_encodings/encodings"),
+            "layer_norm.weight": _dequantized(v, "decoder/layer_norm/gamma"),
+            "layer_norm.bias": _dequantized(v, "decoder/layer_norm/beta"),
+        }
+        parts = {
+            "self_attention": ("self_attention", ("linear_0", "linear_1")),
+            "cross_attention": ("attention", ("linear_0", "linear_1", "linear_2")),
+        }
+        for i in range(num_layers):
+            src = f"decoder/layer_{i}"
+            dst = f"layers.{i}"
+            for name, (ct2_name, linears) in parts.items():
+                a = f"{src}/{ct2_name}"
+                state[f"{dst}.{name}.layer_norm.weight"] = _dequantized(v, f"{a}/layer_norm/gamma")
+                state[f"{dst}.{name}.layer_norm.bias"] = _dequantized(v, f"{a}/layer_norm/beta")
+                if len(linears) == 2:  # fused query/key/value, then output
+                    qkv_w = _dequantized(v, f"{a}/linear_0/weight")
+                    qkv_b = _dequantized(v, f"{a}/linear_0/bias")
+                    state[f"{dst}.{name}.query.weight"] = qkv_w[:d_model]
+                    state[f"{dst}.{name}.query.bias"] = qkv_b[:d_model]
+                    state[f"{dst}.{name}.key_value.weight"] = qkv_w[d_model:]
+                    state[f"{dst}.{name}.key_value.bias"] = qkv_b[d_model:]
+                    out = "linear_1"
+                else:  # query, fused key/value (from the encoder output), then output
+                    state[f"{dst}.{name}.query.weight"] = _dequantized(v, f"{a}/linear_0/weight")
+                    state[f"{dst}.{name}.query.bias"] = _dequantized(v, f"{a}/linear_0/bias")
+                    state[f"{dst}.{name}.key_value.weight"] = _dequantized(
+                        v, f"{a}/linear_1/weight"
+                    )
+                    state[f"{dst}.{name}.key_value.bias"] = _dequantized(v, f"{a}/linear_1/bias")
+                    out = "linear_2"
+                state[f"{dst}.{name}.out.weight"] = _dequantized(v, f"{a}/{out}/weight")
+                state[f"{dst}.{name}.out.bias"] = _dequantized(v, f"{a}/{out}/bias")
+            state[f"{dst}.ffn_norm.weight"] = _dequantized(v, f"{src}/ffn/layer_norm/gamma")
+            state[f"{dst}.ffn_norm.bias"] = _dequantized(v, f"{src}/ffn/layer_norm/beta")
+            for ours, theirs in (("ffn_in", "linear_0"), ("ffn_out", "linear_1")):
+                state[f"{dst}.{ours}.weight"] = _dequantized(v, f"{src}/ffn/{theirs}/weight")
+                state[f"{dst}.{ours}.bias"] = _dequantized(v, f"{src}/ffn/{theirs}/bias")
+        model.load_state_dict(state, strict=True)
+        return model.eval()

@@ -1,0 +1,109 @@
+"""Typed records that flow between stages. Frozen, so a stage can never edit its input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One catalog row; ``audio_path`` is absolute or an fsspec URL."""
+
+    track_id: str
+    audio_path: str
+    line: int
+    work_id: str | None = None
+    title: str | None = None
+    artist: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A track that cannot be processed: a row in the output, never an exception."""
+
+    track_id: str
+    stage: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    entry: CatalogEntry
+    samples: np.ndarray  # (n,) float32 mono
+    sample_rate_hz: int
+    source_duration_s: float | None  # container's duration, None when unknown
+    truncated: bool  # longer than max_duration_s; the rest was not decoded
+    note: str = ""  # e.g. a decoding error after some audio, which was kept
+
+
+@dataclass(frozen=True)
+class AudioSegment:
+    index: int
+    start_s: float
+    end_s: float
+    samples: np.ndarray  # (segment_s * sample_rate_hz,) float32, zero-padded
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """What the tracks table says about a processed track, without its samples."""
+
+    entry: CatalogEntry
+    duration_s: float  # decoded duration, at most max_duration_s
+    truncated: bool
+    note: str
+    mean_vocalness: float | None  # None in fixed segmentation mode
+
+
+@dataclass(frozen=True)
+class SegmentedTrack:
+    info: TrackInfo
+    segments: tuple[AudioSegment, ...]
+
+
+@dataclass(frozen=True)
+class Transcript:
+    prompt: tuple[int, ...]  # tokens given to the decoder before the text
+    tokens: tuple[int, ...]  # generated text tokens
+    text: str
+    language: str
+    language_probability: float
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    temperature: float
+
+
+@dataclass(frozen=True)
+class SegmentFeatures:
+    index: int
+    start_s: float
+    end_s: float
+    encoder_states: np.ndarray  # (L, d) float16
+    decoder_states: np.ndarray  # (m, d) float16, one row per text token
+    transcript: Transcript
+    token_agreement: float | None  # teacher-forced argmax == generated token; None at T>0
+    clean_text: str
+    text_embedding: np.ndarray | None  # (e,) float32, None when the text is too short
+
+
+@dataclass(frozen=True)
+class TrackFeatures:
+    info: TrackInfo
+    segments: tuple[SegmentFeatures, ...]
+
+    @property
+    def language(self) -> str | None:
+        """The language detected in most segments; ties go to the higher total probability."""
+        votes: dict[str, tuple[int, float]] = {}
+        for s in self.segments:
+            count, prob = votes.get(s.transcript.language, (0, 0.0))
+            votes[s.transcript.language] = (
+                count + 1,
+                prob + s.transcript.language_probability,
+            )
+        return max(votes, key=votes.__getitem__) if votes else None

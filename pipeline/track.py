@@ -1,0 +1,65 @@
+"""One track through every stage, without Dask: what the runner maps, and what a REPL can call."""
+
+from __future__ import annotations
+
+from pipeline.config import ExtractConfig
+from pipeline.models.whisper_runtime import load_whisper
+from pipeline.records import (
+    CatalogEntry,
+    Rejected,
+    SegmentedTrack,
+    SegmentFeatures,
+    TrackFeatures,
+)
+from pipeline.stages.decode import decode_audio
+from pipeline.stages.decoder_states import decoder_states
+from pipeline.stages.embed_text import clean_transcript, embed_text
+from pipeline.stages.encode import encode, log_mel
+from pipeline.stages.segment import segment_audio
+from pipeline.stages.separate import separate_vocals
+from pipeline.stages.transcribe import transcribe
+
+
+def prepare_track(entry: CatalogEntry, config: ExtractConfig) -> SegmentedTrack | Rejected:
+    """Decode, separate and segment: the CPU half of the work."""
+    audio = decode_audio(entry, config.decode)
+    if isinstance(audio, Rejected):
+        return audio
+    vocals = separate_vocals(audio, config.separate)
+    if isinstance(vocals, Rejected):
+        return vocals
+    return segment_audio(vocals, config.segment)
+
+
+def extract_track(
+    track: SegmentedTrack | Rejected, config: ExtractConfig, threads: int = 0
+) -> TrackFeatures | Rejected:
+    """Whisper once per segment (encoder, transcript, decoder states), then the text target."""
+    if isinstance(track, Rejected):
+        return track
+    runtime = load_whisper(config.whisper, threads)
+    features: list[SegmentFeatures] = []
+    size = config.whisper.batch_size
+    for first in range(0, len(track.segments), size):
+        batch = list(track.segments[first : first + size])
+        encoder_states = encode(log_mel(batch, runtime), runtime)  # (B, L, d)
+        transcripts = [transcribe(states, runtime, config.whisper) for states in encoder_states]
+        decoded = decoder_states(encoder_states, transcripts, runtime)
+        for segment, states, transcript, (dec, agreement) in zip(
+            batch, encoder_states, transcripts, decoded, strict=True
+        ):
+            clean = clean_transcript(transcript.text)
+            features.append(
+                SegmentFeatures(
+                    index=segment.index,
+                    start_s=segment.start_s,
+                    end_s=segment.end_s,
+                    encoder_states=states.astype("float16"),
+                    decoder_states=dec,
+                    transcript=transcript,
+                    token_agreement=agreement,
+                    clean_text=clean,
+                    text_embedding=embed_text(clean, config.text),
+                )
+            )
+    return TrackFeatures(track.info, tuple(features))
