@@ -41,8 +41,13 @@ def _add_extract_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, help="catalog CSV (track_id, audio_path, ...)")
     p.add_argument("--output", default="features", help="output folder (default: features)")
     p.add_argument("--config", type=Path, help="YAML file with settings (see README)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any setting, e.g. --set segment.merge_gap_s=1.5")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any setting, e.g. --set segment.merge_gap_s=1.5",
+    )
     p.add_argument("--max-duration-s", type=float, help="keep this much of each track (300)")
     p.add_argument("--segment-mode", choices=["vocal", "fixed"], help="vocal (default) or fixed")
     p.add_argument("--hop-s", type=float, help="hop between fixed segments (30)")
@@ -56,10 +61,17 @@ def _add_extract_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     p.add_argument("--workers", type=int, help="LocalCluster worker processes (one per core)")
     p.add_argument("--retries", type=int, help="Dask task retries (2)")
-    p.add_argument("--strict", action="store_true", default=None,
-                   help="exit non-zero when any track is rejected")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace outputs made with other settings instead of refusing")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="exit non-zero when any track is rejected",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs made with other settings instead of refusing",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:

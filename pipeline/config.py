@@ -32,7 +32,7 @@ class SegmentConfig:
     vad_threshold: float = 0.5  # a window is vocal when its probability exceeds this
     merge_gap_s: float = 2.0  # vocal regions closer than this are merged
     min_region_s: float = 1.0  # vocal regions shorter than this are noise
-    min_mean_vocalness: float = 0.0  # reference rejects below 0.5; see README
+    min_mean_vocalness: float = 0.5  # LIVI rejects tracks below this
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class WhisperConfig:
     language: str | None = None  # None: detected per segment
     initial_prompt: str | None = None
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    compression_ratio_threshold: float | None = 1.35
+    compression_ratio_threshold: float | None = 3.0  # see README: lower ones reject choruses
     log_prob_threshold: float | None = -1.0
     no_speech_threshold: float | None = 0.6
     max_new_tokens: int = 220

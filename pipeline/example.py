@@ -63,15 +63,110 @@ _WIND_IT = (
 )
 
 TRACKS = (
-    ExampleTrack("river-en-1", "river", "The River", "en", "en+m3", 135, 40, _RIVER_EN, 130.8, 96, "wav", 44_100),
-    ExampleTrack("river-en-2", "river", "The River", "en", "en+f3", 155, 70, _RIVER_EN, 220.0, 120, "mp3", 44_100),
-    ExampleTrack("river-es", "river", "El Río", "es", "es", 140, 50, _RIVER_ES, 174.6, 104, "ogg", 48_000),
-    ExampleTrack("lantern-fr-1", "lantern", "La Lanterne", "fr", "fr", 135, 45, _LANTERN_FR, 146.8, 90, "flac", 44_100),
-    ExampleTrack("lantern-fr-2", "lantern", "La Lanterne", "fr", "fr+f2", 150, 65, _LANTERN_FR, 196.0, 112, "m4a", 44_100),
-    ExampleTrack("lantern-en", "lantern", "The Lantern", "en", "en-us", 140, 50, _LANTERN_EN, 164.8, 100, "wav", 22_050),
-    ExampleTrack("morning-de-1", "morning", "Guten Morgen", "de", "de", 135, 45, _MORNING_DE, 110.0, 96, "mp3", 32_000),
-    ExampleTrack("morning-de-2", "morning", "Guten Morgen", "de", "de+f1", 150, 70, _MORNING_DE, 123.5, 126, "flac", 48_000),
-    ExampleTrack("wind-it", "wind", "Il Vento", "it", "it", 140, 50, _WIND_IT, 138.6, 108, "ogg", 44_100),
+    ExampleTrack(
+        "river-en-1",
+        "river",
+        "The River",
+        "en",
+        "en+m3",
+        135,
+        40,
+        _RIVER_EN,
+        130.8,
+        96,
+        "wav",
+        44_100,
+    ),
+    ExampleTrack(
+        "river-en-2",
+        "river",
+        "The River",
+        "en",
+        "en+f3",
+        155,
+        70,
+        _RIVER_EN,
+        220.0,
+        120,
+        "mp3",
+        44_100,
+    ),
+    ExampleTrack(
+        "river-es", "river", "El Río", "es", "es", 140, 50, _RIVER_ES, 174.6, 104, "ogg", 48_000
+    ),
+    ExampleTrack(
+        "lantern-fr-1",
+        "lantern",
+        "La Lanterne",
+        "fr",
+        "fr",
+        135,
+        45,
+        _LANTERN_FR,
+        146.8,
+        90,
+        "flac",
+        44_100,
+    ),
+    ExampleTrack(
+        "lantern-fr-2",
+        "lantern",
+        "La Lanterne",
+        "fr",
+        "fr+f2",
+        150,
+        65,
+        _LANTERN_FR,
+        196.0,
+        112,
+        "m4a",
+        44_100,
+    ),
+    ExampleTrack(
+        "lantern-en",
+        "lantern",
+        "The Lantern",
+        "en",
+        "en-us",
+        140,
+        50,
+        _LANTERN_EN,
+        164.8,
+        100,
+        "wav",
+        22_050,
+    ),
+    ExampleTrack(
+        "morning-de-1",
+        "morning",
+        "Guten Morgen",
+        "de",
+        "de",
+        135,
+        45,
+        _MORNING_DE,
+        110.0,
+        96,
+        "mp3",
+        32_000,
+    ),
+    ExampleTrack(
+        "morning-de-2",
+        "morning",
+        "Guten Morgen",
+        "de",
+        "de+f1",
+        150,
+        70,
+        _MORNING_DE,
+        123.5,
+        126,
+        "flac",
+        48_000,
+    ),
+    ExampleTrack(
+        "wind-it", "wind", "Il Vento", "it", "it", 140, 50, _WIND_IT, 138.6, 108, "ogg", 44_100
+    ),
     ExampleTrack("interlude", "interlude", "Interlude", "", "", 0, 0, "", 155.6, 88, "wav", 44_100),
 )
 
@@ -106,14 +201,26 @@ def sing(text: str, voice: str, words_per_minute: int, pitch: int, work_dir: Pat
     """espeak-ng speech of ``text`` at ``RATE_HZ``."""
     out = work_dir / "voice.wav"
     subprocess.run(
-        [_require("espeak-ng"), "-v", voice, "-s", str(words_per_minute), "-p", str(pitch),
-         "-w", str(out), text],
+        [
+            _require("espeak-ng"),
+            "-v",
+            voice,
+            "-s",
+            str(words_per_minute),
+            "-p",
+            str(pitch),
+            "-w",
+            str(out),
+            text,
+        ],
         check=True,
         capture_output=True,
     )
     samples, rate = _read_wav(out)
     n_out = int(len(samples) * RATE_HZ / rate)
-    return np.interp(np.arange(n_out) * rate / RATE_HZ, np.arange(len(samples)), samples).astype(np.float32)
+    return np.interp(np.arange(n_out) * rate / RATE_HZ, np.arange(len(samples)), samples).astype(
+        np.float32
+    )
 
 
 def accompaniment(duration_s: float, key_hz: float, bpm: int, seed: int) -> np.ndarray:
@@ -167,10 +274,27 @@ def _encode(wav: Path, target: Path, rate: int) -> None:
     if target.suffix == ".wav" and rate == RATE_HZ:
         shutil.copyfile(wav, target)
         return
-    codec = {".m4a": ["-c:a", "aac", "-b:a", "128k"], ".mp3": ["-b:a", "128k"]}.get(target.suffix, [])
+    codec = {".m4a": ["-c:a", "aac", "-b:a", "128k"], ".mp3": ["-b:a", "128k"]}.get(
+        target.suffix, []
+    )
     subprocess.run(
-        [_require("ffmpeg"), "-nostdin", "-y", "-loglevel", "error", "-i", str(wav), "-ar",
-         str(rate), *codec, "-map_metadata", "-1", "-fflags", "+bitexact", str(target)],
+        [
+            _require("ffmpeg"),
+            "-nostdin",
+            "-y",
+            "-loglevel",
+            "error",
+            "-i",
+            str(wav),
+            "-ar",
+            str(rate),
+            *codec,
+            "-map_metadata",
+            "-1",
+            "-fflags",
+            "+bitexact",
+            str(target),
+        ],
         check=True,
     )
 

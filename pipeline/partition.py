@@ -82,7 +82,9 @@ def write_partition(
                     "temperature": t.temperature,
                     "tokens": list(t.tokens),
                     "token_agreement": seg.token_agreement,
-                    "text_embedding": None if seg.text_embedding is None else seg.text_embedding.tolist(),
+                    "text_embedding": None
+                    if seg.text_embedding is None
+                    else seg.text_embedding.tolist(),
                     "shard": shard_rel,
                     "shard_key": key,
                 }

@@ -79,7 +79,10 @@ def _git_commit() -> str | None:
     root = Path(__file__).resolve().parents[1]
     try:
         out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except OSError:
         return None
@@ -98,7 +101,8 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
             "whisper": {"sha256": model_sha256(model_dir)},
             "text_encoder": TEXT_ENCODER,
         },
-        "config": config.to_dict() | {"whisper": config.to_dict()["whisper"] | {"model_dir": str(model_dir)}},
+        "config": config.to_dict()
+        | {"whisper": config.to_dict()["whisper"] | {"model_dir": str(model_dir)}},
         "code_version": {"pipeline": pipeline.__version__, "git_commit": _git_commit()},
         "catalog": {"path": str(Path(config.input).absolute())} | file_record(Path(config.input)),
     }
@@ -157,7 +161,9 @@ def run_extract(
         pending = [i for i in range(len(partitions)) if i not in markers]
         log.info(
             "%d tracks in %d partitions; %d already complete",
-            len(entries), len(partitions), len(markers),
+            len(entries),
+            len(partitions),
+            len(markers),
         )
         if progress:
             progress.start(len(entries), summary.tracks)
@@ -206,7 +212,10 @@ def _run_pending(
                     prepare_track, entry, config, key=f"prepare-{token}-{tid}", retries=retries
                 )
                 extracted = client.submit(
-                    extract_track, prepared, config, threads,
+                    extract_track,
+                    prepared,
+                    config,
+                    threads,
                     key=f"whisper-{token}-{tid}",
                     retries=retries,
                     resources={"GPU": 1} if gpu else None,
@@ -214,8 +223,13 @@ def _run_pending(
                 features.append(extracted)
                 completed.add(extracted)
             write = client.submit(
-                write_partition, index, part, features, out,
-                key=f"write-{token}-{index}", retries=retries,
+                write_partition,
+                index,
+                part,
+                features,
+                out,
+                key=f"write-{token}-{index}",
+                retries=retries,
             )
             writes[write] = index
             completed.add(write)

@@ -46,7 +46,11 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def describe_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     a, b = _flatten(old), _flatten(new)
-    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+    return [
+        f"{k}: {a.get(k)!r} -> {b.get(k)!r}"
+        for k in sorted(a.keys() | b.keys())
+        if a.get(k) != b.get(k)
+    ]
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ class OutputDir:
             return
         keys = ("output_config", "models", "schema_versions")
         old = {k: previous.get(k) for k in keys}
-        new = {k: header.get(k) for k in keys}
+        new = json.loads(json.dumps({k: header.get(k) for k in keys}))  # tuples -> lists
         if old == new:
             return
         if overwrite:

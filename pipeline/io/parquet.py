@@ -31,5 +31,6 @@ def read_table(path: Path, name: str) -> pa.Table:
         metadata = table.schema.metadata or {}
         found = metadata.get(b"schema_version")
         check_version(name, found.decode() if found else None, str(f))
-        tables.append(table)
+        schema = table_schema(name)  # a newer minor version may add columns: keep ours
+        tables.append(table.select(schema.names).cast(schema))
     return pa.concat_tables(tables)

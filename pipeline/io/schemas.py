@@ -41,9 +41,7 @@ def schema_version(name: str) -> str:
 @functools.cache
 def table_schema(name: str) -> pa.Schema:
     doc = schema_document(name)
-    fields = [
-        pa.field(f["name"], _TYPES[f["type"]], nullable=f["nullable"]) for f in doc["fields"]
-    ]
+    fields = [pa.field(f["name"], _TYPES[f["type"]], nullable=f["nullable"]) for f in doc["fields"]]
     return pa.schema(fields, metadata={"schema_name": name, "schema_version": doc["version"]})
 
 

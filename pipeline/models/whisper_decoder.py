@@ -41,18 +41,24 @@ class _Attention(nn.Module):
         batch, length, d_model = x.shape
         return x.view(batch, length, self.num_heads, d_model // self.num_heads).transpose(1, 2)
 
+    def cross_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of the encoder output, computed once per segment."""
+        keys, values = self.key_value(memory).chunk(2, dim=-1)
+        return self._heads(keys), self._heads(values)
+
     def forward(
         self,
         x: torch.Tensor,  # (B, T, d)
-        memory: torch.Tensor | None,  # (B, S, d) for cross-attention, None for causal self
+        cross: tuple[torch.Tensor, torch.Tensor] | None,  # cross_kv(memory); None: causal self
     ) -> torch.Tensor:
         h = self.layer_norm(x)
-        keys, values = self.key_value(h if memory is None else memory).chunk(2, dim=-1)
+        if cross is None:
+            keys, values = self.key_value(h).chunk(2, dim=-1)
+            cross_or_self = (self._heads(keys), self._heads(values))
+        else:
+            cross_or_self = cross
         attended = F.scaled_dot_product_attention(
-            self._heads(self.query(h)),
-            self._heads(keys),
-            self._heads(values),
-            is_causal=memory is None,
+            self._heads(self.query(h)), *cross_or_self, is_causal=cross is None
         )
         batch, _, length, _ = attended.shape
         return x + self.out(attended.transpose(1, 2).reshape(batch, length, -1))
@@ -67,9 +73,9 @@ class _DecoderLayer(nn.Module):
         self.ffn_in = nn.Linear(d_model, ffn_dim)
         self.ffn_out = nn.Linear(ffn_dim, d_model)
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cross: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x = self.self_attention(x, None)
-        x = self.cross_attention(x, memory)
+        x = self.cross_attention(x, cross)
         return x + self.ffn_out(F.gelu(self.ffn_in(self.ffn_norm(x))))
 
 
@@ -97,19 +103,24 @@ class WhisperDecoder(nn.Module):
     def d_model(self) -> int:
         return self.embeddings.embedding_dim
 
+    def cross_kv(self, memory: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer, the cross-attention keys/values of (B, S, d) encoder output."""
+        if memory.ndim != 3:
+            raise ValueError(f"memory must be (B, S, d), got shape {tuple(memory.shape)}")
+        memory = memory.to(self.embeddings.weight.dtype)
+        return [layer.cross_attention.cross_kv(memory) for layer in self.layers]
+
     def forward(
         self,
         tokens: torch.Tensor,  # (B, T) int64
-        memory: torch.Tensor,  # (B, S, d) encoder output
+        cross: list[tuple[torch.Tensor, torch.Tensor]],  # cross_kv(memory)
     ) -> torch.Tensor:  # (B, T, d)
         """Causal attention alone suffices for right-padded rows: no valid position sees padding."""
-        if tokens.ndim != 2 or memory.ndim != 3:
-            raise ValueError("tokens must be (B, T) and memory (B, S, d)")
-        length = tokens.shape[1]
-        x = self.embeddings(tokens) + self.positions[:length]
-        memory = memory.to(x.dtype)
-        for layer in self.layers:
-            x = layer(x, memory)
+        if tokens.ndim != 2:
+            raise ValueError(f"tokens must be (B, T), got shape {tuple(tokens.shape)}")
+        x = self.embeddings(tokens) + self.positions[: tokens.shape[1]]
+        for layer, layer_cross in zip(self.layers, cross, strict=True):
+            x = layer(x, layer_cross)
         return self.layer_norm(x)
 
     def logits(self, states: torch.Tensor) -> torch.Tensor:

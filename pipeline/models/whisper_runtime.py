@@ -77,7 +77,9 @@ def resolve_model_dir(config: WhisperConfig) -> Path:
     """The CTranslate2 model folder to load, assembling the bundled one on first use."""
     if config.model_dir:
         path = Path(config.model_dir).expanduser().absolute()
-        missing = [n for n in ("model.bin", "config.json", "tokenizer.json") if not (path / n).is_file()]
+        missing = [
+            n for n in ("model.bin", "config.json", "tokenizer.json") if not (path / n).is_file()
+        ]
         if missing:
             raise ModelError(
                 f"{path}: not a CTranslate2 Whisper folder (missing {', '.join(missing)}); "
@@ -114,6 +116,22 @@ class WhisperRuntime:
     torch_device: torch.device
     suppress_ids: tuple[int, ...]
     suppress_ids_begin: tuple[int, ...]
+
+    @property
+    def end_of_text(self) -> int:
+        return self.tokenizer.token_to_id("<|endoftext|>")
+
+    def mask_unemitted(self, logits: torch.Tensor, first_step: bool) -> torch.Tensor:
+        """Mask (in place) what no-timestamp decoding never emits, as CTranslate2 does.
+
+        ``logits`` is (n, vocab); with ``first_step`` its row 0 is the first generated token.
+        """
+        timestamp_begin = self.tokenizer.token_to_id("<|notimestamps|>") + 1
+        logits[:, list(self.suppress_ids)] = -torch.inf
+        logits[:, timestamp_begin:] = -torch.inf
+        if first_step:
+            logits[0, list(self.suppress_ids_begin)] = -torch.inf
+        return logits
 
 
 @functools.cache

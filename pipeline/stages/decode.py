@@ -99,6 +99,17 @@ def decode_audio(entry: CatalogEntry, config: DecodeConfig) -> DecodedAudio | Re
     if decoded == 0:
         return _reject(entry, "empty_audio", "the audio stream holds no samples")
     samples = np.concatenate(chunks)[:max_samples].astype(np.float32, copy=False)
+    decoded_s = samples.shape[0] / rate
+    if (
+        not note
+        and not truncated
+        and source_duration_s
+        and decoded_s < 0.9 * source_duration_s - 0.5
+    ):
+        note = (
+            f"the file declares {source_duration_s:.1f} s but {decoded_s:.1f} s decoded; "
+            "it may be truncated"
+        )
     if not np.isfinite(samples).all():
         return _reject(entry, "non_finite_samples", "NaN or infinite samples; re-export the audio")
     rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))

@@ -15,16 +15,6 @@ from pipeline.models.whisper_runtime import WhisperRuntime
 from pipeline.records import Transcript
 
 
-def _greedy_tokens(states: torch.Tensor, runtime: WhisperRuntime) -> torch.Tensor:
-    """Argmax tokens from (m, d) states, masking what CTranslate2 never emits here."""
-    logits = runtime.decoder.logits(states)  # (m, vocab)
-    timestamp_begin = runtime.tokenizer.token_to_id("<|notimestamps|>") + 1
-    logits[:, list(runtime.suppress_ids)] = -torch.inf
-    logits[:, timestamp_begin:] = -torch.inf
-    logits[0, list(runtime.suppress_ids_begin)] = -torch.inf
-    return logits.argmax(-1).cpu()
-
-
 @torch.inference_mode()
 def decoder_states(
     encoder_states: np.ndarray,  # (B, L, d)
@@ -42,14 +32,15 @@ def decoder_states(
     device = runtime.torch_device
     memory = torch.from_numpy(encoder_states).to(device)
     with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-        states = runtime.decoder(tokens.to(device), memory)  # (B, T, d)
+        states = runtime.decoder(tokens.to(device), runtime.decoder.cross_kv(memory))  # (B, T, d)
     results: list[tuple[np.ndarray, float | None]] = []
     for row, t in enumerate(transcripts):
         start = len(t.prompt) - 1  # the last prompt position predicts the first text token
         kept = states[row, start : start + len(t.tokens)].float()  # (m, d)
         agreement = None
         if t.temperature == 0.0 and t.tokens:
-            predicted = _greedy_tokens(kept, runtime)
+            logits = runtime.mask_unemitted(runtime.decoder.logits(kept), first_step=True)
+            predicted = logits.argmax(-1).cpu()
             agreement = float((predicted == torch.tensor(t.tokens)).float().mean())
         results.append((kept.cpu().numpy().astype(np.float16), agreement))
     return results

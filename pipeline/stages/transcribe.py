@@ -2,7 +2,9 @@
 
 Greedy decoding with temperature fallback, as Whisper does it; each segment is decoded on its
 own (no conditioning on the previous one), so segments stay independent and any one can be
-recomputed alone.
+recomputed alone. CTranslate2's sampling cannot be seeded reproducibly, so the fallback
+temperatures sample from the PyTorch decoder with a seeded generator: identical inputs give
+identical outputs, on any worker.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import zlib
 
 import ctranslate2
 import numpy as np
+import torch
 from faster_whisper.tokenizer import Tokenizer
 
 from pipeline.config import WhisperConfig
@@ -26,7 +29,9 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
-def _detect_language(encoder_output: ctranslate2.StorageView, runtime: WhisperRuntime) -> tuple[str, float]:
+def _detect_language(
+    encoder_output: ctranslate2.StorageView, runtime: WhisperRuntime
+) -> tuple[str, float]:
     if not runtime.model.is_multilingual:
         return "en", 1.0
     token, probability = runtime.model.detect_language(encoder_output)[0][0]
@@ -57,25 +62,27 @@ def transcribe(
     )
     prompt = prompt_tokens(tokenizer, config)
     max_length = min(MAX_LENGTH, len(prompt) + config.max_new_tokens)
+    greedy = runtime.model.generate(
+        encoder_output,
+        [prompt],
+        beam_size=1,
+        max_length=max_length,
+        return_scores=True,
+        return_no_speech_prob=True,
+        suppress_blank=True,
+        suppress_tokens=[-1],
+    )[0]
+    no_speech_prob = float(greedy.no_speech_prob)
+    greedy_tokens = tuple(greedy.sequences_ids[0])
+    greedy_sum_logprob = float(greedy.scores[0]) * len(greedy_tokens)
     candidates: list[Transcript] = []
     for temperature in config.temperatures:
-        if temperature > 0:
-            ctranslate2.set_random_seed(config.seed)  # sampled fallbacks stay reproducible
-            sampling = {"sampling_temperature": temperature, "sampling_topk": 0}
+        if temperature == 0.0:
+            tokens, sum_logprob = greedy_tokens, greedy_sum_logprob
         else:
-            sampling = {}
-        result = runtime.model.generate(
-            encoder_output,
-            [prompt],
-            beam_size=1,
-            max_length=max_length,
-            return_scores=True,
-            return_no_speech_prob=True,
-            suppress_blank=True,
-            suppress_tokens=[-1],
-            **sampling,
-        )[0]
-        tokens = tuple(result.sequences_ids[0])
+            tokens, sum_logprob = _sample(
+                encoder_states, prompt, temperature, max_length, runtime, config.seed
+            )
         text = tokenizer.decode(list(tokens)).strip()
         candidate = Transcript(
             prompt=tuple(prompt),
@@ -83,8 +90,8 @@ def transcribe(
             text=text,
             language=language,
             language_probability=language_probability,
-            avg_logprob=float(result.scores[0]) * len(tokens) / (len(tokens) + 1),
-            no_speech_prob=float(result.no_speech_prob),
+            avg_logprob=sum_logprob / (len(tokens) + 1),
+            no_speech_prob=no_speech_prob,
             compression_ratio=compression_ratio(text),
             temperature=float(temperature),
         )
@@ -105,10 +112,41 @@ def _needs_fallback(t: Transcript, config: WhisperConfig) -> bool:
         config.compression_ratio_threshold is not None
         and t.compression_ratio > config.compression_ratio_threshold
     )
-    too_unlikely = config.log_prob_threshold is not None and t.avg_logprob < config.log_prob_threshold
+    too_unlikely = (
+        config.log_prob_threshold is not None and t.avg_logprob < config.log_prob_threshold
+    )
     silence = (
         config.no_speech_threshold is not None
         and t.no_speech_prob > config.no_speech_threshold
         and too_unlikely
     )
     return (too_repetitive or too_unlikely) and not silence
+
+
+@torch.inference_mode()
+def _sample(
+    encoder_states: np.ndarray,  # (L, d)
+    prompt: list[int],
+    temperature: float,
+    max_length: int,
+    runtime: WhisperRuntime,
+    seed: int,
+) -> tuple[tuple[int, ...], float]:
+    """Sampled tokens (end token excluded) and the sum of their untempered log-probabilities."""
+    decoder = runtime.decoder
+    generator = torch.Generator().manual_seed(seed)
+    memory = torch.from_numpy(encoder_states[None]).to(runtime.torch_device)
+    cross = decoder.cross_kv(memory)
+    sequence = list(prompt)
+    sum_logprob = 0.0
+    while len(sequence) < max_length:
+        tokens = torch.tensor([sequence], device=runtime.torch_device)
+        state = decoder(tokens, cross)[0, -1:]  # (1, d)
+        logits = runtime.mask_unemitted(decoder.logits(state).float(), len(sequence) == len(prompt))
+        probabilities = torch.softmax(logits[0] / temperature, dim=-1).cpu()
+        token = int(torch.multinomial(probabilities, 1, generator=generator))
+        sum_logprob += float(torch.log_softmax(logits[0], dim=-1)[token])
+        if token == runtime.end_of_text:
+            break
+        sequence.append(token)
+    return tuple(sequence[len(prompt) :]), sum_logprob

@@ -1,0 +1,62 @@
+"""Shared fixtures: real synthesised audio, the example catalog and one extraction run of it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.audio_fixtures import espeak
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+REPO = Path(__file__).resolve().parents[1]
+PIPELINE = str(Path(sys.executable).with_name("pipeline"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tools() -> None:
+    missing = [t for t in ("espeak-ng", "ffmpeg") if shutil.which(t) is None]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} missing: run `make setup`")
+
+
+@pytest.fixture(scope="session")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About three seconds of English speech, 22.05 kHz mono."""
+    target = tmp_path_factory.mktemp("speech") / "river.wav"
+    return espeak("The river runs down to the sea, carry my heart back home to me.", target)
+
+
+@pytest.fixture(scope="session")
+def example_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("example")
+    subprocess.run([PIPELINE, "make-example", "--output", str(target)], check=True)
+    return target
+
+
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PIPELINE, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
+
+
+@pytest.fixture(scope="session")
+def example_features(example_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example catalog extracted by the CLI on a LocalCluster, in partitions of three."""
+    output = tmp_path_factory.mktemp("features")
+    result = run_cli(
+        "run",
+        "extract",
+        "--input",
+        str(example_dir / "catalog.csv"),
+        "--output",
+        str(output),
+        "--partition-size",
+        "3",
+    )
+    assert result.returncode == 0, result.stderr
+    return output

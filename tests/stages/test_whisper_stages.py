@@ -1,0 +1,75 @@
+"""Encoder, transcription and decoder states with the real bundled multilingual base."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.config import ExtractConfig, SegmentConfig, WhisperConfig
+from pipeline.models.whisper_runtime import load_whisper
+from pipeline.records import CatalogEntry, SegmentedTrack, TrackFeatures
+from pipeline.stages.decoder_states import decoder_states
+from pipeline.stages.encode import encode, log_mel
+from pipeline.stages.transcribe import compression_ratio, transcribe
+from pipeline.track import extract_track, prepare_track
+
+CONFIG = ExtractConfig(segment=SegmentConfig(min_mean_vocalness=0.0))
+
+
+@pytest.fixture(scope="module")
+def segmented(speech_wav: Path) -> SegmentedTrack:
+    track = prepare_track(CatalogEntry("t", str(speech_wav), 2), CONFIG)
+    assert isinstance(track, SegmentedTrack)
+    return track
+
+
+def test_encoder_states_are_1500_by_512(segmented: SegmentedTrack) -> None:
+    runtime = load_whisper(WhisperConfig())
+    mels = log_mel(list(segmented.segments), runtime)
+    assert mels.shape == (1, 80, 3000)
+    states = encode(mels, runtime)
+    assert states.shape == (1, 1500, 512) and states.dtype == np.float32
+
+
+@pytest.mark.parametrize("compute_type", ["float32", "int8"])
+def test_teacher_forced_decoder_reproduces_ctranslate2_greedy_tokens(
+    segmented: SegmentedTrack, compute_type: str
+) -> None:
+    config = WhisperConfig(compute_type=compute_type)
+    runtime = load_whisper(config)
+    states = encode(log_mel(list(segmented.segments), runtime), runtime)
+    transcript = transcribe(states[0], runtime, config)
+    assert transcript.temperature == 0.0
+    assert transcript.language == "en"
+    assert "river" in transcript.text.lower() and "sea" in transcript.text.lower()
+    ((decoder, agreement),) = decoder_states(states, [transcript], runtime)
+    assert decoder.shape == (len(transcript.tokens), 512) and decoder.dtype == np.float16
+    assert agreement == 1.0  # every greedy token equals the argmax of the teacher-forced pass
+
+
+def test_extract_track_keeps_all_features_from_one_pass(segmented: SegmentedTrack) -> None:
+    features = extract_track(segmented, CONFIG)
+    assert isinstance(features, TrackFeatures)
+    (segment,) = features.segments
+    assert segment.encoder_states.shape == (1500, 512)
+    assert segment.decoder_states.shape[0] == len(segment.transcript.tokens)
+    assert segment.text_embedding is not None and segment.text_embedding.shape == (384,)
+    assert features.language == "en"
+
+
+def test_compression_ratio_flags_repetition() -> None:
+    assert compression_ratio("la " * 50) > 5 > compression_ratio("The river runs to the sea.")
+    assert compression_ratio("") == 0.0
+
+
+def test_sampled_fallback_is_reproducible(segmented: SegmentedTrack) -> None:
+    config = WhisperConfig(temperatures=(0.6,), compression_ratio_threshold=None)
+    runtime = load_whisper(config)
+    states = encode(log_mel(list(segmented.segments), runtime), runtime)[0]
+    first = transcribe(states, runtime, config)
+    second = transcribe(states, runtime, config)
+    assert first.temperature == 0.6 and first.tokens
+    assert first == second
+    assert "river" in first.text.lower()
+    other_seed = transcribe(states, runtime, WhisperConfig(temperatures=(0.6,), seed=1))
+    assert other_seed.temperature == 0.6

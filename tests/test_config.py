@@ -1,0 +1,36 @@
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ConfigError, ExtractConfig, load_config
+
+
+def test_yaml_then_set_then_flags(tmp_path: Path) -> None:
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text(
+        "whisper:\n  batch_size: 2\n  temperatures: [0.0, 0.5]\npartition_size: 4\n"
+    )
+    config = load_config(
+        yaml_file, {"partition_size": 8, "whisper.device": None}, ["segment.mode=fixed"]
+    )
+    assert config.whisper.batch_size == 2
+    assert config.whisper.temperatures == (0.0, 0.5)
+    assert config.segment.mode == "fixed"
+    assert config.partition_size == 8
+    assert config.whisper.device == "cpu"
+
+
+def test_unknown_setting_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"whisper\.beam"):
+        load_config(None, None, ["whisper.beam=5"])
+
+
+def test_run_settings_do_not_change_the_fingerprint() -> None:
+    a = load_config(None, {"run.n_workers": 1, "input": "a.csv"})
+    b = load_config(None, {"run.n_workers": 4, "input": "b.csv"})
+    assert a.fingerprint() == b.fingerprint() != ExtractConfig(partition_size=3).fingerprint()
+    assert (
+        load_config(None, {"whisper.compute_type": "float32"}).whisper.resolved_compute_type()
+        == "float32"
+    )
+    assert ExtractConfig().whisper.resolved_compute_type() == "int8"

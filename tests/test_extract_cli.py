@@ -1,0 +1,203 @@
+"""``pipeline run extract`` end to end: real LocalCluster, real Whisper base, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.io.output_dir import file_record
+from pipeline.io.parquet import read_table
+from pipeline.io.webdataset import iter_samples
+from tests.audio_fixtures import write_float_wav
+from tests.conftest import PIPELINE, REPO, run_cli
+
+pytestmark = pytest.mark.integration
+
+SUNG_WORDS = {
+    "river-en-1": ["river", "sea", "heart"],
+    "lantern-en": ["lantern", "night", "morning"],
+    "morning-de-2": ["morgen", "tag"],
+}
+
+
+def _rows(output: Path, name: str) -> list[dict]:
+    return read_table(output / name, name).to_pylist()
+
+
+def test_example_catalog_gives_every_feature(example_features: Path) -> None:
+    tracks = {r["track_id"]: r for r in _rows(example_features, "tracks")}
+    assert len(tracks) == 10
+    assert tracks["interlude"]["status"] == "rejected"
+    assert tracks["interlude"]["reason"] in {"no_vocals", "low_vocalness"}
+    ok = [t for t in tracks.values() if t["status"] == "ok"]
+    assert len(ok) == 9
+    assert {tracks[t]["language"] for t in ("river-es", "lantern-fr-1", "morning-de-1")} == {
+        "es",
+        "fr",
+        "de",
+    }
+    segments = _rows(example_features, "segments")
+    assert sum(t["segment_count"] for t in ok) == len(segments)
+    text = {s["track_id"]: s["transcript"].lower() for s in segments}
+    for track_id, words in SUNG_WORDS.items():
+        assert all(w in text[track_id] for w in words), text[track_id]
+    by_key = {s["shard_key"]: s for s in segments}
+    samples = [
+        s
+        for shard in sorted((example_features / "shards").glob("part-*.tar"))
+        for s in iter_samples(shard)
+    ]
+    assert sorted(by_key) == sorted(s.key for s in samples)
+    for sample in samples:
+        row = by_key[sample.key]
+        assert sample.meta["track_id"] == row["track_id"]
+        assert sample.arrays["encoder"].shape == (1500, 512)
+        assert sample.arrays["encoder"].dtype == np.float16
+        assert sample.arrays["decoder"].shape == (len(row["tokens"]), 512)
+        if row["text_embedding"] is not None:
+            np.testing.assert_allclose(sample.arrays["text"], row["text_embedding"], rtol=1e-6)
+    greedy = [s["token_agreement"] for s in segments if s["temperature"] == 0.0]
+    assert greedy and np.median(greedy) == 1.0 and min(greedy) > 0.8
+
+
+def test_manifest_records_config_models_and_checksums(example_features: Path) -> None:
+    manifest = json.loads((example_features / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["schema_versions"] == {
+        "tracks": "1.0",
+        "segments": "1.0",
+        "shard_sample": "1.0",
+    }
+    assert len(manifest["models"]["whisper"]["sha256"]) == 64
+    assert manifest["config"]["partition_size"] == 3
+    assert manifest["summary"]["tracks"] == 10 and manifest["summary"]["ok"] == 9
+    assert [p["partition"] for p in manifest["partitions"]] == [0, 1, 2, 3]
+    for part in manifest["partitions"]:
+        for rel, record in part["files"].items():
+            assert file_record(example_features / rel) == record
+
+
+def test_killed_run_resumes_to_identical_outputs(
+    example_dir: Path, example_features: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "features"
+    args = [
+        PIPELINE,
+        "run",
+        "extract",
+        "--input",
+        str(example_dir / "catalog.csv"),
+        "--output",
+        str(output),
+        "--partition-size",
+        "3",
+    ]
+    process = subprocess.Popen(
+        args, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 300
+    while not (output / "_complete" / "part-00000.json").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "no partition completed"
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert len(list((output / "_complete").glob("*.json"))) < 4
+
+    resumed = run_cli(*args[1:])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed     1 partition(s)" in resumed.stdout or "resumed     2" in resumed.stdout
+    for folder, pattern in (
+        ("tracks", "*.parquet"),
+        ("segments", "*.parquet"),
+        ("shards", "*.tar"),
+    ):
+        expected = sorted((example_features / folder).glob(pattern))
+        got = sorted((output / folder).glob(pattern))
+        assert [p.name for p in got] == [p.name for p in expected]
+        for a, b in zip(got, expected, strict=True):
+            assert a.read_bytes() == b.read_bytes(), a
+    assert not list(output.rglob(".tmp-*"))
+
+    again = run_cli(*args[1:])
+    assert again.returncode == 0 and "resumed     4 partition(s)" in again.stdout
+
+
+def test_other_settings_on_the_same_output_are_refused(
+    example_dir: Path, example_features: Path
+) -> None:
+    result = run_cli(
+        "run",
+        "extract",
+        "--input",
+        str(example_dir / "catalog.csv"),
+        "--output",
+        str(example_features),
+        "--partition-size",
+        "3",
+        "--segment-mode",
+        "fixed",
+    )
+    assert result.returncode == 2
+    assert "segment.mode: 'vocal' -> 'fixed'" in result.stderr and "--overwrite" in result.stderr
+
+
+def test_bad_inputs_become_rejected_rows_and_good_tracks_complete(
+    speech_wav: Path, tmp_path: Path
+) -> None:
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    (audio / "empty.wav").touch()
+    (audio / "notes.wav").write_text("not audio\n" * 50)
+    write_float_wav(audio / "silent.wav", np.zeros(32000), 16000)
+    write_float_wav(audio / "nan.wav", np.full(32000, np.nan), 16000)
+    rng = np.random.default_rng(0)
+    write_float_wav(audio / "garbage.wav", rng.uniform(-1, 1, 16000 * 5), 16000)
+    (audio / "folder.wav").mkdir()
+    rows = {
+        "good": speech_wav,
+        "missing": audio / "missing.mp3",
+        "empty": audio / "empty.wav",
+        "text": audio / "notes.wav",
+        "silent": audio / "silent.wav",
+        "nan": audio / "nan.wav",
+        "noise": audio / "garbage.wav",
+        "folder": audio / "folder.wav",
+    }
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("track_id,audio_path\n" + "".join(f"{k},{v}\n" for k, v in rows.items()))
+    output = tmp_path / "out"
+    result = run_cli(
+        "run",
+        "extract",
+        "--input",
+        str(catalog),
+        "--output",
+        str(output),
+        "--workers",
+        "1",
+        "--strict",
+        "--set",
+        "segment.min_mean_vocalness=0.3",
+    )
+    assert result.returncode == 3, result.stderr  # --strict: rejected tracks fail the run
+    tracks = {r["track_id"]: r for r in _rows(output, "tracks")}
+    assert {k: v["reason"] for k, v in tracks.items()} == {
+        "good": None,
+        "missing": "file_not_found",
+        "empty": "empty_file",
+        "text": "undecodable",
+        "silent": "silent",
+        "nan": "non_finite_samples",
+        "noise": "no_vocals",
+        "folder": "not_a_file",
+    }
+    assert tracks["good"]["status"] == "ok" and tracks["good"]["segment_count"] == 1
+    assert "7" in result.stdout.split("ok 1, rejected ")[1][:2]
+    assert str(audio / "missing.mp3") in tracks["missing"]["detail"]
