@@ -28,9 +28,19 @@ def _folder_bytes(folder: Path) -> int:
 
 def _run(catalog: Path, output: Path, workers: int) -> dict[str, float]:
     subprocess.run(
-        [PIPELINE, "run", "extract", "--input", str(catalog), "--output", str(output),
-         "--workers", str(workers)],
-        check=True, capture_output=True,
+        [
+            PIPELINE,
+            "run",
+            "extract",
+            "--input",
+            str(catalog),
+            "--output",
+            str(output),
+            "--workers",
+            str(workers),
+        ],
+        check=True,
+        capture_output=True,
     )
     summary = json.loads((output / "manifest.json").read_text())["summary"]
     hours = summary["audio_s"] / 3600
@@ -38,8 +48,10 @@ def _run(catalog: Path, output: Path, workers: int) -> dict[str, float]:
         "wall_s": summary["wall_s"],
         "audio_s": summary["audio_s"],
         "audio_s_per_wall_s": summary["audio_s"] / summary["wall_s"],
-        **{f"{k}_mb_per_audio_h": _folder_bytes(output / k) / 1e6 / hours
-           for k in ("tracks", "segments", "shards")},
+        **{
+            f"{k}_mb_per_audio_h": _folder_bytes(output / k) / 1e6 / hours
+            for k in ("tracks", "segments", "shards")
+        },
     }
 
 
@@ -50,8 +62,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        subprocess.run([PIPELINE, "make-example", "--output", str(root / "example")], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [PIPELINE, "make-example", "--output", str(root / "example")],
+            check=True,
+            capture_output=True,
+        )
         runs: dict[int, list[dict[str, float]]] = {w: [] for w in args.workers}
         for repeat in range(args.repeats):
             for workers in args.workers:  # alternate, so machine noise hits both alike
@@ -60,16 +75,18 @@ def main() -> None:
     rows = []
     for workers, results in runs.items():
         median = {k: statistics.median(r[k] for r in results) for k in results[0]}
-        rows.append({
-            "workers": workers,
-            "runs": len(results),
-            "audio_s": round(median["audio_s"], 1),
-            "median_wall_s": round(median["wall_s"], 1),
-            "audio_s_per_wall_s": round(median["audio_s_per_wall_s"], 2),
-            "shards_MB_per_audio_h": round(median["shards_mb_per_audio_h"], 1),
-            "segments_MB_per_audio_h": round(median["segments_mb_per_audio_h"], 2),
-            "tracks_MB_per_audio_h": round(median["tracks_mb_per_audio_h"], 3),
-        })
+        rows.append(
+            {
+                "workers": workers,
+                "runs": len(results),
+                "audio_s": round(median["audio_s"], 1),
+                "median_wall_s": round(median["wall_s"], 1),
+                "audio_s_per_wall_s": round(median["audio_s_per_wall_s"], 2),
+                "shards_MB_per_audio_h": round(median["shards_mb_per_audio_h"], 1),
+                "segments_MB_per_audio_h": round(median["segments_mb_per_audio_h"], 2),
+                "tracks_MB_per_audio_h": round(median["tracks_mb_per_audio_h"], 3),
+            }
+        )
     print_table(rows)
     print(f"json: {write_json('extract_throughput', {'rows': rows, 'runs': runs})}")
 

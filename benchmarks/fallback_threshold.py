@@ -50,14 +50,18 @@ def main() -> None:
             len(_words(t.text) & _words(lyrics[tid])) / len(_words(lyrics[tid]))
             for tid, t in results
         ]
-        rows.append({
-            "threshold": threshold,
-            "segments": len(results),
-            "fallbacks": sum(t.temperature > 0 for _, t in results),
-            "median_avg_logprob": round(statistics.median(t.avg_logprob for _, t in results), 2),
-            "median_word_recall": round(statistics.median(recall), 3),
-            "mean_word_recall": round(statistics.mean(recall), 3),
-        })
+        rows.append(
+            {
+                "threshold": threshold,
+                "segments": len(results),
+                "fallbacks": sum(t.temperature > 0 for _, t in results),
+                "median_avg_logprob": round(
+                    statistics.median(t.avg_logprob for _, t in results), 2
+                ),
+                "median_word_recall": round(statistics.median(recall), 3),
+                "mean_word_recall": round(statistics.mean(recall), 3),
+            }
+        )
     print_table(rows)
     print(f"json: {write_json('fallback_threshold', {'rows': rows})}")
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import torch
 from distributed import Client, Future, LocalCluster, as_completed
 
 import pipeline
@@ -116,7 +117,8 @@ def dask_client(run: RunConfig, gpu: bool) -> Iterator[tuple[Client, int]]:
             yield client, 0
         return
     cores = os.cpu_count() or 1
-    n_workers = run.n_workers or cores
+    # On one machine, one GPU worker per device: more would each load Whisper onto it.
+    n_workers = run.n_workers or (torch.cuda.device_count() if gpu else cores)
     with (
         LocalCluster(
             n_workers=n_workers,
@@ -149,6 +151,8 @@ def run_extract(
     with out.lock():
         header = manifest_header(config)
         out.check_compatible(header, overwrite)
+        if removed := out.remove_leftovers():
+            log.info("removed %d temporary file(s) left by an interrupted run", removed)
         out.write_manifest(header | {"status": "running", "partitions": []})
         partitions = _partitions(entries, config.partition_size)
         markers: dict[int, dict[str, Any]] = {}

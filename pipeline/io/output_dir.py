@@ -102,6 +102,13 @@ class OutputDir:
                 ) from None
             yield
 
+    def remove_leftovers(self) -> int:
+        """Delete temporary files a killed run left behind; call only while holding the lock."""
+        leftovers = [f for d in _DATA_DIRS for f in (self.root / d).glob(".tmp-*")]
+        for f in leftovers:
+            f.unlink(missing_ok=True)
+        return len(leftovers)
+
     def read_manifest(self) -> dict[str, Any] | None:
         path = self.root / MANIFEST
         return json.loads(path.read_text()) if path.is_file() else None

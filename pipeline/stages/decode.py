@@ -20,6 +20,8 @@ from pipeline.config import DecodeConfig
 from pipeline.records import CatalogEntry, DecodedAudio, Rejected
 
 STAGE = "decode"
+_NOT_FOUND = "no such file; fix audio_path in the catalog"
+_NO_PERMISSION = "cannot read; check the file's permissions"
 
 
 def _reject(entry: CatalogEntry, reason: str, detail: str) -> Rejected:
@@ -31,9 +33,9 @@ def _check_local_file(entry: CatalogEntry) -> Rejected | None:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        return _reject(entry, "file_not_found", "no such file; fix audio_path in the catalog")
+        return _reject(entry, "file_not_found", _NOT_FOUND)
     except PermissionError:
-        return _reject(entry, "permission_denied", "cannot read; check the file's permissions")
+        return _reject(entry, "permission_denied", _NO_PERMISSION)
     except OSError as e:
         if e.errno == errno.ELOOP:
             return _reject(entry, "symlink_loop", "symbolic link loop; fix the link")
@@ -43,7 +45,7 @@ def _check_local_file(entry: CatalogEntry) -> Rejected | None:
     if st.st_size == 0:
         return _reject(entry, "empty_file", "zero-byte file; re-export the audio")
     if not os.access(path, os.R_OK):
-        return _reject(entry, "permission_denied", "cannot read; check the file's permissions")
+        return _reject(entry, "permission_denied", _NO_PERMISSION)
     return None
 
 
@@ -68,6 +70,10 @@ def decode_audio(entry: CatalogEntry, config: DecodeConfig) -> DecodedAudio | Re
             container = stack.enter_context(
                 av.open(_source(entry, stack), metadata_errors="ignore")
             )
+        except FileNotFoundError:
+            return _reject(entry, "file_not_found", _NOT_FOUND)
+        except PermissionError:
+            return _reject(entry, "permission_denied", _NO_PERMISSION)
         except (av.FFmpegError, OSError, ValueError) as e:
             return _reject(entry, "undecodable", f"not a readable audio file ({e})")
         if not container.streams.audio:

@@ -40,6 +40,13 @@ def test_containers_decode_to_mono_16k(
     assert np.sqrt(np.mean(audio.samples**2)) > 0.01
 
 
+def test_fsspec_urls_are_opened_through_fsspec(speech_wav: Path) -> None:
+    audio = decode_audio(_entry(f"file://{speech_wav}"), CONFIG)
+    assert isinstance(audio, DecodedAudio)
+    missing = decode_audio(_entry(f"file://{speech_wav}.missing"), CONFIG)
+    assert isinstance(missing, Rejected) and missing.reason == "file_not_found"
+
+
 def test_long_audio_is_cut_at_max_duration(speech_wav: Path) -> None:
     audio = decode_audio(_entry(speech_wav), DecodeConfig(max_duration_s=1.0))
     assert isinstance(audio, DecodedAudio)
