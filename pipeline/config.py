@@ -71,6 +71,13 @@ class RunConfig:
     n_workers: int | None = None  # LocalCluster only; None: one per core
     retries: int = 2
     strict: bool = False
+    # Worker resources each Whisper task claims; None: {"GPU": 1} with --device cuda, else none.
+    whisper_resources: dict[str, float] | None = None
+
+    def resolved_whisper_resources(self, device: str) -> dict[str, float] | None:
+        if self.whisper_resources is not None:
+            return self.whisper_resources or None
+        return {"GPU": 1} if device == "cuda" else None
 
 
 @dataclass(frozen=True)

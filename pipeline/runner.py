@@ -54,6 +54,7 @@ class RunSummary:
     segments: int = 0
     audio_s: float = 0.0
     wall_s: float = 0.0
+    workers_lost: int = 0  # Dask re-ran their tasks elsewhere
 
     def add(self, marker: dict[str, Any]) -> None:
         self.tracks += marker["tracks"]
@@ -70,6 +71,7 @@ class RunSummary:
             "resumed_partitions": self.resumed_partitions,
             "failed_partitions": {str(k): v for k, v in self.failed_partitions.items()},
             "segments": self.segments,
+            "workers_lost": self.workers_lost,
             "audio_s": round(self.audio_s, 3),
             "wall_s": round(self.wall_s, 3),
             "audio_s_per_wall_s": round(self.audio_s / self.wall_s, 3) if self.wall_s else None,
@@ -173,6 +175,7 @@ def run_extract(
             progress.start(len(entries), summary.tracks)
         if pending:
             _run_pending(config, out, partitions, pending, markers, summary, progress)
+        out.remove_leftovers()  # e.g. from a worker killed while writing
         summary.wall_s = time.monotonic() - started
         status = "incomplete" if summary.failed_partitions else "complete"
         out.write_manifest(
@@ -195,11 +198,18 @@ def _run_pending(
     summary: RunSummary,
     progress: Progress | None,
 ) -> None:
-    gpu = config.whisper.device == "cuda"
+    resources = config.run.resolved_whisper_resources(config.whisper.device)
     token = _token(config)
     retries = config.run.retries
-    with dask_client(config.run, gpu) as (client, threads):
-        window = 2 * max(1, len(client.scheduler_info()["workers"]))
+    with dask_client(config.run, config.whisper.device == "cuda") as (client, threads):
+        seen_workers = set(client.scheduler_info()["workers"])
+        window = 2 * max(1, len(seen_workers))
+
+        def count_lost_workers() -> None:
+            current = set(client.scheduler_info()["workers"])
+            seen_workers.update(current)
+            summary.workers_lost = len(seen_workers - current)
+
         queue = iter(pending)
         writes: dict[Future, int] = {}
         completed = as_completed()
@@ -222,7 +232,7 @@ def _run_pending(
                     threads,
                     key=f"whisper-{token}-{tid}",
                     retries=retries,
-                    resources={"GPU": 1} if gpu else None,
+                    resources=resources,
                 )
                 features.append(extracted)
                 completed.add(extracted)
@@ -246,6 +256,7 @@ def _run_pending(
                     progress.advance(1)
                 continue
             index = writes.pop(future)
+            count_lost_workers()
             try:
                 marker = future.result()
             except Exception as e:  # noqa: BLE001 - a failed partition is reported, not fatal
