@@ -103,6 +103,7 @@ def _print_summary(summary: RunSummary, output: str, log_file: Path) -> None:
         f"segments    {s['segments']}",
         f"audio       {s['audio_s'] / 3600:.3f} h",
         f"wall time   {s['wall_s']:.1f} s  ({rate if rate is not None else '-'} audio s per s)",
+        f"processed   {s['processed']} track(s) in this run",
         f"resumed     {s['resumed_partitions']} partition(s)",
         f"workers     {s['workers_lost']} lost (Dask re-ran their tasks)",
         f"outputs     {output}  (log: {log_file})",

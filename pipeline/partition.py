@@ -6,9 +6,9 @@ from collections import Counter
 from typing import Any
 
 from pipeline.io.output_dir import OutputDir, file_record
-from pipeline.io.parquet import write_table
-from pipeline.io.webdataset import ShardSample, write_shard
-from pipeline.records import CatalogEntry, Rejected, TrackFeatures
+from pipeline.io.parquet import read_table, write_table
+from pipeline.io.webdataset import ShardSample, iter_samples, write_shard
+from pipeline.records import CatalogEntry, Rejected, SegmentFeatures, TrackFeatures
 
 
 def _catalog_columns(entry: CatalogEntry) -> dict[str, Any]:
@@ -20,6 +20,30 @@ def _catalog_columns(entry: CatalogEntry) -> dict[str, Any]:
         "title": entry.title,
         "artist": entry.artist,
         "catalog_language": entry.language,
+    }
+
+
+def _segment_row(entry: CatalogEntry, seg: SegmentFeatures, shard: str, key: str) -> dict[str, Any]:
+    t = seg.transcript
+    embedding = seg.text_embedding
+    return {
+        "track_id": entry.track_id,
+        "segment_index": seg.index,
+        "start_s": seg.start_s,
+        "end_s": seg.end_s,
+        "transcript": t.text,
+        "clean_transcript": seg.clean_text,
+        "language": t.language,
+        "language_probability": t.language_probability,
+        "avg_logprob": t.avg_logprob,
+        "no_speech_prob": t.no_speech_prob,
+        "compression_ratio": t.compression_ratio,
+        "temperature": t.temperature,
+        "tokens": list(t.tokens),
+        "token_agreement": seg.token_agreement,
+        "text_embedding": None if embedding is None else embedding.tolist(),
+        "shard": shard,
+        "shard_key": key,
     }
 
 
@@ -53,42 +77,14 @@ def write_partition(
 ) -> dict[str, Any]:
     """Write the partition's three files atomically, then its marker; return the marker."""
     part = out.part_name(index)
-    shard_rel = f"shards/{part}.tar"
     track_rows, segment_rows, samples = [], [], []
-    reasons: Counter[str] = Counter()
-    audio_s = 0.0
     for entry, result in zip(entries, results, strict=True):
         track_rows.append(_track_row(entry, result))
         if isinstance(result, Rejected):
-            reasons[result.reason] += 1
             continue
-        audio_s += result.info.duration_s
         for seg in result.segments:
             key = f"{part}/{len(samples):06d}"
-            t = seg.transcript
-            segment_rows.append(
-                {
-                    "track_id": entry.track_id,
-                    "segment_index": seg.index,
-                    "start_s": seg.start_s,
-                    "end_s": seg.end_s,
-                    "transcript": t.text,
-                    "clean_transcript": seg.clean_text,
-                    "language": t.language,
-                    "language_probability": t.language_probability,
-                    "avg_logprob": t.avg_logprob,
-                    "no_speech_prob": t.no_speech_prob,
-                    "compression_ratio": t.compression_ratio,
-                    "temperature": t.temperature,
-                    "tokens": list(t.tokens),
-                    "token_agreement": seg.token_agreement,
-                    "text_embedding": None
-                    if seg.text_embedding is None
-                    else seg.text_embedding.tolist(),
-                    "shard": shard_rel,
-                    "shard_key": key,
-                }
-            )
+            segment_rows.append(_segment_row(entry, seg, out.shard_rel(index), key))
             arrays = {"encoder": seg.encoder_states, "decoder": seg.decoder_states}
             if seg.text_embedding is not None:
                 arrays["text"] = seg.text_embedding
@@ -98,27 +94,49 @@ def write_partition(
                 "work_id": entry.work_id,
                 "start_s": seg.start_s,
                 "end_s": seg.end_s,
-                "language": t.language,
-                "transcript": t.text,
+                "language": seg.transcript.language,
+                "transcript": seg.transcript.text,
             }
             samples.append(ShardSample(key, meta, arrays))
+    return _commit(index, track_rows, segment_rows, samples, out)
+
+
+def prune_partition(index: int, keep_track_ids: list[str], out: OutputDir) -> dict[str, Any]:
+    """Rewrite a complete partition without the tracks that left or changed in the catalog."""
+    keep = set(keep_track_ids)
+    tracks = read_table(out.tracks_path(index), "tracks").to_pylist()
+    segments = read_table(out.segments_path(index), "segments").to_pylist()
+    samples = list(iter_samples(out.shard_path(index)))
+    return _commit(
+        index,
+        [r for r in tracks if r["track_id"] in keep],
+        [r for r in segments if r["track_id"] in keep],
+        [s for s in samples if s.meta["track_id"] in keep],
+        out,
+    )
+
+
+def _commit(
+    index: int,
+    track_rows: list[dict[str, Any]],
+    segment_rows: list[dict[str, Any]],
+    samples: list[ShardSample],
+    out: OutputDir,
+) -> dict[str, Any]:
     write_table(track_rows, "tracks", out.tracks_path(index))
     write_table(segment_rows, "segments", out.segments_path(index))
     write_shard(samples, out.shard_path(index))
-    files = {
-        f"tracks/{part}.parquet": out.tracks_path(index),
-        f"segments/{part}.parquet": out.segments_path(index),
-        shard_rel: out.shard_path(index),
-    }
+    ok = [r for r in track_rows if r["status"] == "ok"]
+    reasons = Counter(r["reason"] for r in track_rows if r["status"] != "ok")
     marker = {
         "partition": index,
         "tracks": len(track_rows),
-        "ok": len(track_rows) - sum(reasons.values()),
+        "ok": len(ok),
         "rejected": dict(sorted(reasons.items())),
         "segments": len(segment_rows),
-        "audio_s": audio_s,
-        "track_ids": [e.track_id for e in entries],
-        "files": {rel: file_record(path) for rel, path in files.items()},
+        "audio_s": sum(r["duration_s"] for r in ok),
+        "track_ids": [r["track_id"] for r in track_rows],
+        "files": {rel: file_record(out.root / rel) for rel in out.partition_files(index)},
     }
     out.write_marker(index, marker)
     return marker

@@ -30,8 +30,8 @@ from pipeline.io.catalog import read_catalog
 from pipeline.io.output_dir import OutputDir, file_record
 from pipeline.io.schemas import schema_version
 from pipeline.models.whisper_runtime import model_sha256, resolve_model_dir
-from pipeline.partition import write_partition
-from pipeline.records import CatalogEntry
+from pipeline.partition import prune_partition, write_partition
+from pipeline.plan import Plan, make_plan, plan_document, track_fingerprint
 from pipeline.stages.embed_text import TEXT_ENCODER
 from pipeline.track import extract_track, prepare_track
 
@@ -55,6 +55,7 @@ class RunSummary:
     audio_s: float = 0.0
     wall_s: float = 0.0
     workers_lost: int = 0  # Dask re-ran their tasks elsewhere
+    processed: int = 0  # tracks that went through the stages in this run
 
     def add(self, marker: dict[str, Any]) -> None:
         self.tracks += marker["tracks"]
@@ -71,6 +72,7 @@ class RunSummary:
             "resumed_partitions": self.resumed_partitions,
             "failed_partitions": {str(k): v for k, v in self.failed_partitions.items()},
             "segments": self.segments,
+            "processed": self.processed,
             "workers_lost": self.workers_lost,
             "audio_s": round(self.audio_s, 3),
             "wall_s": round(self.wall_s, 3),
@@ -138,8 +140,27 @@ def _token(config: ExtractConfig) -> str:
     return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
 
 
-def _partitions(entries: list[CatalogEntry], size: int) -> list[list[CatalogEntry]]:
-    return [entries[i : i + size] for i in range(0, len(entries), size)]
+def _reuse_completed(out: OutputDir, plan: Plan) -> dict[int, dict[str, Any]]:
+    """Markers of the planned partitions already done; prune or delete what the plan dropped."""
+    markers: dict[int, dict[str, Any]] = {}
+    for index in out.existing_partitions():
+        if index not in plan:
+            out.remove_partition(index)
+            log.info("partition %d removed: its tracks left or changed in the catalog", index)
+            continue
+        marker = out.completed_marker(index)
+        planned = [e.track_id for e in plan[index]]
+        if marker is not None and marker["track_ids"] != planned:
+            if set(planned) <= set(marker["track_ids"]):
+                marker = prune_partition(index, planned, out)
+                log.info("partition %d rewritten without tracks that left or changed", index)
+            else:
+                marker = None
+        if marker is None:
+            out.marker_path(index).unlink(missing_ok=True)  # it will be recomputed
+        else:
+            markers[index] = marker
+    return markers
 
 
 def run_extract(
@@ -156,15 +177,14 @@ def run_extract(
         if removed := out.remove_leftovers():
             log.info("removed %d temporary file(s) left by an interrupted run", removed)
         out.write_manifest(header | {"status": "running", "partitions": []})
-        partitions = _partitions(entries, config.partition_size)
-        markers: dict[int, dict[str, Any]] = {}
-        for index, part in enumerate(partitions):
-            marker = out.completed_marker(index)
-            if marker and marker["track_ids"] == [e.track_id for e in part]:
-                markers[index] = marker
-                summary.add(marker)
+        fingerprints = {e.track_id: track_fingerprint(e) for e in entries}
+        partitions = make_plan(entries, fingerprints, out.read_plan(), config.partition_size)
+        out.write_plan(plan_document(partitions, fingerprints))
+        markers = _reuse_completed(out, partitions)
+        for marker in markers.values():
+            summary.add(marker)
         summary.resumed_partitions = len(markers)
-        pending = [i for i in range(len(partitions)) if i not in markers]
+        pending = [i for i in sorted(partitions) if i not in markers]
         log.info(
             "%d tracks in %d partitions; %d already complete",
             len(entries),
@@ -192,7 +212,7 @@ def run_extract(
 def _run_pending(
     config: ExtractConfig,
     out: OutputDir,
-    partitions: list[list[CatalogEntry]],
+    partitions: Plan,
     pending: list[int],
     markers: dict[int, dict[str, Any]],
     summary: RunSummary,
@@ -252,6 +272,7 @@ def _run_pending(
             submit_next()
         for future in completed:
             if future not in writes:
+                summary.processed += 1
                 if progress:
                     progress.advance(1)
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -199,3 +200,48 @@ def test_bad_inputs_become_rejected_rows_and_good_tracks_complete(
     assert tracks["good"]["status"] == "ok" and tracks["good"]["segment_count"] == 1
     assert "7" in result.stdout.split("ok 1, rejected ")[1][:2]
     assert str(audio / "missing.mp3") in tracks["missing"]["detail"]
+
+
+def test_edited_catalog_processes_only_new_and_changed_tracks(
+    example_dir: Path, example_features: Path, speech_wav: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "features"
+    shutil.copytree(example_features, output)
+    lines = (example_dir / "catalog.csv").read_text().splitlines()
+    header, rows = lines[0], lines[1:]
+    changed = tmp_path / "river-es.ogg"
+    shutil.copyfile(example_dir / "audio" / "river-es.ogg", changed)
+    edited = []
+    for row in rows:
+        track_id = row.split(",")[0]
+        if track_id == "wind-it":
+            continue  # removed
+        if track_id == "river-es":
+            row = row.replace("audio/river-es.ogg", str(changed))  # changed
+        else:
+            row = row.replace("audio/", f"{example_dir}/audio/")
+        edited.append(row)
+    edited.append(f"new-track,{speech_wav},river,New,x,en")  # added
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("\n".join([header, *edited]) + "\n")
+    result = run_cli(
+        "run", "extract", "--input", str(catalog), "--output", str(output), "--partition-size", "3"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "processed   2 track(s)" in result.stdout
+    tracks = _rows(output, "tracks")
+    ids = [t["track_id"] for t in tracks]
+    assert sorted(ids) == sorted(r.split(",")[0] for r in edited)  # each exactly once
+    segments = _rows(output, "segments")
+    assert sorted({s["track_id"] for s in segments}) == sorted(
+        t["track_id"] for t in tracks if t["status"] == "ok"
+    )
+    keys = [
+        s.key for shard in sorted((output / "shards").glob("*.tar")) for s in iter_samples(shard)
+    ]
+    assert sorted(keys) == sorted(s["shard_key"] for s in segments)
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["summary"]["tracks"] == len(edited)
+    for part in manifest["partitions"]:
+        for rel, record in part["files"].items():
+            assert file_record(output / rel) == record

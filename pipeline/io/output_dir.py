@@ -19,6 +19,7 @@ from typing import Any
 from pipeline.io.atomic import atomic_write_bytes
 
 MANIFEST = "manifest.json"
+PLAN = "plan.json"
 _DATA_DIRS = ("tracks", "segments", "shards", "_complete")
 
 
@@ -62,13 +63,39 @@ class OutputDir:
         return f"part-{index:05d}"
 
     def tracks_path(self, index: int) -> Path:
-        return self.root / "tracks" / f"{self.part_name(index)}.parquet"
+        return self.root / self.partition_files(index)[0]
 
     def segments_path(self, index: int) -> Path:
-        return self.root / "segments" / f"{self.part_name(index)}.parquet"
+        return self.root / self.partition_files(index)[1]
 
     def shard_path(self, index: int) -> Path:
-        return self.root / "shards" / f"{self.part_name(index)}.tar"
+        return self.root / self.partition_files(index)[2]
+
+    def shard_rel(self, index: int) -> str:
+        return f"shards/{self.part_name(index)}.tar"
+
+    def partition_files(self, index: int) -> list[str]:
+        """The partition's data files, relative to the root."""
+        part = self.part_name(index)
+        return [f"tracks/{part}.parquet", f"segments/{part}.parquet", self.shard_rel(index)]
+
+    def remove_partition(self, index: int) -> None:
+        """Delete a partition that the plan no longer has: marker first, then its files."""
+        self.marker_path(index).unlink(missing_ok=True)
+        for rel in self.partition_files(index):
+            (self.root / rel).unlink(missing_ok=True)
+
+    def existing_partitions(self) -> list[int]:
+        """Indices with any file or marker on disk, complete or not."""
+        names = {p.name.split(".")[0] for d in _DATA_DIRS for p in (self.root / d).glob("part-*")}
+        return sorted(int(n.removeprefix("part-")) for n in names)
+
+    def read_plan(self) -> dict[str, Any] | None:
+        path = self.root / PLAN
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def write_plan(self, plan: dict[str, Any]) -> None:
+        atomic_write_bytes(self.root / PLAN, json.dumps(plan).encode())
 
     def marker_path(self, index: int) -> Path:
         return self.root / "_complete" / f"{self.part_name(index)}.json"
@@ -127,7 +154,7 @@ class OutputDir:
         if old == new:
             return
         if overwrite:
-            for name in (*_DATA_DIRS, MANIFEST):
+            for name in (*_DATA_DIRS, MANIFEST, PLAN):
                 target = self.root / name
                 if target.is_dir():
                     shutil.rmtree(target)
