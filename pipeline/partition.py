@@ -11,15 +11,22 @@ from pipeline.io.webdataset import ShardSample, iter_samples, write_shard
 from pipeline.records import CatalogEntry, Rejected, SegmentFeatures, TrackFeatures
 
 
+def printable(text: str | None) -> str | None:
+    """Valid UTF-8 for Parquet: bytes that were not UTF-8 in the catalog become \\xNN."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _catalog_columns(entry: CatalogEntry) -> dict[str, Any]:
     return {
-        "track_id": entry.track_id,
-        "audio_path": entry.audio_path,
+        "track_id": printable(entry.track_id),
+        "audio_path": printable(entry.audio_path),
         "catalog_line": entry.line,
-        "work_id": entry.work_id,
-        "title": entry.title,
-        "artist": entry.artist,
-        "catalog_language": entry.language,
+        "work_id": printable(entry.work_id),
+        "title": printable(entry.title),
+        "artist": printable(entry.artist),
+        "catalog_language": printable(entry.language),
     }
 
 
@@ -27,7 +34,7 @@ def _segment_row(entry: CatalogEntry, seg: SegmentFeatures, shard: str, key: str
     t = seg.transcript
     embedding = seg.text_embedding
     return {
-        "track_id": entry.track_id,
+        "track_id": printable(entry.track_id),
         "segment_index": seg.index,
         "start_s": seg.start_s,
         "end_s": seg.end_s,
@@ -54,13 +61,13 @@ def _track_row(entry: CatalogEntry, result: TrackFeatures | Rejected) -> dict[st
             "status": "rejected",
             "stage": result.stage,
             "reason": result.reason,
-            "detail": result.detail,
+            "detail": printable(result.detail),
             "segment_count": 0,
         }
     info = result.info
     return row | {
         "status": "ok",
-        "detail": info.note or None,
+        "detail": printable(info.note) or None,
         "duration_s": info.duration_s,
         "truncated": info.truncated,
         "mean_vocalness": info.mean_vocalness,
@@ -89,26 +96,27 @@ def write_partition(
             if seg.text_embedding is not None:
                 arrays["text"] = seg.text_embedding
             meta = {
-                "track_id": entry.track_id,
+                "track_id": printable(entry.track_id),
                 "segment_index": seg.index,
-                "work_id": entry.work_id,
+                "work_id": printable(entry.work_id),
                 "start_s": seg.start_s,
                 "end_s": seg.end_s,
                 "language": seg.transcript.language,
                 "transcript": seg.transcript.text,
             }
             samples.append(ShardSample(key, meta, arrays))
-    return _commit(index, track_rows, segment_rows, samples, out)
+    return _commit(index, [e.track_id for e in entries], track_rows, segment_rows, samples, out)
 
 
 def prune_partition(index: int, keep_track_ids: list[str], out: OutputDir) -> dict[str, Any]:
     """Rewrite a complete partition without the tracks that left or changed in the catalog."""
-    keep = set(keep_track_ids)
+    keep = {printable(t) for t in keep_track_ids}
     tracks = read_table(out.tracks_path(index), "tracks").to_pylist()
     segments = read_table(out.segments_path(index), "segments").to_pylist()
     samples = list(iter_samples(out.shard_path(index)))
     return _commit(
         index,
+        keep_track_ids,
         [r for r in tracks if r["track_id"] in keep],
         [r for r in segments if r["track_id"] in keep],
         [s for s in samples if s.meta["track_id"] in keep],
@@ -118,6 +126,7 @@ def prune_partition(index: int, keep_track_ids: list[str], out: OutputDir) -> di
 
 def _commit(
     index: int,
+    track_ids: list[str],  # as in the catalog, which may hold non-UTF-8 bytes
     track_rows: list[dict[str, Any]],
     segment_rows: list[dict[str, Any]],
     samples: list[ShardSample],
@@ -135,7 +144,7 @@ def _commit(
         "rejected": dict(sorted(reasons.items())),
         "segments": len(segment_rows),
         "audio_s": sum(r["duration_s"] for r in ok),
-        "track_ids": [r["track_id"] for r in track_rows],
+        "track_ids": track_ids,
         "files": {rel: file_record(out.root / rel) for rel in out.partition_files(index)},
     }
     out.write_marker(index, marker)

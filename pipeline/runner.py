@@ -241,7 +241,9 @@ def _run_pending(
             part = partitions[index]
             features = []
             for entry in part:
-                tid = hashlib.sha1(entry.track_id.encode()).hexdigest()[:12]
+                tid = hashlib.sha1(entry.track_id.encode("utf-8", "surrogateescape")).hexdigest()[
+                    :12
+                ]
                 prepared = client.submit(
                     prepare_track, entry, config, key=f"prepare-{token}-{tid}", retries=retries
                 )

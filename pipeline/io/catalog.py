@@ -35,7 +35,8 @@ def read_catalog(path: Path) -> list[CatalogEntry]:
         raise CatalogError(f"{path}: catalog not found; pass --input path/to/catalog.csv")
     entries: list[CatalogEntry] = []
     seen: dict[str, int] = {}
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    # surrogateescape: a path in another encoding still names the same bytes on disk.
+    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
         reader = csv.reader(f, strict=True)
         try:
             header = [h.strip() for h in next(reader)]
