@@ -82,7 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=3)
     parser.add_argument("--kills-per-job", type=int, default=2)
-    parser.add_argument("--max-kill-s", type=float, default=40.0)
+    parser.add_argument("--max-kill-s", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = random.Random(args.seed)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -65,7 +63,7 @@ class TextEmbedConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """How the job runs; none of it changes the outputs, so it is left out of the fingerprint."""
+    """How the job runs; none of it changes the outputs (see ``output_affecting``)."""
 
     scheduler: str | None = None  # None: a LocalCluster
     n_workers: int | None = None  # LocalCluster only; None: one per core
@@ -101,10 +99,6 @@ class ExtractConfig:
         for key in ("input", "output", "run"):
             d.pop(key)
         return d
-
-    def fingerprint(self) -> str:
-        blob = json.dumps(self.output_affecting(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()
 
 
 class ConfigError(ValueError):

@@ -25,7 +25,7 @@ import torch
 from distributed import Client, Future, LocalCluster, as_completed
 
 import pipeline
-from pipeline.config import ExtractConfig, RunConfig
+from pipeline.config import ConfigError, ExtractConfig, RunConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.io.output_dir import OutputDir, file_record
 from pipeline.io.schemas import schema_version
@@ -99,6 +99,8 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
     model_dir = resolve_model_dir(config.whisper)
     output_config = config.output_affecting()
     output_config["whisper"].pop("model_dir")  # the model's hash identifies it, not its path
+    resolved = config.to_dict()
+    resolved["whisper"]["model_dir"] = str(model_dir)
     return {
         "schema_versions": {n: schema_version(n) for n in ("tracks", "segments", "shard_sample")},
         "output_config": output_config,
@@ -106,8 +108,7 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
             "whisper": {"sha256": model_sha256(model_dir)},
             "text_encoder": TEXT_ENCODER,
         },
-        "config": config.to_dict()
-        | {"whisper": config.to_dict()["whisper"] | {"model_dir": str(model_dir)}},
+        "config": resolved,
         "code_version": {"pipeline": pipeline.__version__, "git_commit": _git_commit()},
         "catalog": {"path": str(Path(config.input).absolute())} | file_record(Path(config.input)),
     }
@@ -123,6 +124,11 @@ def dask_client(run: RunConfig, gpu: bool) -> Iterator[tuple[Client, int]]:
     cores = os.cpu_count() or 1
     # On one machine, one GPU worker per device: more would each load Whisper onto it.
     n_workers = run.n_workers or (torch.cuda.device_count() if gpu else cores)
+    if n_workers < 1:
+        raise ConfigError(
+            "--device cuda, but this machine sees no CUDA device; attach GPU workers with "
+            "--scheduler tcp://host:port or use --device cpu"
+        )
     with (
         LocalCluster(
             n_workers=n_workers,
@@ -194,7 +200,7 @@ def run_extract(
         if progress:
             progress.start(len(entries), summary.tracks)
         if pending:
-            _run_pending(config, out, partitions, pending, markers, summary, progress)
+            _run_pending(config, out, partitions, fingerprints, pending, markers, summary, progress)
         out.remove_leftovers()  # e.g. from a worker killed while writing
         summary.wall_s = time.monotonic() - started
         status = "incomplete" if summary.failed_partitions else "complete"
@@ -213,6 +219,7 @@ def _run_pending(
     config: ExtractConfig,
     out: OutputDir,
     partitions: Plan,
+    fingerprints: dict[str, str],
     pending: list[int],
     markers: dict[int, dict[str, Any]],
     summary: RunSummary,
@@ -241,9 +248,7 @@ def _run_pending(
             part = partitions[index]
             features = []
             for entry in part:
-                tid = hashlib.sha1(entry.track_id.encode("utf-8", "surrogateescape")).hexdigest()[
-                    :12
-                ]
+                tid = fingerprints[entry.track_id]  # names the file's state, not only the id
                 prepared = client.submit(
                     prepare_track, entry, config, key=f"prepare-{token}-{tid}", retries=retries
                 )
