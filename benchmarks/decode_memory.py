@@ -1,5 +1,7 @@
 """Peak memory of decoding a 5-minute and a 3-hour file, side by side, in fresh processes.
 
+Peak is VmHWM: ru_maxrss would carry over a big parent's peak across exec on Linux.
+
 .venv/bin/python -m benchmarks.decode_memory
 """
 
@@ -17,10 +19,10 @@ import numpy as np
 from benchmarks._common import print_table, write_json
 
 _PROBE = (
-    "import resource, sys, time; from pipeline.config import DecodeConfig;"
+    "import sys, time; from pipeline.config import DecodeConfig;"
     "from pipeline.records import CatalogEntry; from pipeline.stages.decode import decode_audio;"
     "t = time.perf_counter(); a = decode_audio(CatalogEntry('t', sys.argv[1], 2), DecodeConfig());"
-    "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    "print(time.perf_counter() - t, open('/proc/self/status').read().split('VmHWM:')[1].split()[0])"
 )
 
 
