@@ -1,0 +1,180 @@
+"""One L2-normalised embedding per ok track, from a trained run or a training-free baseline.
+
+- a LIVI run: the mean of its segment embeddings (encoder states only: no transcript needed);
+- a WEALY run: the mean of the embeddings of windows of ``crop`` decoder states overlapping by
+  90%. The paper instead scores a pair of tracks by the maximum cosine over their window pairs;
+  ``pipeline.train.wealy.embed_windows`` gives those windows; the Parquet keeps one per track;
+- ``whisper-avg``: the mean of all decoder states of the track (WEALY's Whisper-AvgEmb);
+- ``transcript-text``: the mean of the segments' text embeddings (transcribe, then embed).
+
+A track with nothing to embed (no decoder state, no text target) gets no row; callers report it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.io.parquet import read_table, write_table
+from pipeline.io.webdataset import iter_folder, list_shards
+from pipeline.train.data import index_tracks
+from pipeline.train.livi import LiviConfig, LiviModel
+from pipeline.train.run_dir import (
+    BEST,
+    LAST,
+    config_from_dict,
+    load_checkpoint,
+    read_run_config,
+)
+from pipeline.train.wealy import WealyConfig, WealyModel, embed_track
+
+log = logging.getLogger(__name__)
+
+BASELINES = ("whisper-avg", "transcript-text")
+
+
+@dataclass(frozen=True)
+class EmbedSummary:
+    ok_tracks: int
+    embedded: int
+    without_embedding: tuple[str, ...]  # ok tracks with nothing to embed
+
+
+def load_run(run_dir: Path, device: torch.device) -> tuple[LiviModel | WealyModel, dict]:
+    """The model of a run folder with its ``best.pt`` (else ``last.pt``) weights, in eval mode."""
+    kind, values = read_run_config(run_dir)
+    checkpoint = run_dir / BEST if (run_dir / BEST).exists() else run_dir / LAST
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"{run_dir}: no {BEST} or {LAST}; has the run finished an epoch?")
+    if kind == "livi":
+        model: LiviModel | WealyModel = LiviModel(config_from_dict(LiviConfig, values))
+    elif kind == "wealy":
+        model = WealyModel(config_from_dict(WealyConfig, values))
+    else:
+        raise ValueError(f"{run_dir}: unknown run kind {kind!r}")
+    model.load_state_dict(load_checkpoint(checkpoint)["model"])
+    return model.to(device).eval(), {"kind": kind, **values}
+
+
+class TrackMeans:
+    """Running sums per track, so segments can stream past in any order."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, np.ndarray] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, track_id: str, total: np.ndarray, count: int) -> None:
+        if count == 0:
+            return
+        self.sums[track_id] = self.sums.get(track_id, 0.0) + total.astype(np.float64)
+        self.counts[track_id] = self.counts.get(track_id, 0) + count
+
+    def normalised(self) -> dict[str, np.ndarray]:
+        out = {}
+        for track_id, total in self.sums.items():
+            mean = total / self.counts[track_id]
+            out[track_id] = (mean / np.linalg.norm(mean)).astype(np.float32)
+        return out
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@torch.no_grad()
+def livi_segment_embeddings(
+    model: LiviModel, segments: Iterable[tuple[str, np.ndarray]], batch_size: int = 16
+) -> Iterator[tuple[str, np.ndarray]]:
+    """(track_id, (e,) embedding) per (track_id, (L, d) encoder states) segment."""
+    device = next(model.parameters()).device
+    for batch in _batched(segments, batch_size):
+        states = torch.from_numpy(np.stack([s for _, s in batch]).astype(np.float32))
+        embeddings = model.embed(states.to(device)).cpu().numpy()
+        yield from zip((t for t, _ in batch), embeddings, strict=True)
+
+
+def _livi(model: LiviModel, features_dir: Path) -> dict[str, np.ndarray]:
+    means = TrackMeans()
+    segments = (
+        (s.meta["track_id"], s.arrays["encoder"])
+        for s in iter_folder(features_dir, frozenset({"encoder"}))
+    )
+    for track_id, embedding in livi_segment_embeddings(model, segments):
+        means.add(track_id, embedding, 1)
+    return means.normalised()
+
+
+def _wealy(model: WealyModel, config: dict, features_dir: Path) -> dict[str, np.ndarray]:
+    return {
+        t.track_id: embed_track(model, t.load_states(), config["crop"], config["window_overlap"])
+        for t in index_tracks(list_shards(features_dir))
+    }
+
+
+def _baseline(method: str, features_dir: Path) -> dict[str, np.ndarray]:
+    means = TrackMeans()
+    member = {"whisper-avg": "decoder", "transcript-text": "text"}[method]
+    for sample in iter_folder(features_dir, frozenset({member})):
+        array = sample.arrays.get(member)
+        if array is None:  # no text target: transcript under min_words
+            continue
+        rows = array.astype(np.float32).reshape(-1, array.shape[-1])
+        means.add(sample.meta["track_id"], rows.sum(axis=0), len(rows))
+    return means.normalised()
+
+
+def ok_track_ids(features_dir: Path) -> list[str]:
+    tracks = read_table(Path(features_dir) / "tracks", "tracks").to_pylist()
+    return [t["track_id"] for t in tracks if t["status"] == "ok"]
+
+
+def compute_embeddings(
+    model: str, features_dir: Path, device: str = "cpu"
+) -> dict[str, np.ndarray]:
+    """track_id -> embedding, for ``model`` = a run folder or one of ``BASELINES``."""
+    if model in BASELINES:
+        return _baseline(model, features_dir)
+    network, config = load_run(Path(model), torch.device(device))
+    if isinstance(network, LiviModel):
+        return _livi(network, features_dir)
+    return _wealy(network, config, features_dir)
+
+
+def write_embeddings(embeddings: dict[str, np.ndarray], track_ids: list[str], target: Path) -> None:
+    """The Parquet file of ``track_ids`` that have an embedding, in that order."""
+    rows = [
+        {"track_id": t, "embedding": embeddings[t].tolist()} for t in track_ids if t in embeddings
+    ]
+    write_table(rows, "embeddings", target)
+
+
+def read_embeddings(path: Path) -> tuple[list[str], np.ndarray]:
+    """(track ids, (n, e) float32 embeddings) of an embeddings file."""
+    table = read_table(Path(path), "embeddings")
+    ids = table.column("track_id").to_pylist()
+    if not ids:
+        raise ValueError(f"{path}: no embeddings")
+    return ids, np.array(table.column("embedding").to_pylist(), dtype=np.float32)
+
+
+def run_embed(model: str, features_dir: Path, output: Path, device: str = "cpu") -> EmbedSummary:
+    """Embed every ok track of ``features_dir`` into the Parquet file ``output``."""
+    ok = ok_track_ids(features_dir)
+    embeddings = compute_embeddings(model, features_dir, device)
+    write_embeddings(embeddings, ok, output)
+    missing = tuple(t for t in ok if t not in embeddings)
+    if missing:
+        log.warning("%d ok track(s) have nothing to embed: %s", len(missing), ", ".join(missing))
+    return EmbedSummary(len(ok), len(ok) - len(missing), missing)
