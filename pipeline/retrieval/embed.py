@@ -22,6 +22,7 @@ import torch
 
 from pipeline.io.parquet import read_table, write_table
 from pipeline.io.webdataset import iter_folder, list_shards
+from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.train.data import index_tracks
 from pipeline.train.livi import LiviConfig, LiviModel
 from pipeline.train.run_dir import (
@@ -56,7 +57,7 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[LiviModel | WealyMode
     elif kind == "wealy":
         model = WealyModel(config_from_dict(WealyConfig, values))
     else:
-        raise ValueError(f"{run_dir}: unknown run kind {kind!r}")
+        raise RetrievalInputError(f"{run_dir}: unknown run kind {kind!r}")
     model.load_state_dict(load_checkpoint(checkpoint)["model"])
     return model.to(device).eval(), {"kind": kind, **values}
 
@@ -165,7 +166,7 @@ def read_embeddings(path: Path) -> tuple[list[str], np.ndarray]:
     table = read_table(Path(path), "embeddings")
     ids = table.column("track_id").to_pylist()
     if not ids:
-        raise ValueError(f"{path}: no embeddings")
+        raise RetrievalInputError(f"{path}: no embeddings")
     return ids, np.array(table.column("embedding").to_pylist(), dtype=np.float32)
 
 

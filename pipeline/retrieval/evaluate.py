@@ -17,7 +17,7 @@ import numpy as np
 
 from pipeline.io.catalog import read_catalog
 from pipeline.retrieval.embed import read_embeddings
-from pipeline.retrieval.metrics import cosine_distances, retrieval_metrics
+from pipeline.retrieval.metrics import RetrievalInputError, cosine_distances, retrieval_metrics
 from pipeline.train.data import work_key
 from pipeline.train.run_dir import read_train_works
 
@@ -57,7 +57,9 @@ def evaluate(
     entries = {e.track_id: e for e in read_catalog(catalog)}
     unknown = [t for t in ids if t not in entries]
     if unknown:
-        raise ValueError(f"{len(unknown)} embedded track(s) not in {catalog}: {unknown[:5]}")
+        raise RetrievalInputError(
+            f"{len(unknown)} embedded track(s) not in {catalog}: {unknown[:5]}"
+        )
     works = [work_key({"track_id": t, "work_id": entries[t].work_id}) for t in ids]
     queries = None
     if holdout is not None:

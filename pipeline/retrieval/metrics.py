@@ -14,6 +14,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 
+class RetrievalInputError(ValueError):
+    """Embeddings, catalog or query that cannot be evaluated or searched as given."""
+
+
 @dataclass(frozen=True)
 class RetrievalMetrics:
     queries: int
@@ -87,7 +91,7 @@ def retrieval_metrics(
         percentiles.append(float(np.mean(100.0 * ranks / (n - 1))))
         random_aps.append(expected_random_ap(n - 1, len(ranks)))
     if not aps:
-        raise ValueError("no track has another version of its work: nothing to evaluate")
+        raise RetrievalInputError("no query has another version of its work: nothing to evaluate")
     first_ranks = np.array(first)
     return RetrievalMetrics(
         queries=len(aps),

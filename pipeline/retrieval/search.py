@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.retrieval.embed import read_embeddings
+from pipeline.retrieval.metrics import RetrievalInputError
 
 
 def nearest(embeddings: Path, query: str, k: int = 10) -> list[tuple[str, float]]:
     """The ``k`` tracks most cosine-similar to ``query`` (itself excluded), best first."""
     ids, vectors = read_embeddings(embeddings)
     if query not in ids:
-        raise KeyError(f"track {query!r} is not in {embeddings}")
+        raise RetrievalInputError(f"track {query!r} is not in {embeddings}")
     q = ids.index(query)
     scores = vectors @ vectors[q]
     scores[q] = -np.inf

@@ -22,6 +22,10 @@ LiviBatch = tuple[torch.Tensor, torch.Tensor]  # (B, L, d) encoder states, (B, e
 WealyBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (B, T, d), (B, T) valid, (B,)
 
 
+class TrainingDataError(ValueError):
+    """The shards cannot train this model as they are (no targets, too few works, ...)."""
+
+
 def work_key(meta: dict) -> str:
     """A segment's work; a track without one is a work of its own."""
     return meta.get("work_id") or f"track:{meta['track_id']}"
@@ -96,7 +100,9 @@ def probe_dims(shards: list[Path]) -> tuple[int, int]:
         for sample in iter_samples(shard):
             if "text" in sample.arrays:
                 return sample.arrays["encoder"].shape[1], sample.arrays["text"].shape[0]
-    raise ValueError("no segment in the shards has a text target (text.npy): nothing to learn")
+    raise TrainingDataError(
+        "no segment in the shards has a text target (text.npy): nothing to learn"
+    )
 
 
 def _shuffled(items: Iterable[LiviBatch], buffer_size: int, rng: np.random.Generator):
@@ -191,7 +197,7 @@ def wealy_batches(
         by_work[track.work].append(track)
     works = sorted(w for w, ts in by_work.items() if len(ts) > 1)
     if len(works) < 2:
-        raise ValueError(
+        raise TrainingDataError(
             f"WEALY needs two or more works with several versions to train, found {len(works)}"
         )
     order = [works[i] for i in rng.permutation(len(works))]

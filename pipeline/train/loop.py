@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from pipeline.train.data import TrainingDataError
 from pipeline.train.run_dir import BEST, LAST, load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def fit(
             if on_step is not None:
                 on_step(state["step"], value)
         if steps == 0:
-            raise ValueError("an epoch yielded no batch: the shards hold no usable sample")
+            raise TrainingDataError("an epoch yielded no batch: the shards hold no usable sample")
         state["epoch"] += 1
         model.eval()
         with torch.no_grad():

@@ -22,6 +22,7 @@ from pipeline.io.webdataset import list_shards
 from pipeline.retrieval.metrics import cosine_distances, retrieval_metrics
 from pipeline.train.data import (
     TrackRef,
+    TrainingDataError,
     index_tracks,
     pad_sequences,
     split_works,
@@ -227,7 +228,7 @@ def train_wealy(
     """Train (or resume) a WEALY run in ``run_dir`` on the shards of ``shards_dir``."""
     tracks = index_tracks(list_shards(shards_dir))
     if not tracks:
-        raise ValueError(f"{shards_dir}: no track has decoder states")
+        raise TrainingDataError(f"{shards_dir}: no track has decoder states")
     config = dataclasses.replace(config, input_dim=tracks[0].decoder[0].shape[1])
     versions: dict[str, int] = {}
     for track in tracks:
