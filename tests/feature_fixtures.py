@@ -48,9 +48,9 @@ def write_tiny_features(
                 text = text_pattern + 0.3 * rng.standard_normal(text_dim)
                 arrays = {
                     "encoder": encoder.astype(np.float16),
-                    "decoder": (decoder_pattern + 0.3 * rng.standard_normal((tokens, width))).astype(
-                        np.float16
-                    ),
+                    "decoder": (
+                        decoder_pattern + 0.3 * rng.standard_normal((tokens, width))
+                    ).astype(np.float16),
                 }
                 if track_id not in without_text:
                     arrays["text"] = (text / np.linalg.norm(text)).astype(np.float32)

@@ -21,7 +21,9 @@ CONFIG_FILE = "config.json"
 SPLIT_FILE = "split.json"
 LAST = "last.pt"
 BEST = "best.pt"
-RESUMABLE_KEYS = frozenset({"epochs", "device"})  # may change between a run and its resume
+# May change between a run and its resume. More epochs for WEALY stretch its cosine decay
+# from the resumed step on; the steps already taken keep the schedule they had.
+RESUMABLE_KEYS = frozenset({"epochs", "device"})
 
 C = TypeVar("C")
 
