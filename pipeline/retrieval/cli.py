@@ -7,8 +7,10 @@ import json
 import logging
 from pathlib import Path
 
+from pipeline.config import load_config
 from pipeline.io.atomic import atomic_write_bytes
-from pipeline.retrieval.embed import BASELINES, run_embed
+from pipeline.io.catalog import read_catalog
+from pipeline.retrieval.embed import BASELINES, run_embed, write_embeddings
 from pipeline.retrieval.evaluate import FusionSpec, evaluate
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.retrieval.search import nearest
@@ -18,6 +20,22 @@ USER_ERRORS = (RetrievalInputError, FileNotFoundError)
 
 def _embed(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if (args.input is None) == (args.audio is None):
+        raise RetrievalInputError("give one of --input FEATURES_DIR or --audio CATALOG")
+    if args.audio is not None:
+        from pipeline.retrieval.audio import livi_audio_embeddings  # loads Whisper: only here
+
+        overrides = {"whisper.device": args.device, "whisper.model_dir": args.whisper_model}
+        config = load_config(args.config, overrides)
+        embeddings, rejected = livi_audio_embeddings(
+            Path(args.model), args.audio, config, args.device
+        )
+        track_ids = [e.track_id for e in read_catalog(args.audio)]
+        write_embeddings(embeddings, track_ids, args.output)
+        print(f"embedded    {len(embeddings)} of {len(track_ids)} tracks -> {args.output}")
+        for track_id, reason in rejected.items():
+            print(f"rejected    {track_id}: {reason}")
+        return 0
     summary = run_embed(args.model, args.input, args.output, args.device)
     print(f"embedded    {summary.embedded} of {summary.ok_tracks} ok tracks -> {args.output}")
     if summary.without_embedding:
@@ -50,7 +68,12 @@ def register_run(run: argparse._SubParsersAction) -> None:
     embed.add_argument(
         "--model", required=True, help=f"a training run folder, or {' or '.join(BASELINES)}"
     )
-    embed.add_argument("--input", type=Path, required=True, help="extraction output folder")
+    embed.add_argument("--input", type=Path, help="extraction output folder")
+    embed.add_argument(
+        "--audio", type=Path, help="LIVI only: a catalog CSV, embedded from its audio directly"
+    )
+    embed.add_argument("--config", type=Path, help="--audio: extraction settings YAML")
+    embed.add_argument("--whisper-model", help="--audio: the CTranslate2 Whisper folder")
     embed.add_argument("--output", type=Path, required=True, help="embeddings .parquet file")
     embed.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     embed.set_defaults(handler=_embed)
