@@ -53,6 +53,7 @@ def test_train_embed_evaluate_search(
             str(example_features),
             "--output",
             str(embeddings),
+            *(["--keep-windows"] if model == "wealy" else []),
             timeout=120,
         )
         assert embedded.returncode == 0, embedded.stderr
@@ -124,6 +125,18 @@ def test_train_embed_evaluate_search(
     assert fused.returncode == 0, fused.stderr
     full = json.loads((tmp_path / "wealy.metrics.json").read_text())
     assert full["queries"] == 8 and full["fusion"]["weight"] == 1.5
+    windowed = run_cli(
+        "run",
+        "evaluate",
+        "--embeddings",
+        str(tmp_path / "wealy.parquet"),
+        "--catalog",
+        catalog,
+        "--max-windows",
+    )
+    assert windowed.returncode == 0, windowed.stderr
+    scored = json.loads((tmp_path / "wealy.metrics.json").read_text())
+    assert scored["scoring"] == "max over window pairs" and scored["queries"] == 8
 
     found = run_cli("search", "--embeddings", str(baseline), "--query", "river-es", "--k", "3")
     assert found.returncode == 0 and len(found.stdout.splitlines()) == 3

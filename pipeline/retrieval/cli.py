@@ -36,7 +36,7 @@ def _embed(args: argparse.Namespace) -> int:
         for track_id, reason in rejected.items():
             print(f"rejected    {track_id}: {reason}")
         return 0
-    summary = run_embed(args.model, args.input, args.output, args.device)
+    summary = run_embed(args.model, args.input, args.output, args.device, args.keep_windows)
     print(f"embedded    {summary.embedded} of {summary.ok_tracks} ok tracks -> {args.output}")
     if summary.without_embedding:
         print(f"no input    {', '.join(summary.without_embedding)}")
@@ -45,7 +45,7 @@ def _embed(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     fusion = FusionSpec(args.fusion, args.weight) if args.fusion else None
-    result = evaluate(args.embeddings, args.catalog, fusion, args.holdout)
+    result = evaluate(args.embeddings, args.catalog, fusion, args.holdout, args.max_windows)
     output = args.output or args.embeddings.with_suffix(".metrics.json")
     atomic_write_bytes(output, json.dumps(result, indent=2).encode())
     for key in ("tracks", "queries", "map", "map_at_10", "mr1", "hr_at_1", "hr_at_10", "arp"):
@@ -76,6 +76,9 @@ def register_run(run: argparse._SubParsersAction) -> None:
     embed.add_argument("--whisper-model", help="--audio: the CTranslate2 Whisper folder")
     embed.add_argument("--output", type=Path, required=True, help="embeddings .parquet file")
     embed.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    embed.add_argument(
+        "--keep-windows", action="store_true", help="WEALY: also store the window embeddings"
+    )
     embed.set_defaults(handler=_embed)
 
     ev = run.add_parser("evaluate", help="MAP, MR1, HR@k, MAP@10, ARP of an embeddings file")
@@ -84,6 +87,11 @@ def register_run(run: argparse._SubParsersAction) -> None:
     ev.add_argument("--fusion", type=Path, help="second embeddings file: D = D_a + w * D_b")
     ev.add_argument("--weight", type=float, default=1.5, help="w of --fusion (1.5)")
     ev.add_argument("--holdout", type=Path, help="run folder: only works it did not train on query")
+    ev.add_argument(
+        "--max-windows",
+        action="store_true",
+        help="score by the max cosine over window pairs (WEALY, embedded with --keep-windows)",
+    )
     ev.add_argument("--output", type=Path, help="metrics JSON (default: EMBEDDINGS.metrics.json)")
     ev.set_defaults(handler=_evaluate)
 

@@ -2,8 +2,8 @@
 
 - a LIVI run: the mean of its segment embeddings (encoder states only: no transcript needed);
 - a WEALY run: the mean of the embeddings of windows of ``crop`` decoder states overlapping by
-  90%. The paper instead scores a pair of tracks by the maximum cosine over their window pairs;
-  ``pipeline.train.wealy.embed_windows`` gives those windows; the Parquet keeps one per track;
+  90%. The paper instead scores a pair of tracks by the maximum cosine over their window pairs:
+  ``keep_windows`` stores the windows too, for ``evaluate --max-windows``;
 - ``whisper-avg``: the mean of all decoder states of the track (WEALY's Whisper-AvgEmb);
 - ``transcript-text``: the mean of the segments' text embeddings (transcribe, then embed).
 
@@ -117,11 +117,15 @@ def _livi(model: LiviModel, features_dir: Path) -> dict[str, np.ndarray]:
     return means.normalised()
 
 
-def _wealy(model: WealyModel, config: dict, features_dir: Path) -> dict[str, np.ndarray]:
-    return {
-        t.track_id: embed_track(model, t.load_states(), config["crop"], config["window_overlap"])
-        for t in index_tracks(list_shards(features_dir))
-    }
+def _wealy(
+    model: WealyModel, config: dict, features_dir: Path
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    embeddings, windows = {}, {}
+    for track in index_tracks(list_shards(features_dir)):
+        embeddings[track.track_id], windows[track.track_id] = embed_track(
+            model, track.load_states(), config["crop"], config["window_overlap"]
+        )
+    return embeddings, windows
 
 
 def _baseline(method: str, features_dir: Path) -> dict[str, np.ndarray]:
@@ -143,20 +147,33 @@ def ok_track_ids(features_dir: Path) -> list[str]:
 
 def compute_embeddings(
     model: str, features_dir: Path, device: str = "cpu"
-) -> dict[str, np.ndarray]:
-    """track_id -> embedding, for ``model`` = a run folder or one of ``BASELINES``."""
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(track_id -> embedding, track_id -> (w, e) windows: WEALY only) for ``model`` = a run
+    folder or one of ``BASELINES``."""
     if model in BASELINES:
-        return _baseline(model, features_dir)
+        return _baseline(model, features_dir), {}
     network, config = load_run(Path(model), torch.device(device))
     if isinstance(network, LiviModel):
-        return _livi(network, features_dir)
+        return _livi(network, features_dir), {}
     return _wealy(network, config, features_dir)
 
 
-def write_embeddings(embeddings: dict[str, np.ndarray], track_ids: list[str], target: Path) -> None:
+def write_embeddings(
+    embeddings: dict[str, np.ndarray],
+    track_ids: list[str],
+    target: Path,
+    windows: dict[str, np.ndarray] | None = None,
+) -> None:
     """The Parquet file of ``track_ids`` that have an embedding, in that order."""
+    windows = windows or {}
     rows = [
-        {"track_id": t, "embedding": embeddings[t].tolist()} for t in track_ids if t in embeddings
+        {
+            "track_id": t,
+            "embedding": embeddings[t].tolist(),
+            "windows": windows[t].ravel().tolist() if t in windows else None,
+        }
+        for t in track_ids
+        if t in embeddings
     ]
     write_table(rows, "embeddings", target)
 
@@ -170,11 +187,30 @@ def read_embeddings(path: Path) -> tuple[list[str], np.ndarray]:
     return ids, np.array(table.column("embedding").to_pylist(), dtype=np.float32)
 
 
-def run_embed(model: str, features_dir: Path, output: Path, device: str = "cpu") -> EmbedSummary:
+def read_windows(path: Path) -> list[np.ndarray]:
+    """Per track, in file order, its (w, e) window embeddings."""
+    table = read_table(Path(path), "embeddings")
+    out = []
+    for embedding, flat in zip(
+        table.column("embedding").to_pylist(), table.column("windows").to_pylist(), strict=True
+    ):
+        if flat is None:
+            raise RetrievalInputError(
+                f"{path} has no window embeddings: embed a WEALY run with --keep-windows"
+            )
+        out.append(np.array(flat, dtype=np.float32).reshape(-1, len(embedding)))
+    return out
+
+
+def run_embed(
+    model: str, features_dir: Path, output: Path, device: str = "cpu", keep_windows: bool = False
+) -> EmbedSummary:
     """Embed every ok track of ``features_dir`` into the Parquet file ``output``."""
     ok = ok_track_ids(features_dir)
-    embeddings = compute_embeddings(model, features_dir, device)
-    write_embeddings(embeddings, ok, output)
+    embeddings, windows = compute_embeddings(model, features_dir, device)
+    if keep_windows and not windows:
+        raise RetrievalInputError("--keep-windows needs a WEALY run")
+    write_embeddings(embeddings, ok, output, windows if keep_windows else None)
     missing = tuple(t for t in ok if t not in embeddings)
     if missing:
         log.warning("%d ok track(s) have nothing to embed: %s", len(missing), ", ".join(missing))

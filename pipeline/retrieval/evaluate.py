@@ -16,8 +16,13 @@ from typing import Any
 import numpy as np
 
 from pipeline.io.catalog import read_catalog
-from pipeline.retrieval.embed import read_embeddings
-from pipeline.retrieval.metrics import RetrievalInputError, cosine_distances, retrieval_metrics
+from pipeline.retrieval.embed import read_embeddings, read_windows
+from pipeline.retrieval.metrics import (
+    RetrievalInputError,
+    cosine_distances,
+    max_window_distances,
+    retrieval_metrics,
+)
 from pipeline.train.data import work_key
 from pipeline.train.run_dir import read_train_works
 
@@ -30,10 +35,18 @@ class FusionSpec:
     weight: float = 1.5
 
 
-def distances(embeddings: Path, fusion: FusionSpec | None = None) -> tuple[list[str], np.ndarray]:
-    """(track ids, (n, n) distances) of one embeddings file, or of two fused."""
+def distances(
+    embeddings: Path, fusion: FusionSpec | None = None, max_windows: bool = False
+) -> tuple[list[str], np.ndarray]:
+    """(track ids, (n, n) distances) of one embeddings file, or of two fused.
+
+    ``max_windows`` scores the first file by its window embeddings (1 - max cosine over window
+    pairs) instead of the track vectors.
+    """
     ids, vectors = read_embeddings(embeddings)
-    matrix = cosine_distances(vectors)
+    matrix = (
+        max_window_distances(read_windows(embeddings)) if max_windows else cosine_distances(vectors)
+    )
     if fusion is None:
         return ids, matrix
     other_ids, other_vectors = read_embeddings(fusion.embeddings)
@@ -51,9 +64,10 @@ def evaluate(
     catalog: Path,
     fusion: FusionSpec | None = None,
     holdout: Path | None = None,
+    max_windows: bool = False,
 ) -> dict[str, Any]:
     """Metrics and what they were computed on, as a JSON-ready dict."""
-    ids, matrix = distances(embeddings, fusion)
+    ids, matrix = distances(embeddings, fusion, max_windows)
     entries = {e.track_id: e for e in read_catalog(catalog)}
     unknown = [t for t in ids if t not in entries]
     if unknown:
@@ -72,6 +86,7 @@ def evaluate(
         if fusion is None
         else {"embeddings": str(fusion.embeddings), "weight": fusion.weight},
         "holdout": None if holdout is None else str(holdout),
+        "scoring": "max over window pairs" if max_windows else "track vectors",
         "tracks": len(ids),
         **metrics.to_dict(),
     }

@@ -108,3 +108,13 @@ def retrieval_metrics(
 def cosine_distances(embeddings: np.ndarray) -> np.ndarray:
     """(n, n) 1 - cosine similarity of L2-normalised (n, e) embeddings."""
     return 1.0 - embeddings @ embeddings.T
+
+
+def max_window_distances(windows: list[np.ndarray]) -> np.ndarray:
+    """(n, n) 1 - the maximum cosine over all pairs of windows of two tracks (WEALY's test
+    scoring), from each track's (w_i, e) L2-normalised window embeddings."""
+    starts = np.cumsum([0] + [len(w) for w in windows[:-1]])
+    everything = np.concatenate(windows)
+    similarity = everything @ everything.T  # (W, W)
+    per_row_track = np.maximum.reduceat(similarity, starts, axis=0)  # (n, W)
+    return 1.0 - np.maximum.reduceat(per_row_track, starts, axis=1)  # (n, n)

@@ -184,10 +184,12 @@ def embed_windows(
     return torch.cat(out)
 
 
-def embed_track(model: WealyModel, states: np.ndarray, window: int, overlap: float) -> np.ndarray:
-    """(e,) L2-normalised mean of the window embeddings."""
-    mean = embed_windows(model, states, window, overlap).mean(dim=0)
-    return F.normalize(mean, dim=0).numpy()
+def embed_track(
+    model: WealyModel, states: np.ndarray, window: int, overlap: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """((e,) L2-normalised mean of the window embeddings, (w, e) the window embeddings)."""
+    windows = embed_windows(model, states, window, overlap)
+    return F.normalize(windows.mean(dim=0), dim=0).numpy(), windows.numpy()
 
 
 def validation_map(
@@ -200,7 +202,7 @@ def validation_map(
         return None
     tracks = val + train
     embeddings = np.stack(
-        [embed_track(model, t.load_states(), config.crop, config.window_overlap) for t in tracks]
+        [embed_track(model, t.load_states(), config.crop, config.window_overlap)[0] for t in tracks]
     )
     queries = np.arange(len(tracks)) < len(val)
     return retrieval_metrics(

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pipeline.io.webdataset import iter_folder
-from pipeline.retrieval.embed import read_embeddings, run_embed
+from pipeline.retrieval.embed import read_embeddings, read_windows, run_embed
 from pipeline.train.livi import livi_preset, train_livi
 from pipeline.train.wealy import train_wealy, wealy_preset
 from tests.feature_fixtures import write_tiny_features
@@ -52,8 +52,14 @@ def test_trained_runs_embed_every_ok_track(features: Path, tmp_path: Path) -> No
     train_livi(features, tmp_path / "livi", livi)
     train_wealy(features, tmp_path / "wealy", dataclasses.replace(wealy, val_fraction=0.0))
     for run, width in (("livi", 6), ("wealy", 8)):
-        summary = run_embed(str(tmp_path / run), features, tmp_path / f"{run}.parquet")
+        summary = run_embed(
+            str(tmp_path / run), features, tmp_path / f"{run}.parquet", keep_windows=run == "wealy"
+        )
         ids, vectors = read_embeddings(tmp_path / f"{run}.parquet")
         assert summary.without_embedding == () and len(ids) == 9  # LIVI needs no text target
         assert vectors.shape == (9, width)
         np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    windows = read_windows(tmp_path / "wealy.parquet")
+    assert [w.shape for w in windows] == [(17, 8)] * 9  # 24 states, windows of 8, hop 1
+    mean = windows[0].mean(axis=0)
+    np.testing.assert_allclose(mean / np.linalg.norm(mean), vectors[0], rtol=1e-5, atol=1e-6)

@@ -9,6 +9,7 @@ from pipeline.retrieval.metrics import (
     average_precision_at,
     cosine_distances,
     expected_random_ap,
+    max_window_distances,
     relevant_ranks,
     retrieval_metrics,
 )
@@ -72,3 +73,16 @@ def test_expected_random_ap_matches_every_permutation(n: int, r: int) -> None:
 def test_cosine_distances_of_unit_vectors() -> None:
     e = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     np.testing.assert_allclose(cosine_distances(e), [[0, 1, 2], [1, 0, 1], [2, 1, 0]])
+
+
+def test_max_window_distances_take_the_best_pair() -> None:
+    e = np.eye(3)
+    windows = [e[[0]], e[[1, 2]], np.array([[0.6, 0.8, 0.0], [0.0, 0.0, 1.0]])]
+    expected = 1 - np.array(
+        [
+            [1.0, 0.0, 0.6],
+            [0.0, 1.0, 1.0],  # track 1's second window equals track 2's second window
+            [0.6, 1.0, 1.0],
+        ]
+    )
+    np.testing.assert_allclose(max_window_distances(windows), expected)
