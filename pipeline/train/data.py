@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from pipeline.io.webdataset import ArrayRef, index_shard, iter_samples
 
 LiviBatch = tuple[torch.Tensor, torch.Tensor]  # (B, L, d) encoder states, (B, e) text targets
 WealyBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (B, T, d), (B, T) valid, (B,)
+T = TypeVar("T")
 
 
 class TrainingDataError(ValueError):
@@ -97,16 +99,17 @@ def work_versions(shards: list[Path]) -> dict[str, int]:
 def probe_dims(shards: list[Path]) -> tuple[int, int]:
     """(encoder width, text-target width) of the first sample that has a text target."""
     for shard in shards:
-        for sample in iter_samples(shard):
-            if "text" in sample.arrays:
-                return sample.arrays["encoder"].shape[1], sample.arrays["text"].shape[0]
+        for _key, _meta, refs in index_shard(shard):
+            if "text" in refs:
+                return refs["encoder"].shape[1], refs["text"].shape[0]
     raise TrainingDataError(
         "no segment in the shards has a text target (text.npy): nothing to learn"
     )
 
 
-def _shuffled(items: Iterable[LiviBatch], buffer_size: int, rng: np.random.Generator):
-    buffer: list = []
+def _shuffled(items: Iterable[T], buffer_size: int, rng: np.random.Generator) -> Iterator[T]:
+    """Items through a buffer of ``buffer_size``, each drawn at random from it."""
+    buffer: list[T] = []
     for item in items:
         buffer.append(item)
         if len(buffer) >= buffer_size:
