@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.retrieval.embed import read_embeddings
+from pipeline.io.embeddings import read_embeddings
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.integration

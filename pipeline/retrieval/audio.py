@@ -18,11 +18,12 @@ from pipeline.config import ExtractConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.models.whisper_runtime import load_whisper
 from pipeline.records import Rejected
-from pipeline.retrieval.embed import TrackMeans, livi_segment_embeddings, load_run
+from pipeline.retrieval.embed import TrackMeans, livi_segment_embeddings
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.stages.encode import encode, log_mel
 from pipeline.track import prepare_track
 from pipeline.train.livi import LiviModel
+from pipeline.train.trained import load_run
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,13 @@ from pathlib import Path
 from pipeline.config import load_config
 from pipeline.io.atomic import atomic_write_bytes
 from pipeline.io.catalog import read_catalog
-from pipeline.retrieval.embed import BASELINES, run_embed, write_embeddings
+from pipeline.io.embeddings import EmbeddingsFileError, write_embeddings
+from pipeline.retrieval.embed import BASELINES, run_embed
 from pipeline.retrieval.evaluate import FusionSpec, evaluate
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.retrieval.search import nearest
 
-USER_ERRORS = (RetrievalInputError, FileNotFoundError)
+USER_ERRORS = (RetrievalInputError, EmbeddingsFileError, FileNotFoundError)
 
 
 def _embed(args: argparse.Namespace) -> int:

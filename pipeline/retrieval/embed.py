@@ -20,19 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.io.parquet import read_table, write_table
+from pipeline.io.embeddings import write_embeddings
+from pipeline.io.parquet import read_table
 from pipeline.io.webdataset import iter_folder, list_shards
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.train.data import index_tracks
-from pipeline.train.livi import LiviConfig, LiviModel
-from pipeline.train.run_dir import (
-    BEST,
-    LAST,
-    config_from_dict,
-    load_checkpoint,
-    read_run_config,
-)
-from pipeline.train.wealy import WealyConfig, WealyModel, embed_track
+from pipeline.train.livi import LiviModel
+from pipeline.train.trained import load_run
+from pipeline.train.wealy import WealyModel, embed_track
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +39,6 @@ class EmbedSummary:
     ok_tracks: int
     embedded: int
     without_embedding: tuple[str, ...]  # ok tracks with nothing to embed
-
-
-def load_run(run_dir: Path, device: torch.device) -> tuple[LiviModel | WealyModel, dict]:
-    """The model of a run folder with its ``best.pt`` (else ``last.pt``) weights, in eval mode."""
-    kind, values = read_run_config(run_dir)
-    checkpoint = run_dir / BEST if (run_dir / BEST).exists() else run_dir / LAST
-    if not checkpoint.exists():
-        raise FileNotFoundError(f"{run_dir}: no {BEST} or {LAST}; has the run finished an epoch?")
-    if kind == "livi":
-        model: LiviModel | WealyModel = LiviModel(config_from_dict(LiviConfig, values))
-    elif kind == "wealy":
-        model = WealyModel(config_from_dict(WealyConfig, values))
-    else:
-        raise RetrievalInputError(f"{run_dir}: unknown run kind {kind!r}")
-    model.load_state_dict(load_checkpoint(checkpoint)["model"])
-    return model.to(device).eval(), {"kind": kind, **values}
 
 
 class TrackMeans:
@@ -156,50 +135,6 @@ def compute_embeddings(
     if isinstance(network, LiviModel):
         return _livi(network, features_dir), {}
     return _wealy(network, config, features_dir)
-
-
-def write_embeddings(
-    embeddings: dict[str, np.ndarray],
-    track_ids: list[str],
-    target: Path,
-    windows: dict[str, np.ndarray] | None = None,
-) -> None:
-    """The Parquet file of ``track_ids`` that have an embedding, in that order."""
-    windows = windows or {}
-    rows = [
-        {
-            "track_id": t,
-            "embedding": embeddings[t].tolist(),
-            "windows": windows[t].ravel().tolist() if t in windows else None,
-        }
-        for t in track_ids
-        if t in embeddings
-    ]
-    write_table(rows, "embeddings", target)
-
-
-def read_embeddings(path: Path) -> tuple[list[str], np.ndarray]:
-    """(track ids, (n, e) float32 embeddings) of an embeddings file."""
-    table = read_table(Path(path), "embeddings")
-    ids = table.column("track_id").to_pylist()
-    if not ids:
-        raise RetrievalInputError(f"{path}: no embeddings")
-    return ids, np.array(table.column("embedding").to_pylist(), dtype=np.float32)
-
-
-def read_windows(path: Path) -> list[np.ndarray]:
-    """Per track, in file order, its (w, e) window embeddings."""
-    table = read_table(Path(path), "embeddings")
-    out = []
-    for embedding, flat in zip(
-        table.column("embedding").to_pylist(), table.column("windows").to_pylist(), strict=True
-    ):
-        if flat is None:
-            raise RetrievalInputError(
-                f"{path} has no window embeddings: embed a WEALY run with --keep-windows"
-            )
-        out.append(np.array(flat, dtype=np.float32).reshape(-1, len(embedding)))
-    return out
 
 
 def run_embed(

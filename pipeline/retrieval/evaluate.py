@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.io.catalog import read_catalog
-from pipeline.retrieval.embed import read_embeddings, read_windows
+from pipeline.io.embeddings import read_embeddings, read_windows
 from pipeline.retrieval.metrics import (
     RetrievalInputError,
     cosine_distances,

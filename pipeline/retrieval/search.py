@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.retrieval.embed import read_embeddings
+from pipeline.io.embeddings import read_embeddings
 from pipeline.retrieval.metrics import RetrievalInputError
 
 

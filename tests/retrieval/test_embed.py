@@ -4,8 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.io.embeddings import read_embeddings, read_windows
 from pipeline.io.webdataset import iter_folder
-from pipeline.retrieval.embed import read_embeddings, read_windows, run_embed
+from pipeline.retrieval.embed import run_embed
 from pipeline.train.livi import livi_preset, train_livi
 from pipeline.train.wealy import train_wealy, wealy_preset
 from tests.feature_fixtures import write_tiny_features

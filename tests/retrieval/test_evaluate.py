@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.retrieval.embed import write_embeddings
+from pipeline.io.embeddings import write_embeddings
 from pipeline.retrieval.evaluate import FusionSpec, distances, evaluate
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.retrieval.search import nearest
