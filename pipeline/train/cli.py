@@ -23,10 +23,13 @@ from pipeline.train.wealy import train_wealy, wealy_preset
 USER_ERRORS = (TrainingDataError, NonFiniteLossError, RunConfigMismatchError, FileNotFoundError)
 
 Trainer = Callable[[Path, Path, Any, StepCallback | None], list[EpochResult]]
-TRAINERS: dict[str, tuple[Callable[[str], Any], Trainer]] = {
-    "livi": (livi_preset, train_livi),
-    "wealy": (wealy_preset, train_wealy),
-}
+
+
+def _trainer(model: str) -> tuple[Callable[[str], Any], Trainer]:
+    """(preset function, train function) of ``model``."""
+    if model == "livi":
+        return livi_preset, train_livi
+    return wealy_preset, train_wealy
 
 
 class TqdmLogHandler(logging.Handler):
@@ -63,7 +66,7 @@ def apply_overrides(config: Any, items: list[str]) -> Any:
 
 
 def _train(args: argparse.Namespace) -> int:
-    preset, trainer = TRAINERS[args.model]
+    preset, trainer = _trainer(args.model)
     config = preset(args.preset)
     flags = {"device": args.device, "epochs": args.epochs, "seed": args.seed}
     config = dataclasses.replace(config, **{k: v for k, v in flags.items() if v is not None})
