@@ -61,6 +61,11 @@ def apply_overrides(config: Any, items: list[str]) -> Any:
         if not sep or key not in fields:
             raise ConfigError(f"--set {item!r}: expected key=value with key in {sorted(fields)}")
         value = yaml.safe_load(raw)
+        if isinstance(getattr(config, key), float) and isinstance(value, int | str):
+            try:  # YAML 1.1 reads 3e-4 (no dot) as a string
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"--set {item!r}: {key} must be a number") from None
         values[key] = tuple(value) if isinstance(value, list) else value
     return dataclasses.replace(config, **values)
 
