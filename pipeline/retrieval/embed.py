@@ -97,13 +97,16 @@ def _livi(model: LiviModel, features_dir: Path) -> dict[str, np.ndarray]:
 
 
 def _wealy(
-    model: WealyModel, config: dict, features_dir: Path
+    model: WealyModel, config: dict, features_dir: Path, keep_windows: bool
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     embeddings, windows = {}, {}
     for track in index_tracks(list_shards(features_dir)):
-        embeddings[track.track_id], windows[track.track_id] = embed_track(
+        embedding, track_windows = embed_track(
             model, track.load_states(), config["crop"], config["window_overlap"]
         )
+        embeddings[track.track_id] = embedding
+        if keep_windows:
+            windows[track.track_id] = track_windows
     return embeddings, windows
 
 
@@ -125,16 +128,19 @@ def ok_track_ids(features_dir: Path) -> list[str]:
 
 
 def compute_embeddings(
-    model: str, features_dir: Path, device: str = "cpu"
+    model: str, features_dir: Path, device: str = "cpu", keep_windows: bool = False
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(track_id -> embedding, track_id -> (w, e) windows: WEALY only) for ``model`` = a run
-    folder or one of ``BASELINES``."""
-    if model in BASELINES:
-        return _baseline(model, features_dir), {}
-    network, config = load_run(Path(model), torch.device(device))
+    """(track_id -> embedding, track_id -> (w, e) windows) for ``model`` = a run folder or one
+    of ``BASELINES``; windows only for a WEALY run with ``keep_windows``."""
+    baseline = model in BASELINES
+    network, config = (None, {}) if baseline else load_run(Path(model), torch.device(device))
+    if keep_windows and not isinstance(network, WealyModel):
+        raise RetrievalInputError("--keep-windows needs a WEALY run")
+    if isinstance(network, WealyModel):
+        return _wealy(network, config, features_dir, keep_windows)
     if isinstance(network, LiviModel):
         return _livi(network, features_dir), {}
-    return _wealy(network, config, features_dir)
+    return _baseline(model, features_dir), {}
 
 
 def run_embed(
@@ -142,10 +148,8 @@ def run_embed(
 ) -> EmbedSummary:
     """Embed every ok track of ``features_dir`` into the Parquet file ``output``."""
     ok = ok_track_ids(features_dir)
-    embeddings, windows = compute_embeddings(model, features_dir, device)
-    if keep_windows and not windows:
-        raise RetrievalInputError("--keep-windows needs a WEALY run")
-    write_embeddings(embeddings, ok, output, windows if keep_windows else None)
+    embeddings, windows = compute_embeddings(model, features_dir, device, keep_windows)
+    write_embeddings(embeddings, ok, output, windows)
     missing = tuple(t for t in ok if t not in embeddings)
     if missing:
         log.warning("%d ok track(s) have nothing to embed: %s", len(missing), ", ".join(missing))
