@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from pipeline.io.parquet import read_table, write_table
 
@@ -37,9 +38,17 @@ def write_embeddings(
     write_table(rows, "embeddings", target)
 
 
+def _read(path: Path) -> pa.Table:
+    if not Path(path).is_file():
+        raise EmbeddingsFileError(
+            f"{path}: no such embeddings file; make one with `pipeline run embed`"
+        )
+    return read_table(Path(path), "embeddings")
+
+
 def read_embeddings(path: Path) -> tuple[list[str], np.ndarray]:
     """(track ids, (n, e) float32 embeddings) of an embeddings file."""
-    table = read_table(Path(path), "embeddings")
+    table = _read(path)
     ids = table.column("track_id").to_pylist()
     if not ids:
         raise EmbeddingsFileError(f"{path}: no embeddings")
@@ -48,7 +57,7 @@ def read_embeddings(path: Path) -> tuple[list[str], np.ndarray]:
 
 def read_windows(path: Path) -> list[np.ndarray]:
     """Per track, in file order, its (w, e) window embeddings."""
-    table = read_table(Path(path), "embeddings")
+    table = _read(path)
     out = []
     for embedding, flat in zip(
         table.column("embedding").to_pylist(), table.column("windows").to_pylist(), strict=True

@@ -27,6 +27,10 @@ class ShardSample:
     arrays: dict[str, np.ndarray]  # member suffix without ".npy" -> array
 
 
+class NoShardsError(FileNotFoundError):
+    """A folder that should hold shards holds none."""
+
+
 class UnsafeShardError(ValueError):
     """A tar member name is absolute or climbs out with ``..``."""
 
@@ -109,7 +113,7 @@ def list_shards(folder: Path) -> list[Path]:
     shards_dir = folder / "shards" if (folder / "shards").is_dir() else folder
     shards = sorted(shards_dir.glob("part-*.tar"))  # .tmp- leftovers do not match
     if not shards:
-        raise FileNotFoundError(f"{shards_dir}: no part-*.tar shards; run `pipeline run extract`")
+        raise NoShardsError(f"{shards_dir}: no part-*.tar shards; run `pipeline run extract`")
     return shards
 
 

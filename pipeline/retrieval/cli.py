@@ -16,7 +16,7 @@ from pipeline.retrieval.evaluate import FusionSpec, evaluate
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.retrieval.search import nearest
 
-USER_ERRORS = (RetrievalInputError, EmbeddingsFileError, FileNotFoundError)
+USER_ERRORS = (RetrievalInputError, EmbeddingsFileError)
 
 
 def _embed(args: argparse.Namespace) -> int:

@@ -123,7 +123,10 @@ def _baseline(method: str, features_dir: Path) -> dict[str, np.ndarray]:
 
 
 def ok_track_ids(features_dir: Path) -> list[str]:
-    tracks = read_table(Path(features_dir) / "tracks", "tracks").to_pylist()
+    folder = Path(features_dir) / "tracks"
+    if not folder.is_dir():
+        raise RetrievalInputError(f"{features_dir}: no tracks/ table; is it an extraction output?")
+    tracks = read_table(folder, "tracks").to_pylist()
     return [t["track_id"] for t in tracks if t["status"] == "ok"]
 
 

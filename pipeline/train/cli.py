@@ -14,13 +14,20 @@ import yaml
 from tqdm import tqdm
 
 from pipeline.config import ConfigError
+from pipeline.io.webdataset import NoShardsError, list_shards
 from pipeline.train.data import TrainingDataError
 from pipeline.train.livi import livi_preset, train_livi
 from pipeline.train.loop import EpochResult, NonFiniteLossError, StepCallback
-from pipeline.train.run_dir import RunConfigMismatchError
+from pipeline.train.run_dir import RunConfigMismatchError, RunFolderError
 from pipeline.train.wealy import train_wealy, wealy_preset
 
-USER_ERRORS = (TrainingDataError, NonFiniteLossError, RunConfigMismatchError, FileNotFoundError)
+USER_ERRORS = (
+    TrainingDataError,
+    NonFiniteLossError,
+    RunConfigMismatchError,
+    RunFolderError,
+    NoShardsError,
+)
 
 Trainer = Callable[[Path, Path, Any, StepCallback | None], list[EpochResult]]
 
@@ -76,6 +83,7 @@ def _train(args: argparse.Namespace) -> int:
     flags = {"device": args.device, "epochs": args.epochs, "seed": args.seed}
     config = dataclasses.replace(config, **{k: v for k, v in flags.items() if v is not None})
     config = apply_overrides(config, args.set)
+    list_shards(args.shards)  # no shards: fail before making a run folder
     log_file = _setup_logging(args.output)
     bars: list[tqdm] = []
 

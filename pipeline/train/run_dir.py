@@ -28,6 +28,10 @@ RESUMABLE_KEYS = frozenset({"epochs", "device"})
 C = TypeVar("C")
 
 
+class RunFolderError(FileNotFoundError):
+    """A folder given as a training run lacks what a run folder holds."""
+
+
 class RunConfigMismatchError(ValueError):
     """A run folder holds a run with other settings; resuming it would mix two runs."""
 
@@ -62,7 +66,7 @@ def read_run_config(run_dir: Path) -> tuple[str, dict[str, Any]]:
     """(kind, config values) of a run folder."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{run_dir}: no {CONFIG_FILE}; is this a training run folder?")
+        raise RunFolderError(f"{run_dir}: no {CONFIG_FILE}; is this a training run folder?")
     document = json.loads(path.read_text())
     return document["kind"], document["config"]
 
@@ -84,7 +88,7 @@ def read_train_works(run_dir: Path) -> frozenset[str]:
     """The works a run trained on (validation works excluded)."""
     path = Path(run_dir) / SPLIT_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{run_dir}: no {SPLIT_FILE}; is this a training run folder?")
+        raise RunFolderError(f"{run_dir}: no {SPLIT_FILE}; is this a training run folder?")
     return frozenset(json.loads(path.read_text())["train_works"])
 
 

@@ -8,7 +8,14 @@ from typing import Any
 import torch
 
 from pipeline.train.livi import LiviConfig, LiviModel
-from pipeline.train.run_dir import BEST, LAST, config_from_dict, load_checkpoint, read_run_config
+from pipeline.train.run_dir import (
+    BEST,
+    LAST,
+    RunFolderError,
+    config_from_dict,
+    load_checkpoint,
+    read_run_config,
+)
 from pipeline.train.wealy import WealyConfig, WealyModel
 
 
@@ -17,12 +24,12 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[LiviModel | WealyMode
     kind, values = read_run_config(run_dir)
     checkpoint = run_dir / BEST if (run_dir / BEST).exists() else run_dir / LAST
     if not checkpoint.exists():
-        raise FileNotFoundError(f"{run_dir}: no {BEST} or {LAST}; has the run finished an epoch?")
+        raise RunFolderError(f"{run_dir}: no {BEST} or {LAST}; has the run finished an epoch?")
     if kind == "livi":
         model: LiviModel | WealyModel = LiviModel(config_from_dict(LiviConfig, values))
     elif kind == "wealy":
         model = WealyModel(config_from_dict(WealyConfig, values))
     else:
-        raise ValueError(f"{run_dir}: unknown run kind {kind!r}")
+        raise RunFolderError(f"{run_dir}: unknown run kind {kind!r} in its config")
     model.load_state_dict(load_checkpoint(checkpoint)["model"])
     return model.to(device).eval(), {"kind": kind, **values}

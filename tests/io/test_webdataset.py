@@ -7,6 +7,7 @@ import pytest
 import webdataset as wds
 
 from pipeline.io.webdataset import (
+    NoShardsError,
     ShardSample,
     UnsafeShardError,
     index_shard,
@@ -83,5 +84,5 @@ def test_selected_arrays_folders_and_random_access(tmp_path: Path) -> None:
         for name, array in sample.arrays.items():
             assert refs[name].shape == array.shape
             np.testing.assert_array_equal(refs[name].load(), array)
-    with pytest.raises(FileNotFoundError, match="no part-"):
+    with pytest.raises(NoShardsError, match="no part-"):
         list_shards(tmp_path / "empty")
