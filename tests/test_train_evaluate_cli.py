@@ -20,7 +20,6 @@ from tests.conftest import run_cli
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.timeout(600)  # most of it is the session's one extraction of the example
 def test_train_embed_evaluate_search(
     example_dir: Path, example_features: Path, tmp_path: Path
 ) -> None:

@@ -12,6 +12,8 @@ from pipeline.io.embeddings import (
     write_embeddings,
 )
 
+pytestmark = pytest.mark.timeout(60)  # each of these takes seconds
+
 
 def test_write_then_read_with_and_without_windows(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)

@@ -11,6 +11,8 @@ from pipeline.train.livi import livi_preset, train_livi
 from pipeline.train.wealy import train_wealy, wealy_preset
 from tests.feature_fixtures import write_tiny_features
 
+pytestmark = pytest.mark.timeout(60)  # each of these takes seconds
+
 
 @pytest.fixture(scope="module")
 def features(tmp_path_factory: pytest.TempPathFactory) -> Path:

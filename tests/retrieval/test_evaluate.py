@@ -10,6 +10,8 @@ from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.retrieval.search import nearest
 from pipeline.train.run_dir import write_split
 
+pytestmark = pytest.mark.timeout(60)  # each of these takes seconds
+
 
 def _unit(*rows: list[float]) -> np.ndarray:
     vectors = np.array(rows, dtype=np.float32)

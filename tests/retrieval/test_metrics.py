@@ -23,6 +23,8 @@ DISTANCES = np.array(
         [0.5, 0.3, 0.4, 0.0],
     ]
 )
+
+pytestmark = pytest.mark.timeout(60)  # each of these takes seconds
 WORKS = ["a", "a", "b", None]
 
 

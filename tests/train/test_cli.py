@@ -8,6 +8,8 @@ from pipeline.train.cli import apply_overrides
 from pipeline.train.livi import livi_preset
 from tests.feature_fixtures import write_tiny_features
 
+pytestmark = pytest.mark.timeout(60)  # each of these takes seconds
+
 
 def test_overrides_are_typed_and_checked() -> None:
     config = apply_overrides(livi_preset("small"), ["hidden_sizes=[8, 8]", "lr=3e-4"])

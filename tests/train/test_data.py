@@ -17,6 +17,8 @@ from pipeline.train.data import (
 )
 from tests.feature_fixtures import write_tiny_features
 
+pytestmark = pytest.mark.timeout(60)  # each of these takes seconds
+
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:

@@ -1,6 +1,7 @@
 import dataclasses
 from pathlib import Path
 
+import pytest
 import torch
 
 from pipeline.train.livi import LiviConfig, LiviModel, apply_rope, livi_preset, train_livi
@@ -10,6 +11,8 @@ from tests.feature_fixtures import write_tiny_features
 TINY = dataclasses.replace(
     livi_preset("small"), hidden_sizes=(16,), batch_size=6, shuffle_buffer=8, val_fraction=0.0
 )
+
+pytestmark = pytest.mark.timeout(60)  # each of these takes seconds
 
 
 def test_rope_preserves_norms_and_encodes_position() -> None:

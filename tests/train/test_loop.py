@@ -17,6 +17,8 @@ LIVI = dataclasses.replace(livi_preset("small"), hidden_sizes=(16,), batch_size=
 WEALY = dataclasses.replace(
     wealy_preset("small"), d_model=16, ffn_dim=32, output_dim=8, crop=8, works_per_batch=2
 )
+
+pytestmark = pytest.mark.timeout(60)  # each of these takes seconds
 TRAINERS = {"livi": (train_livi, LIVI), "wealy": (train_wealy, WEALY)}
 
 

@@ -20,6 +20,8 @@ from pipeline.train.wealy import (
 )
 from tests.feature_fixtures import write_tiny_features
 
+pytestmark = pytest.mark.timeout(60)  # each of these takes seconds
+
 TINY = dataclasses.replace(wealy_preset("small"), d_model=16, ffn_dim=32, output_dim=8, crop=8)
 
 
