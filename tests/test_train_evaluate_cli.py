@@ -18,125 +18,112 @@ from pipeline.io.embeddings import read_embeddings
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.integration
+EPOCHS = {"livi": "6", "wealy": "8"}
 
 
-def test_train_embed_evaluate_search(
-    example_dir: Path, example_features: Path, tmp_path: Path
-) -> None:
-    catalog = str(example_dir / "catalog.csv")
-    for model, epochs in (("livi", "6"), ("wealy", "8")):
-        run = tmp_path / model
-        trained = run_cli(
+def _ok(*args: str) -> str:
+    result = run_cli(*args, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def runs(example_features: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both models trained with the small preset, and their embeddings of the example."""
+    root = tmp_path_factory.mktemp("runs")
+    for model, epochs in EPOCHS.items():
+        out = _ok(
             "run",
             "train",
             model,
             "--shards",
             str(example_features),
             "--output",
-            str(run),
+            str(root / model),
             "--preset",
             "small",
             "--epochs",
             epochs,
-            timeout=120,
         )
-        assert trained.returncode == 0, trained.stderr
-        assert f"epoch {epochs}/{epochs}" in trained.stdout and (run / "best.pt").exists()
-        embeddings = tmp_path / f"{model}.parquet"
-        embedded = run_cli(
+        assert f"epoch {epochs}/{epochs}" in out and (root / model / "best.pt").exists()
+        out = _ok(
             "run",
             "embed",
             "--model",
-            str(run),
+            str(root / model),
             "--input",
             str(example_features),
             "--output",
-            str(embeddings),
+            str(root / f"{model}.parquet"),
             *(["--keep-windows"] if model == "wealy" else []),
-            timeout=120,
         )
-        assert embedded.returncode == 0, embedded.stderr
-        assert "embedded    9 of 9 ok tracks" in embedded.stdout
-        metrics_file = tmp_path / f"{model}-holdout.json"
-        evaluated = run_cli(
-            "run",
-            "evaluate",
-            "--embeddings",
-            str(embeddings),
-            "--catalog",
-            catalog,
-            "--holdout",
-            str(run),
-            "--output",
-            str(metrics_file),
-            timeout=60,
-        )
-        assert evaluated.returncode == 0, evaluated.stderr
-        metrics = json.loads(metrics_file.read_text())
-        assert metrics["tracks"] == 9 and 2 <= metrics["queries"] <= 3
-        assert metrics["map"] > metrics["random_map"], metrics
+        assert "embedded    9 of 9 ok tracks" in out
+    return root
 
-    # LIVI from the audio (encoder only) gives the embeddings it gives from the shards.
-    from_audio = tmp_path / "livi-audio.parquet"
-    direct = run_cli(
+
+def _evaluate(embeddings: Path, catalog: Path, *args: str) -> dict:
+    output = embeddings.with_suffix(".test-metrics.json")
+    _ok(
+        "run",
+        "evaluate",
+        "--embeddings",
+        str(embeddings),
+        "--catalog",
+        str(catalog),
+        "--output",
+        str(output),
+        *args,
+    )
+    return json.loads(output.read_text())
+
+
+@pytest.mark.parametrize("model", ["livi", "wealy"])
+def test_held_out_map_beats_random(model: str, runs: Path, example_dir: Path) -> None:
+    metrics = _evaluate(
+        runs / f"{model}.parquet", example_dir / "catalog.csv", "--holdout", str(runs / model)
+    )
+    assert metrics["tracks"] == 9 and 2 <= metrics["queries"] <= 3
+    assert metrics["map"] > metrics["random_map"], metrics
+
+
+def test_window_scoring_fusion_and_search(
+    runs: Path, example_dir: Path, example_features: Path
+) -> None:
+    catalog = example_dir / "catalog.csv"
+    windowed = _evaluate(runs / "wealy.parquet", catalog, "--max-windows")
+    assert windowed["scoring"] == "max over window pairs" and windowed["queries"] == 8
+    text = runs / "text.parquet"
+    _ok(
         "run",
         "embed",
         "--model",
-        str(tmp_path / "livi"),
+        "transcript-text",
+        "--input",
+        str(example_features),
+        "--output",
+        str(text),
+    )
+    fused = _evaluate(runs / "wealy.parquet", catalog, "--fusion", str(text), "--weight", "1.5")
+    assert fused["queries"] == 8 and fused["fusion"]["weight"] == 1.5
+    found = _ok("search", "--embeddings", str(text), "--query", "river-es", "--k", "3")
+    assert len(found.splitlines()) == 3 and "river-es" not in found
+
+
+def test_livi_from_audio_matches_livi_from_shards(runs: Path, example_dir: Path) -> None:
+    """Decode, segment, encoder only: the same vectors as from the extracted encoder states."""
+    from_audio = runs / "livi-audio.parquet"
+    out = _ok(
+        "run",
+        "embed",
+        "--model",
+        str(runs / "livi"),
         "--audio",
-        catalog,
+        str(example_dir / "catalog.csv"),
         "--output",
         str(from_audio),
     )
-    assert direct.returncode == 0, direct.stderr
-    assert "rejected    interlude" in direct.stdout
+    assert "rejected    interlude" in out
     audio_ids, audio_vectors = read_embeddings(from_audio)
-    shard_ids, shard_vectors = read_embeddings(tmp_path / "livi.parquet")
+    shard_ids, shard_vectors = read_embeddings(runs / "livi.parquet")
     assert audio_ids == shard_ids
     np.testing.assert_allclose(np.sum(audio_vectors * shard_vectors, axis=1), 1.0, atol=1e-4)
-
-    baseline = tmp_path / "text.parquet"
-    assert (
-        run_cli(
-            "run",
-            "embed",
-            "--model",
-            "transcript-text",
-            "--input",
-            str(example_features),
-            "--output",
-            str(baseline),
-        ).returncode
-        == 0
-    )
-    fused = run_cli(
-        "run",
-        "evaluate",
-        "--embeddings",
-        str(tmp_path / "wealy.parquet"),
-        "--catalog",
-        catalog,
-        "--fusion",
-        str(baseline),
-        "--weight",
-        "1.5",
-    )
-    assert fused.returncode == 0, fused.stderr
-    full = json.loads((tmp_path / "wealy.metrics.json").read_text())
-    assert full["queries"] == 8 and full["fusion"]["weight"] == 1.5
-    windowed = run_cli(
-        "run",
-        "evaluate",
-        "--embeddings",
-        str(tmp_path / "wealy.parquet"),
-        "--catalog",
-        catalog,
-        "--max-windows",
-    )
-    assert windowed.returncode == 0, windowed.stderr
-    scored = json.loads((tmp_path / "wealy.metrics.json").read_text())
-    assert scored["scoring"] == "max over window pairs" and scored["queries"] == 8
-
-    found = run_cli("search", "--embeddings", str(baseline), "--query", "river-es", "--k", "3")
-    assert found.returncode == 0 and len(found.stdout.splitlines()) == 3
-    assert "river-es" not in found.stdout
