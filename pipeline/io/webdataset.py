@@ -1,8 +1,9 @@
 """WebDataset shards: one tar per partition, one sample per segment.
 
 Members are written in key order with fixed metadata (mtime 0, root owner), so identical
-inputs give byte-identical shards. Reading goes through ``iter_samples``, which loads arrays
-without pickle and refuses member names that could escape a folder.
+inputs give byte-identical shards. Reading goes through ``iter_samples`` (streaming, optionally
+only some arrays) or ``index_shard`` (metadata and array locations, for random access later);
+both load arrays without pickle and refuse member names that could escape a folder.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ def _npy_shape(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[int, ...]
 
 
 def index_shard(shard: Path) -> Iterator[tuple[str, dict[str, Any], dict[str, ArrayRef]]]:
-    """(key, json meta, array name -> ArrayRef) per sample; only the json members are read."""
+    """(key, json meta, array name -> ArrayRef) per sample; reads json and .npy headers only."""
     with tarfile.open(shard, "r:") as tar:
         for key, members in _grouped(tar):
             meta: dict[str, Any] = {}
