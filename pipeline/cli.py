@@ -1,4 +1,5 @@
-"""Command line: ``pipeline run extract`` and ``pipeline make-example``. Thin by design."""
+"""Command line: ``pipeline run extract|train|embed|evaluate``, ``pipeline search`` and
+``pipeline make-example``. Thin by design: each module registers its own commands."""
 
 from __future__ import annotations
 
@@ -13,10 +14,21 @@ from tqdm import tqdm
 from pipeline.config import ConfigError, load_config
 from pipeline.io.catalog import CatalogError
 from pipeline.io.output_dir import OutputDirError
+from pipeline.io.schemas import SchemaVersionError
 from pipeline.models.whisper_runtime import ModelError
+from pipeline.retrieval import cli as retrieval_cli
 from pipeline.runner import RunSummary, run_extract
+from pipeline.train import cli as train_cli
 
-USER_ERRORS = (CatalogError, ConfigError, OutputDirError, ModelError)
+USER_ERRORS = (
+    CatalogError,
+    ConfigError,
+    OutputDirError,
+    ModelError,
+    SchemaVersionError,
+    *train_cli.USER_ERRORS,
+    *retrieval_cli.USER_ERRORS,
+)
 
 
 class TqdmProgress:
@@ -79,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a job").add_subparsers(dest="job", required=True)
     _add_extract_arguments(run.add_parser("extract", help="catalog -> Whisper features"))
+    train_cli.register_train(run)
+    retrieval_cli.register_run(run)
+    retrieval_cli.register_search(commands)
     example = commands.add_parser("make-example", help="generate a small example catalog")
     example.add_argument("--output", type=Path, default=Path("example"))
     return parser
@@ -157,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             catalog = make_example(args.output)
             print(f"example catalog: {catalog}")
             return 0
+        if hasattr(args, "handler"):
+            return args.handler(args)
         return _extract(args)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)

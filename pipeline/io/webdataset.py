@@ -1,8 +1,9 @@
 """WebDataset shards: one tar per partition, one sample per segment.
 
 Members are written in key order with fixed metadata (mtime 0, root owner), so identical
-inputs give byte-identical shards. Reading goes through ``iter_samples``, which loads arrays
-without pickle and refuses member names that could escape a folder.
+inputs give byte-identical shards. Reading goes through ``iter_samples`` (streaming, optionally
+only some arrays) or ``index_shard`` (metadata and array locations, for random access later);
+both load arrays without pickle and refuse member names that could escape a folder.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ class ShardSample:
     key: str
     meta: dict[str, Any]
     arrays: dict[str, np.ndarray]  # member suffix without ".npy" -> array
+
+
+class NoShardsError(FileNotFoundError):
+    """A folder that should hold shards holds none."""
 
 
 class UnsafeShardError(ValueError):
@@ -63,24 +68,102 @@ def _split_name(name: str) -> tuple[str, str]:
     return str(path.parent / base), suffix
 
 
-def iter_samples(shard: Path) -> Iterator[ShardSample]:
-    """Samples of one shard in file order; members of one key must be adjacent."""
+def _grouped(tar: tarfile.TarFile) -> Iterator[tuple[str, list[tuple[str, tarfile.TarInfo]]]]:
+    """(key, [(suffix, member), ...]) per sample; members of one key must be adjacent."""
     key: str | None = None
-    meta: dict[str, Any] = {}
-    arrays: dict[str, np.ndarray] = {}
-    with tarfile.open(shard, "r:") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            member_key, suffix = _split_name(member.name)
-            if key is not None and member_key != key:
-                yield ShardSample(key, meta, arrays)
-                meta, arrays = {}, {}
-            key = member_key
-            data = tar.extractfile(member).read()  # type: ignore[union-attr]
-            if suffix == "json":
-                meta = json.loads(data)
-            elif suffix.endswith(".npy"):
-                arrays[suffix.removesuffix(".npy")] = np.load(io.BytesIO(data), allow_pickle=False)
+    members: list[tuple[str, tarfile.TarInfo]] = []
+    for member in tar:
+        if not member.isfile():
+            continue
+        member_key, suffix = _split_name(member.name)
+        if key is not None and member_key != key:
+            yield key, members
+            members = []
+        key = member_key
+        members.append((suffix, member))
     if key is not None:
-        yield ShardSample(key, meta, arrays)
+        yield key, members
+
+
+def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    return tar.extractfile(member).read()  # type: ignore[union-attr]
+
+
+def iter_samples(shard: Path, arrays: frozenset[str] | None = None) -> Iterator[ShardSample]:
+    """Samples of one shard in file order.
+
+    ``arrays`` names the array members to load (e.g. ``{"decoder"}``); the others are skipped
+    unread, which matters when the 1.5 MB of encoder states per sample are not needed.
+    """
+    with tarfile.open(shard, "r:") as tar:
+        for key, members in _grouped(tar):
+            meta: dict[str, Any] = {}
+            loaded: dict[str, np.ndarray] = {}
+            for suffix, member in members:
+                name = suffix.removesuffix(".npy")
+                if suffix == "json":
+                    meta = json.loads(_read(tar, member))
+                elif suffix.endswith(".npy") and (arrays is None or name in arrays):
+                    loaded[name] = np.load(io.BytesIO(_read(tar, member)), allow_pickle=False)
+            yield ShardSample(key, meta, loaded)
+
+
+def list_shards(folder: Path) -> list[Path]:
+    """The shards of an extraction output (or of a bare folder of shards), in name order."""
+    folder = Path(folder)
+    shards_dir = folder / "shards" if (folder / "shards").is_dir() else folder
+    shards = sorted(shards_dir.glob("part-*.tar"))  # .tmp- leftovers do not match
+    if not shards:
+        raise NoShardsError(f"{shards_dir}: no part-*.tar shards; run `pipeline run extract`")
+    return shards
+
+
+def iter_folder(folder: Path, arrays: frozenset[str] | None = None) -> Iterator[ShardSample]:
+    """Every sample of every shard of ``folder``, streaming, one shard open at a time."""
+    for shard in list_shards(folder):
+        yield from iter_samples(shard, arrays)
+
+
+@dataclass(frozen=True)
+class ArrayRef:
+    """Where one ``.npy`` member's bytes lie in an uncompressed shard, for random access."""
+
+    shard: Path
+    offset: int
+    size: int
+    shape: tuple[int, ...]
+
+    def load(self) -> np.ndarray:
+        with open(self.shard, "rb") as f:
+            f.seek(self.offset)
+            data = f.read(self.size)
+        return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def _npy_shape(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[int, ...]:
+    """The array's shape from its .npy header, without reading the data."""
+    f = tar.extractfile(member)
+    version = np.lib.format.read_magic(f)  # type: ignore[arg-type]
+    read_header = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    shape, _, _ = read_header(f)  # type: ignore[arg-type]
+    return tuple(shape)
+
+
+def index_shard(shard: Path) -> Iterator[tuple[str, dict[str, Any], dict[str, ArrayRef]]]:
+    """(key, json meta, array name -> ArrayRef) per sample; reads json and .npy headers only."""
+    with tarfile.open(shard, "r:") as tar:
+        for key, members in _grouped(tar):
+            meta: dict[str, Any] = {}
+            refs: dict[str, ArrayRef] = {}
+            for suffix, member in members:
+                if suffix == "json":
+                    meta = json.loads(_read(tar, member))
+                elif suffix.endswith(".npy"):
+                    refs[suffix.removesuffix(".npy")] = ArrayRef(
+                        Path(shard), member.offset_data, member.size, _npy_shape(tar, member)
+                    )
+            yield key, meta, refs

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 import webdataset as wds
 
-from pipeline.io.webdataset import ShardSample, UnsafeShardError, iter_samples, write_shard
+from pipeline.io.webdataset import (
+    NoShardsError,
+    ShardSample,
+    UnsafeShardError,
+    index_shard,
+    iter_folder,
+    iter_samples,
+    list_shards,
+    write_shard,
+)
 
 
 def _samples() -> list[ShardSample]:
@@ -57,3 +66,23 @@ def test_reader_refuses_escaping_member_names(tmp_path: Path, name: str) -> None
         tar.addfile(info, io.BytesIO(b"{}"))
     with pytest.raises(UnsafeShardError):
         list(iter_samples(shard))
+
+
+def test_selected_arrays_folders_and_random_access(tmp_path: Path) -> None:
+    written = _samples()
+    write_shard(written[:2], tmp_path / "shards" / "part-00000.tar")
+    write_shard(written[2:], tmp_path / "shards" / "part-00001.tar")
+    (tmp_path / "shards" / ".tmp-x-part-00002.tar").write_bytes(b"partial")
+    assert list_shards(tmp_path) == list_shards(tmp_path / "shards")
+    assert len(list_shards(tmp_path)) == 2
+    read = list(iter_folder(tmp_path, frozenset({"text"})))
+    assert [s.key for s in read] == [s.key for s in written]
+    assert all(set(s.arrays) == {"text"} and s.meta for s in read)
+    indexed = [entry for shard in list_shards(tmp_path) for entry in index_shard(shard)]
+    for (key, meta, refs), sample in zip(indexed, written, strict=True):
+        assert key == sample.key and meta == sample.meta
+        for name, array in sample.arrays.items():
+            assert refs[name].shape == array.shape
+            np.testing.assert_array_equal(refs[name].load(), array)
+    with pytest.raises(NoShardsError, match="no part-"):
+        list_shards(tmp_path / "empty")

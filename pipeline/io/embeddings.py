@@ -1,0 +1,70 @@
+"""Embeddings files: one L2-normalised vector per track, in Parquet (``schemas/embeddings.json``).
+
+WEALY files may also carry each track's window embeddings, flattened, for max-over-window-pair
+scoring; other files leave that column null.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.io.parquet import read_table, write_table
+
+
+class EmbeddingsFileError(ValueError):
+    """An embeddings file that is empty or lacks what was asked of it."""
+
+
+def write_embeddings(
+    embeddings: dict[str, np.ndarray],
+    track_ids: list[str],
+    target: Path,
+    windows: dict[str, np.ndarray] | None = None,
+) -> None:
+    """The Parquet file of ``track_ids`` that have an embedding, in that order."""
+    windows = windows or {}
+    rows = [
+        {
+            "track_id": t,
+            "embedding": embeddings[t].tolist(),
+            "windows": windows[t].ravel().tolist() if t in windows else None,
+        }
+        for t in track_ids
+        if t in embeddings
+    ]
+    write_table(rows, "embeddings", target)
+
+
+def _read(path: Path) -> pa.Table:
+    if not Path(path).is_file():
+        raise EmbeddingsFileError(
+            f"{path}: no such embeddings file; make one with `pipeline run embed`"
+        )
+    return read_table(Path(path), "embeddings")
+
+
+def read_embeddings(path: Path) -> tuple[list[str], np.ndarray]:
+    """(track ids, (n, e) float32 embeddings) of an embeddings file."""
+    table = _read(path)
+    ids = table.column("track_id").to_pylist()
+    if not ids:
+        raise EmbeddingsFileError(f"{path}: no embeddings")
+    return ids, np.array(table.column("embedding").to_pylist(), dtype=np.float32)
+
+
+def read_windows(path: Path) -> list[np.ndarray]:
+    """Per track, in file order, its (w, e) window embeddings."""
+    table = _read(path)
+    out = []
+    for embedding, flat in zip(
+        table.column("embedding").to_pylist(), table.column("windows").to_pylist(), strict=True
+    ):
+        if flat is None:
+            raise EmbeddingsFileError(
+                f"{path} has no window embeddings: embed a WEALY run with --keep-windows"
+            )
+        out.append(np.array(flat, dtype=np.float32).reshape(-1, len(embedding)))
+    return out

@@ -1,0 +1,159 @@
+"""One L2-normalised embedding per ok track, from a trained run or a training-free baseline.
+
+- a LIVI run: the mean of its segment embeddings (encoder states only: no transcript needed);
+- a WEALY run: the mean of the embeddings of windows of ``crop`` decoder states overlapping by
+  90%. The paper instead scores a pair of tracks by the maximum cosine over their window pairs:
+  ``keep_windows`` stores the windows too, for ``evaluate --max-windows``;
+- ``whisper-avg``: the mean of all decoder states of the track (WEALY's Whisper-AvgEmb);
+- ``transcript-text``: the mean of the segments' text embeddings (transcribe, then embed).
+
+A track with nothing to embed (no decoder state, no text target) gets no row; callers report it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.io.embeddings import write_embeddings
+from pipeline.io.parquet import read_table
+from pipeline.io.webdataset import iter_folder, list_shards
+from pipeline.retrieval.metrics import RetrievalInputError
+from pipeline.train.data import index_tracks
+from pipeline.train.livi import LiviModel
+from pipeline.train.trained import load_run
+from pipeline.train.wealy import WealyModel, embed_track
+
+log = logging.getLogger(__name__)
+
+BASELINES = ("whisper-avg", "transcript-text")
+
+
+@dataclass(frozen=True)
+class EmbedSummary:
+    ok_tracks: int
+    embedded: int
+    without_embedding: tuple[str, ...]  # ok tracks with nothing to embed
+
+
+class TrackMeans:
+    """Running sums per track, so segments can stream past in any order."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, np.ndarray] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, track_id: str, total: np.ndarray, count: int) -> None:
+        if count == 0:
+            return
+        self.sums[track_id] = self.sums.get(track_id, 0.0) + total.astype(np.float64)
+        self.counts[track_id] = self.counts.get(track_id, 0) + count
+
+    def normalised(self) -> dict[str, np.ndarray]:
+        out = {}
+        for track_id, total in self.sums.items():
+            mean = total / self.counts[track_id]
+            out[track_id] = (mean / np.linalg.norm(mean)).astype(np.float32)
+        return out
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@torch.no_grad()
+def livi_segment_embeddings(
+    model: LiviModel, segments: Iterable[tuple[str, np.ndarray]], batch_size: int = 16
+) -> Iterator[tuple[str, np.ndarray]]:
+    """(track_id, (e,) embedding) per (track_id, (L, d) encoder states) segment."""
+    device = next(model.parameters()).device
+    for batch in _batched(segments, batch_size):
+        states = torch.from_numpy(np.stack([s for _, s in batch]).astype(np.float32))
+        embeddings = model.embed(states.to(device)).cpu().numpy()
+        yield from zip((t for t, _ in batch), embeddings, strict=True)
+
+
+def _livi(model: LiviModel, features_dir: Path) -> dict[str, np.ndarray]:
+    means = TrackMeans()
+    segments = (
+        (s.meta["track_id"], s.arrays["encoder"])
+        for s in iter_folder(features_dir, frozenset({"encoder"}))
+    )
+    for track_id, embedding in livi_segment_embeddings(model, segments):
+        means.add(track_id, embedding, 1)
+    return means.normalised()
+
+
+def _wealy(
+    model: WealyModel, config: dict, features_dir: Path, keep_windows: bool
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    embeddings, windows = {}, {}
+    for track in index_tracks(list_shards(features_dir)):
+        embedding, track_windows = embed_track(
+            model, track.load_states(), config["crop"], config["window_overlap"]
+        )
+        embeddings[track.track_id] = embedding
+        if keep_windows:
+            windows[track.track_id] = track_windows
+    return embeddings, windows
+
+
+def _baseline(method: str, features_dir: Path) -> dict[str, np.ndarray]:
+    means = TrackMeans()
+    member = {"whisper-avg": "decoder", "transcript-text": "text"}[method]
+    for sample in iter_folder(features_dir, frozenset({member})):
+        array = sample.arrays.get(member)
+        if array is None:  # no text target: transcript under min_words
+            continue
+        rows = array.astype(np.float32).reshape(-1, array.shape[-1])
+        means.add(sample.meta["track_id"], rows.sum(axis=0), len(rows))
+    return means.normalised()
+
+
+def ok_track_ids(features_dir: Path) -> list[str]:
+    folder = Path(features_dir) / "tracks"
+    if not folder.is_dir():
+        raise RetrievalInputError(f"{features_dir}: no tracks/ table; is it an extraction output?")
+    tracks = read_table(folder, "tracks").to_pylist()
+    return [t["track_id"] for t in tracks if t["status"] == "ok"]
+
+
+def compute_embeddings(
+    model: str, features_dir: Path, device: str = "cpu", keep_windows: bool = False
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(track_id -> embedding, track_id -> (w, e) windows) for ``model`` = a run folder or one
+    of ``BASELINES``; windows only for a WEALY run with ``keep_windows``."""
+    baseline = model in BASELINES
+    network, config = (None, {}) if baseline else load_run(Path(model), torch.device(device))
+    if keep_windows and not isinstance(network, WealyModel):
+        raise RetrievalInputError("--keep-windows needs a WEALY run")
+    if isinstance(network, WealyModel):
+        return _wealy(network, config, features_dir, keep_windows)
+    if isinstance(network, LiviModel):
+        return _livi(network, features_dir), {}
+    return _baseline(model, features_dir), {}
+
+
+def run_embed(
+    model: str, features_dir: Path, output: Path, device: str = "cpu", keep_windows: bool = False
+) -> EmbedSummary:
+    """Embed every ok track of ``features_dir`` into the Parquet file ``output``."""
+    ok = ok_track_ids(features_dir)
+    embeddings, windows = compute_embeddings(model, features_dir, device, keep_windows)
+    write_embeddings(embeddings, ok, output, windows)
+    missing = tuple(t for t in ok if t not in embeddings)
+    if missing:
+        log.warning("%d ok track(s) have nothing to embed: %s", len(missing), ", ".join(missing))
+    return EmbedSummary(len(ok), len(ok) - len(missing), missing)

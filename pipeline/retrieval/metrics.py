@@ -1,0 +1,120 @@
+"""Version-retrieval metrics over a distance matrix, as the LIVI and WEALY papers report them.
+
+Every track that has another version of its work is a query against all other tracks (itself
+excluded); tracks without another version are candidates (distractors) only. Ties in distance
+are broken pessimistically: relevant tracks rank after irrelevant ones at the same distance,
+so a model that outputs one vector for everything scores the worst, never the random, value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+class RetrievalInputError(ValueError):
+    """Embeddings, catalog or query that cannot be evaluated or searched as given."""
+
+
+@dataclass(frozen=True)
+class RetrievalMetrics:
+    queries: int
+    map: float  # mean average precision over the full ranking
+    map_at_10: float  # AP@10 = sum of precision@r at relevant r <= 10, / min(relevant, 10)
+    mr1: float  # mean rank (1-based) of the first relevant track
+    hr_at_1: float  # share of queries whose first result is relevant
+    hr_at_10: float  # share of queries with a relevant track in the first ten
+    arp: float  # average rank percentile of the relevant tracks, 100 * rank / candidates
+    random_map: float  # expected MAP of a uniformly random ranking, for scale
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def relevant_ranks(distances: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """1-based ranks of the relevant candidates, ascending, ties broken pessimistically.
+
+    ``distances`` and ``relevant`` are (n,) over the candidates of one query (self removed).
+    """
+    order = np.lexsort((relevant, distances))  # by distance, then irrelevant before relevant
+    return np.flatnonzero(relevant[order]) + 1
+
+
+def average_precision(ranks: np.ndarray) -> float:
+    """AP from the ascending 1-based ranks of all relevant candidates."""
+    return float(np.mean(np.arange(1, len(ranks) + 1) / ranks))
+
+
+def average_precision_at(ranks: np.ndarray, k: int) -> float:
+    hits = ranks[ranks <= k]
+    return float(np.sum(np.arange(1, len(hits) + 1) / hits) / min(len(ranks), k))
+
+
+def expected_random_ap(candidates: int, relevant: int) -> float:
+    """E[AP] when ``relevant`` of ``candidates`` are placed uniformly at random.
+
+    Position k is relevant with probability R/n; given that, the expected precision there is
+    (1 + (R-1)(k-1)/(n-1)) / k. Summing over k and dividing by R gives
+    (H_n + (R-1)/(n-1) * (n - H_n)) / n, with H_n the n-th harmonic number.
+    """
+    n, r = candidates, relevant
+    harmonic = float(np.sum(1.0 / np.arange(1, n + 1)))
+    spread = (r - 1) / (n - 1) * (n - harmonic) if n > 1 else 0.0
+    return (harmonic + spread) / n
+
+
+def retrieval_metrics(
+    distances: np.ndarray, works: Sequence[str | None], queries: np.ndarray | None = None
+) -> RetrievalMetrics:
+    """Metrics of the (n, n) ``distances`` between tracks whose works are ``works``.
+
+    A track with work None is never relevant to anything. ``queries`` (n,) bool limits which
+    tracks query (e.g. held-out works); all tracks stay candidates. Raises when no query has
+    another version, since then there is nothing to measure.
+    """
+    n = len(works)
+    if distances.shape != (n, n):
+        raise ValueError(f"distances must be ({n}, {n}), got {distances.shape}")
+    labels = np.array([w if w is not None else f"\0{i}" for i, w in enumerate(works)], dtype=object)
+    aps, aps10, first, percentiles, random_aps = [], [], [], [], []
+    for q in range(n) if queries is None else np.flatnonzero(queries):
+        others = np.arange(n) != q
+        relevant = labels[others] == labels[q]
+        if not relevant.any():
+            continue
+        ranks = relevant_ranks(distances[q, others], relevant)
+        aps.append(average_precision(ranks))
+        aps10.append(average_precision_at(ranks, 10))
+        first.append(ranks[0])
+        percentiles.append(float(np.mean(100.0 * ranks / (n - 1))))
+        random_aps.append(expected_random_ap(n - 1, len(ranks)))
+    if not aps:
+        raise RetrievalInputError("no query has another version of its work: nothing to evaluate")
+    first_ranks = np.array(first)
+    return RetrievalMetrics(
+        queries=len(aps),
+        map=float(np.mean(aps)),
+        map_at_10=float(np.mean(aps10)),
+        mr1=float(np.mean(first_ranks)),
+        hr_at_1=float(np.mean(first_ranks <= 1)),
+        hr_at_10=float(np.mean(first_ranks <= 10)),
+        arp=float(np.mean(percentiles)),
+        random_map=float(np.mean(random_aps)),
+    )
+
+
+def cosine_distances(embeddings: np.ndarray) -> np.ndarray:
+    """(n, n) 1 - cosine similarity of L2-normalised (n, e) embeddings."""
+    return 1.0 - embeddings @ embeddings.T
+
+
+def max_window_distances(windows: list[np.ndarray]) -> np.ndarray:
+    """(n, n) 1 - the maximum cosine over all pairs of windows of two tracks (WEALY's test
+    scoring), from each track's (w_i, e) L2-normalised window embeddings."""
+    starts = np.cumsum([0] + [len(w) for w in windows[:-1]])
+    everything = np.concatenate(windows)
+    similarity = everything @ everything.T  # (W, W)
+    per_row_track = np.maximum.reduceat(similarity, starts, axis=0)  # (n, W)
+    return 1.0 - np.maximum.reduceat(per_row_track, starts, axis=1)  # (n, n)

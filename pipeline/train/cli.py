@@ -1,0 +1,126 @@
+"""``pipeline run train livi|wealy``: arguments, logging and the progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tqdm import tqdm
+
+from pipeline.config import ConfigError
+from pipeline.io.webdataset import NoShardsError, list_shards
+from pipeline.train.data import TrainingDataError
+from pipeline.train.livi import livi_preset, train_livi
+from pipeline.train.loop import EpochResult, NonFiniteLossError, StepCallback
+from pipeline.train.run_dir import RunConfigMismatchError, RunFolderError
+from pipeline.train.wealy import train_wealy, wealy_preset
+
+USER_ERRORS = (
+    TrainingDataError,
+    NonFiniteLossError,
+    RunConfigMismatchError,
+    RunFolderError,
+    NoShardsError,
+)
+
+Trainer = Callable[[Path, Path, Any, StepCallback | None], list[EpochResult]]
+
+
+def _trainer(model: str) -> tuple[Callable[[str], Any], Trainer]:
+    """(preset function, train function) of ``model``."""
+    if model == "livi":
+        return livi_preset, train_livi
+    return wealy_preset, train_wealy
+
+
+class TqdmLogHandler(logging.Handler):
+    """Log lines above the progress bar instead of through it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(self.format(record))
+
+
+def _setup_logging(run_dir: Path) -> Path:
+    log_dir = run_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / f"train-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    file_handler = logging.FileHandler(log_file)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    terminal = TqdmLogHandler()
+    terminal.setFormatter(logging.Formatter("%(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[file_handler, terminal], force=True)
+    return log_file
+
+
+def apply_overrides(config: Any, items: list[str]) -> Any:
+    """``key=value`` items (YAML scalars or lists) applied to a frozen config."""
+    fields = {f.name for f in dataclasses.fields(config)}
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or key not in fields:
+            raise ConfigError(f"--set {item!r}: expected key=value with key in {sorted(fields)}")
+        value = yaml.safe_load(raw)
+        if isinstance(getattr(config, key), float) and isinstance(value, int | str):
+            try:  # YAML 1.1 reads 3e-4 (no dot) as a string
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"--set {item!r}: {key} must be a number") from None
+        values[key] = tuple(value) if isinstance(value, list) else value
+    return dataclasses.replace(config, **values)
+
+
+def _train(args: argparse.Namespace) -> int:
+    preset, trainer = _trainer(args.model)
+    config = preset(args.preset)
+    flags = {"device": args.device, "epochs": args.epochs, "seed": args.seed}
+    config = dataclasses.replace(config, **{k: v for k, v in flags.items() if v is not None})
+    config = apply_overrides(config, args.set)
+    list_shards(args.shards)  # no shards: fail before making a run folder
+    log_file = _setup_logging(args.output)
+    bars: list[tqdm] = []
+
+    def on_step(step: int, loss: float) -> None:
+        if not bars:
+            bars.append(tqdm(initial=step - 1, unit="step", desc=f"train {args.model}"))
+        bars[0].update(1)
+        bars[0].set_postfix(loss=f"{loss:.4f}")
+
+    try:
+        results = trainer(args.shards, args.output, config, on_step)
+    finally:
+        for bar in bars:
+            bar.close()
+    trained = f"{len(results)} epoch(s) trained" if results else "nothing left to train"
+    print(f"{trained}; run folder {args.output} (best.pt, last.pt; log: {log_file})")
+    return 0
+
+
+def register_train(run: argparse._SubParsersAction) -> None:
+    """Add ``train livi`` and ``train wealy`` under ``pipeline run``."""
+    models = run.add_parser("train", help="train LIVI or WEALY on extracted shards")
+    sub = models.add_subparsers(dest="model", required=True)
+    helps = {"livi": "audio encoder into the lyrics space", "wealy": "decoder-state embeddings"}
+    for name, help_text in helps.items():
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--shards", type=Path, required=True, help="extraction output folder")
+        p.add_argument("--output", type=Path, required=True, help="run folder (resumes if there)")
+        p.add_argument("--preset", choices=["paper", "small"], default="paper")
+        p.add_argument("--device", choices=["cpu", "cuda"], help="where to train (cpu)")
+        p.add_argument("--epochs", type=int, help="epochs in total, counting resumed ones")
+        p.add_argument("--seed", type=int, help="seed of weights, order and crops (0)")
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override any config field, e.g. --set batch_size=64",
+        )
+        p.set_defaults(handler=_train)

@@ -1,0 +1,102 @@
+"""The files of a training run folder: config, work split, checkpoints.
+
+``config.json`` says what was trained (kind and resolved frozen config) and is written before
+the first step; a second run on the same folder must have the same settings (only ``epochs``
+and ``device`` may change), so that resuming never mixes two runs. ``split.json`` names the
+works held out for validation, which ``pipeline run evaluate --holdout`` reuses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+
+from pipeline.io.atomic import atomic_path, atomic_write_bytes
+
+CONFIG_FILE = "config.json"
+SPLIT_FILE = "split.json"
+LAST = "last.pt"
+BEST = "best.pt"
+# May change between a run and its resume. More epochs for WEALY stretch its cosine decay
+# from the resumed step on; the steps already taken keep the schedule they had.
+RESUMABLE_KEYS = frozenset({"epochs", "device"})
+
+C = TypeVar("C")
+
+
+class RunFolderError(FileNotFoundError):
+    """A folder given as a training run lacks what a run folder holds."""
+
+
+class RunConfigMismatchError(ValueError):
+    """A run folder holds a run with other settings; resuming it would mix two runs."""
+
+
+def _json_safe(config: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(config))  # tuples become lists, as they will on reading
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in _json_safe(config).items() if k not in RESUMABLE_KEYS}
+
+
+def write_run_config(run_dir: Path, kind: str, config: Any) -> None:
+    """Write ``config.json`` for a frozen config, or check the one there matches it."""
+    values = dataclasses.asdict(config)
+    path = run_dir / CONFIG_FILE
+    if path.exists():
+        found_kind, found = read_run_config(run_dir)
+        old, new = _comparable(found), _comparable(values)
+        if found_kind != kind or old != new:
+            changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+            detail = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+            raise RunConfigMismatchError(
+                f"{run_dir} holds a {found_kind} run with other settings ({detail or 'kind'}); "
+                "use another --output, or the same settings to resume it"
+            )
+    document = {"kind": kind, "config": _json_safe(values)}
+    atomic_write_bytes(path, json.dumps(document, indent=2, sort_keys=True).encode())
+
+
+def read_run_config(run_dir: Path) -> tuple[str, dict[str, Any]]:
+    """(kind, config values) of a run folder."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise RunFolderError(f"{run_dir}: no {CONFIG_FILE}; is this a training run folder?")
+    document = json.loads(path.read_text())
+    return document["kind"], document["config"]
+
+
+def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:
+    """A frozen config back from JSON values (lists become the tuples they were)."""
+    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in fields}
+    )
+
+
+def write_split(run_dir: Path, train_works: frozenset[str], val_works: frozenset[str]) -> None:
+    document = {"train_works": sorted(train_works), "val_works": sorted(val_works)}
+    atomic_write_bytes(run_dir / SPLIT_FILE, json.dumps(document, indent=2).encode())
+
+
+def read_train_works(run_dir: Path) -> frozenset[str]:
+    """The works a run trained on (validation works excluded)."""
+    path = Path(run_dir) / SPLIT_FILE
+    if not path.is_file():
+        raise RunFolderError(f"{run_dir}: no {SPLIT_FILE}; is this a training run folder?")
+    return frozenset(json.loads(path.read_text())["train_works"])
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint, loaded without pickle's arbitrary code (``weights_only=True``)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)

@@ -1,0 +1,35 @@
+"""A trained model back from its run folder, for embedding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipeline.train.livi import LiviConfig, LiviModel
+from pipeline.train.run_dir import (
+    BEST,
+    LAST,
+    RunFolderError,
+    config_from_dict,
+    load_checkpoint,
+    read_run_config,
+)
+from pipeline.train.wealy import WealyConfig, WealyModel
+
+
+def load_run(run_dir: Path, device: torch.device) -> tuple[LiviModel | WealyModel, dict[str, Any]]:
+    """The model of a run folder with its ``best.pt`` (else ``last.pt``) weights, in eval mode."""
+    kind, values = read_run_config(run_dir)
+    checkpoint = run_dir / BEST if (run_dir / BEST).exists() else run_dir / LAST
+    if not checkpoint.exists():
+        raise RunFolderError(f"{run_dir}: no {BEST} or {LAST}; has the run finished an epoch?")
+    if kind == "livi":
+        model: LiviModel | WealyModel = LiviModel(config_from_dict(LiviConfig, values))
+    elif kind == "wealy":
+        model = WealyModel(config_from_dict(WealyConfig, values))
+    else:
+        raise RunFolderError(f"{run_dir}: unknown run kind {kind!r} in its config")
+    model.load_state_dict(load_checkpoint(checkpoint)["model"])
+    return model.to(device).eval(), {"kind": kind, **values}
