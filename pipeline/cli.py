@@ -1,5 +1,6 @@
-"""Command line: ``pipeline run extract|train|embed|evaluate``, ``pipeline search`` and
-``pipeline make-example``. Thin by design: each module registers its own commands."""
+"""Command line: ``pipeline run extract|train|embed|evaluate``, ``pipeline search``,
+``pipeline make-example`` and ``pipeline make-bench``. Thin by design: each module registers its
+own commands."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from pipeline import bench_data
 from pipeline.config import ConfigError, load_config
 from pipeline.io.catalog import CatalogError
 from pipeline.io.output_dir import OutputDirError
@@ -96,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     retrieval_cli.register_search(commands)
     example = commands.add_parser("make-example", help="generate a small example catalog")
     example.add_argument("--output", type=Path, default=Path("example"))
+    bench_data.register(commands)
     return parser
 
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import wave
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class ExampleTrack:
     bpm: int
     container: str  # file extension
     sample_rate_hz: int
+    reverb_s: float = 0.0  # decay time of the added room; 0: dry
 
 
 _RIVER_EN = (
@@ -254,8 +256,20 @@ def accompaniment(duration_s: float, key_hz: float, bpm: int, seed: int) -> np.n
     return out.astype(np.float32)
 
 
+def reverb(samples: np.ndarray, decay_s: float, seed: int) -> np.ndarray:
+    """``samples`` plus a wet copy convolved (by FFT) with decaying noise: a synthetic room."""
+    rng = np.random.default_rng(seed)
+    n_ir = int(decay_s * RATE_HZ)
+    impulse = rng.standard_normal(n_ir) * np.exp(-6.9 * np.arange(n_ir) / n_ir)  # -60 dB at end
+    size = len(samples) + n_ir - 1
+    wet = np.fft.irfft(np.fft.rfft(samples, size) * np.fft.rfft(impulse, size), size)
+    wet = wet[: len(samples)]
+    wet *= 0.5 * np.abs(samples).max() / max(1e-6, float(np.abs(wet).max()))
+    return (samples + wet).astype(np.float32)
+
+
 def render(track: ExampleTrack, work_dir: Path) -> np.ndarray:
-    """The mixed song: intro, the lyrics sung twice, outro."""
+    """The mixed song: intro, the lyrics sung twice, outro; with reverb if the track asks."""
     if track.lyrics:
         vocals = sing(track.lyrics, track.voice, track.words_per_minute, track.pitch, work_dir)
         vocals = np.concatenate([vocals, np.zeros(int(0.5 * RATE_HZ), np.float32), vocals])
@@ -267,6 +281,8 @@ def render(track: ExampleTrack, work_dir: Path) -> np.ndarray:
     start = int(_INTRO_S * RATE_HZ)
     mix = music.copy()
     mix[start : start + len(vocals)] += 0.9 * vocals
+    if track.reverb_s > 0:
+        mix = reverb(mix, track.reverb_s, seed=len(track.track_id))
     return (0.8 * mix / max(1e-6, float(np.abs(mix).max()))).astype(np.float32)
 
 
@@ -301,12 +317,18 @@ def _encode(wav: Path, target: Path, rate: int) -> None:
 
 def make_example(output: Path) -> Path:
     """Write the audio files and ``catalog.csv`` under ``output``; return the catalog path."""
+    return write_catalog(TRACKS, output)
+
+
+def write_catalog(tracks: Iterable[ExampleTrack], output: Path) -> Path:
+    """Render and encode ``tracks`` into ``output/audio``, list them in ``output/catalog.csv``;
+    return the catalog path. Shared by ``make-example`` and ``make-bench``."""
     audio_dir = output / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work_dir = Path(tmp)
-        for track in TRACKS:
+        for track in tracks:
             wav = work_dir / "mix.wav"
             _write_wav(wav, render(track, work_dir), RATE_HZ)
             target = audio_dir / f"{track.track_id}.{track.container}"
