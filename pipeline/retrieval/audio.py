@@ -16,8 +16,8 @@ import torch
 
 from pipeline.config import ExtractConfig
 from pipeline.io.catalog import read_catalog
-from pipeline.models.whisper_runtime import load_whisper
-from pipeline.records import Rejected
+from pipeline.models.whisper_runtime import WhisperRuntime, load_whisper
+from pipeline.records import Rejected, SegmentedTrack
 from pipeline.retrieval.embed import TrackMeans, livi_segment_embeddings
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.stages.encode import encode, log_mel
@@ -26,6 +26,15 @@ from pipeline.train.livi import LiviModel
 from pipeline.train.trained import load_run
 
 log = logging.getLogger(__name__)
+
+
+def track_encoder_states(
+    track: SegmentedTrack, runtime: WhisperRuntime, batch_size: int
+) -> Iterator[np.ndarray]:
+    """(L, d) float32 encoder states per segment, in batches of ``batch_size`` segments."""
+    for first in range(0, len(track.segments), batch_size):
+        batch = list(track.segments[first : first + batch_size])
+        yield from encode(log_mel(batch, runtime), runtime)  # (B, L, d)
 
 
 def livi_audio_embeddings(
@@ -44,17 +53,13 @@ def livi_audio_embeddings(
             if isinstance(track, Rejected):
                 rejected[entry.track_id] = track.reason
                 continue
-            size = config.whisper.batch_size
-            for first in range(0, len(track.segments), size):
-                batch = list(track.segments[first : first + size])
-                states = encode(log_mel(batch, runtime), runtime)  # (B, L, d)
-                if states.shape[-1] != values["input_dim"]:
+            for state in track_encoder_states(track, runtime, config.whisper.batch_size):
+                if state.shape[-1] != values["input_dim"]:
                     raise RetrievalInputError(
-                        f"this Whisper gives {states.shape[-1]}-wide states; the run was "
+                        f"this Whisper gives {state.shape[-1]}-wide states; the run was "
                         f"trained on {values['input_dim']}: use the model it was trained with"
                     )
-                for state in states.astype(np.float16):  # as the shards store them
-                    yield entry.track_id, state
+                yield entry.track_id, state.astype(np.float16)  # as the shards store them
 
     means = TrackMeans()
     for track_id, embedding in livi_segment_embeddings(model, segments()):

@@ -1,0 +1,257 @@
+"""Version retrieval on a generated bench, split by work, and what LIVI saves at query time.
+
+Generates a ``make-bench`` dataset, splits its works into train and test (whole works: no work
+on both sides; distractors too), extracts each side with the CLI, trains LIVI and WEALY
+(``--preset small``) on the train side only, embeds the test side with every method and
+evaluates there: every test track with another version queries all test tracks.
+
+Then, on the test tracks, one loaded Whisper serves both paths from audio, alternating per
+track (load time excluded from both): (a) LIVI from audio = decode, segment, encoder, LIVI head;
+(b) the transcript-text teacher = decode, segment, encoder, transcription, text embedding.
+Their medians and the ratio (b)/(a) are printed; both paths' embeddings are evaluated too.
+
+    PYTHONPATH=. python -m benchmarks.retrieval --works 30 --versions-per-work 3 --distractors 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks._common import print_table, write_json
+from pipeline.bench_data import make_bench
+from pipeline.config import ExtractConfig
+from pipeline.io.catalog import read_catalog
+from pipeline.io.embeddings import write_embeddings
+from pipeline.models.whisper_runtime import WhisperRuntime, load_whisper
+from pipeline.records import CatalogEntry, Rejected
+from pipeline.retrieval.audio import track_encoder_states
+from pipeline.retrieval.embed import TrackMeans, livi_segment_embeddings, run_embed
+from pipeline.retrieval.evaluate import FusionSpec, evaluate
+from pipeline.stages.embed_text import clean_transcript, embed_text, text_dimension
+from pipeline.stages.transcribe import transcribe
+from pipeline.track import prepare_track
+from pipeline.train.data import split_works
+from pipeline.train.livi import LiviModel, livi_preset, train_livi
+from pipeline.train.trained import load_run
+from pipeline.train.wealy import train_wealy, wealy_preset
+
+FUSION_WEIGHT = 1.5  # WEALY's D = D_audio + 1.5 * D_wealy
+AudioPath = Callable[[CatalogEntry], np.ndarray | None]
+
+
+def split_catalog(catalog: Path, test_share: float, seed: int) -> tuple[Path, Path]:
+    """train.csv and test.csv beside ``catalog`` (so relative paths still resolve), by work;
+    multi-version works and distractors are drawn separately, so both sides get some."""
+    with open(catalog, newline="") as f:
+        rows = list(csv.DictReader(f))
+    _train, test = split_works(Counter(r["work_id"] for r in rows), test_share, seed)
+    paths = (catalog.with_name("train.csv"), catalog.with_name("test.csv"))
+    for path, keep in zip(paths, (False, True), strict=True):
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(r for r in rows if (r["work_id"] in test) == keep)
+    return paths
+
+
+def extract(catalog: Path, output: Path) -> dict[str, Any]:
+    """``pipeline run extract`` (the CLI, a LocalCluster); the run summary."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "run",
+            "extract",
+            "--input",
+            str(catalog),
+            "--output",
+            str(output),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return json.loads((output / "manifest.json").read_text())["summary"]
+
+
+def livi_from_audio(model: LiviModel, runtime: WhisperRuntime, config: ExtractConfig) -> AudioPath:
+    """(a): decode, segment, encoder, LIVI head; mean of the segment embeddings. States go
+    through float16 as in ``pipeline run embed --audio`` and the training shards."""
+
+    def embed(entry: CatalogEntry) -> np.ndarray | None:
+        track = prepare_track(entry, config)
+        if isinstance(track, Rejected):
+            return None
+        states = track_encoder_states(track, runtime, config.whisper.batch_size)
+        means = TrackMeans()
+        segments = ((entry.track_id, s.astype(np.float16)) for s in states)
+        for _, embedding in livi_segment_embeddings(model, segments):
+            means.add(entry.track_id, embedding, 1)
+        return means.normalised().get(entry.track_id)
+
+    return embed
+
+
+def text_from_audio(runtime: WhisperRuntime, config: ExtractConfig) -> AudioPath:
+    """(b): decode, segment, encoder, transcription, text embedding: the LIVI teacher."""
+
+    def embed(entry: CatalogEntry) -> np.ndarray | None:
+        track = prepare_track(entry, config)
+        if isinstance(track, Rejected):
+            return None
+        means = TrackMeans()
+        for states in track_encoder_states(track, runtime, config.whisper.batch_size):
+            text = transcribe(states, runtime, config.whisper).text
+            vector = embed_text(clean_transcript(text), config.text)
+            if vector is not None:
+                means.add(entry.track_id, vector, 1)
+        return means.normalised().get(entry.track_id)
+
+    return embed
+
+
+def time_paths(
+    entries: list[CatalogEntry], paths: dict[str, AudioPath]
+) -> tuple[dict[str, list[float]], dict[str, dict[str, np.ndarray]]]:
+    """Per-track wall seconds and embeddings of each path, the order alternating per track so
+    that machine noise hits both alike; the first track runs once untimed, to warm up."""
+    for embed in paths.values():
+        embed(entries[0])
+    seconds: dict[str, list[float]] = {name: [] for name in paths}
+    embeddings: dict[str, dict[str, np.ndarray]] = {name: {} for name in paths}
+    names = list(paths)
+    for i, entry in enumerate(entries):
+        for name in names if i % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            vector = paths[name](entry)
+            seconds[name].append(time.perf_counter() - start)
+            if vector is not None:
+                embeddings[name][entry.track_id] = vector
+    return seconds, embeddings
+
+
+def _metrics_row(
+    method: str, source: str, metrics: dict[str, Any], seconds_per_track: float
+) -> dict[str, Any]:
+    return {
+        "method": method,
+        "input": source,
+        "tracks": metrics["tracks"],
+        "queries": metrics["queries"],
+        "MAP": round(metrics["map"], 3),
+        "MR1": round(metrics["mr1"], 2),
+        "HR@1": round(metrics["hr_at_1"], 3),
+        "HR@10": round(metrics["hr_at_10"], 3),
+        "s_per_track": round(seconds_per_track, 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--works", type=int, default=30)
+    parser.add_argument("--versions-per-work", type=int, default=3)
+    parser.add_argument("--distractors", type=int, default=10)
+    parser.add_argument("--test-share", type=float, default=0.34, help="of the works")
+    parser.add_argument("--livi-epochs", type=int, default=20)
+    parser.add_argument("--wealy-epochs", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, help="keep data, features and runs here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.workdir or Path(tmp)
+        began = time.perf_counter()
+        catalog = make_bench(
+            root / "bench", args.works, args.versions_per_work, args.distractors, args.seed
+        )
+        train_csv, test_csv = split_catalog(catalog, args.test_share, args.seed)
+        features = {"train": root / "features-train", "test": root / "features-test"}
+        summaries = {
+            "train": extract(train_csv, features["train"]),
+            "test": extract(test_csv, features["test"]),
+        }
+        runs = {"LIVI": root / "runs" / "livi", "WEALY": root / "runs" / "wealy"}
+        small = dataclasses.replace(livi_preset("small"), epochs=args.livi_epochs, seed=args.seed)
+        train_livi(features["train"], runs["LIVI"], small)
+        small = dataclasses.replace(wealy_preset("small"), epochs=args.wealy_epochs, seed=args.seed)
+        train_wealy(features["train"], runs["WEALY"], small)
+
+        rows, files, seconds = [], {}, {}
+        models = {"whisper-avg": "whisper-avg", "transcript-text": "transcript-text"}
+        models.update({name: str(run) for name, run in runs.items()})
+        for name, model in models.items():
+            files[name] = root / "embeddings" / f"{name}.parquet"
+            start = time.perf_counter()
+            summary = run_embed(model, features["test"], files[name])
+            seconds[name] = (time.perf_counter() - start) / summary.ok_tracks
+            rows.append(
+                _metrics_row(name, "features", evaluate(files[name], test_csv), seconds[name])
+            )
+        for first in ("LIVI", "transcript-text"):
+            fusion = FusionSpec(files["WEALY"], FUSION_WEIGHT)
+            metrics = evaluate(files[first], test_csv, fusion)
+            name = f"{first} + {FUSION_WEIGHT} x WEALY"
+            rows.append(_metrics_row(name, "features", metrics, seconds[first] + seconds["WEALY"]))
+
+        config = ExtractConfig()
+        runtime = load_whisper(config.whisper)
+        model, _ = load_run(runs["LIVI"], torch.device("cpu"))
+        text_dimension()  # loads the text encoder before any timing
+        paths = {
+            "LIVI": livi_from_audio(model, runtime, config),
+            "transcript-text": text_from_audio(runtime, config),
+        }
+        entries = read_catalog(test_csv)
+        per_track, audio_embeddings = time_paths(entries, paths)
+        medians = {name: statistics.median(s) for name, s in per_track.items()}
+        for name, embeddings in audio_embeddings.items():
+            target = root / "embeddings" / f"{name}-from-audio.parquet"
+            write_embeddings(embeddings, [e.track_id for e in entries], target)
+            rows.append(_metrics_row(name, "audio", evaluate(target, test_csv), medians[name]))
+        total_s = time.perf_counter() - began
+
+    print_table(rows)
+    ratio = medians["transcript-text"] / medians["LIVI"]
+    timing = [
+        {
+            "path": f"({key}) {name} from audio",
+            "tracks": len(per_track[name]),
+            "median_s_per_track": round(medians[name], 3),
+            "mean_s_per_track": round(statistics.mean(per_track[name]), 3),
+        }
+        for key, name in (("a", "LIVI"), ("b", "transcript-text"))
+    ]
+    print()
+    print_table(timing)
+    print(f"(b)/(a) median ratio: {ratio:.2f} (issue target: >= 3)")
+    print(f"total wall time: {total_s:.0f} s")
+    payload = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "tracks": {"train": summaries["train"]["tracks"], "test": summaries["test"]["tracks"]},
+        "extract": summaries,
+        "rows": rows,
+        "timing": timing,
+        "per_track_s": per_track,
+        "ratio_b_over_a": ratio,
+        "fusion_weight": FUSION_WEIGHT,
+        "total_wall_s": total_s,
+    }
+    print(f"json: {write_json('retrieval', payload)}")
+
+
+if __name__ == "__main__":
+    main()
