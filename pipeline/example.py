@@ -282,7 +282,7 @@ def render(track: ExampleTrack, work_dir: Path) -> np.ndarray:
     mix = music.copy()
     mix[start : start + len(vocals)] += 0.9 * vocals
     if track.reverb_s > 0:
-        mix = reverb(mix, track.reverb_s, seed=len(track.track_id))
+        mix = reverb(mix, track.reverb_s, seed=sum(map(ord, track.track_id)) + 1)
     return (0.8 * mix / max(1e-6, float(np.abs(mix).max()))).astype(np.float32)
 
 
