@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PIPELINE = str(Path(sys.executable).with_name("pipeline"))
+
+
+def extract_command(catalog: Path, output: Path, *extra: str) -> list[str]:
+    """The whole ``pipeline run extract`` command line."""
+    return [PIPELINE, "run", "extract", "--input", str(catalog), "--output", str(output), *extra]
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

@@ -13,13 +13,10 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks._common import print_table, write_json
-
-PIPELINE = str(Path(sys.executable).with_name("pipeline"))
+from benchmarks._common import PIPELINE, extract_command, print_table, write_json
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -28,17 +25,7 @@ def _folder_bytes(folder: Path) -> int:
 
 def _run(catalog: Path, output: Path, workers: int) -> dict[str, float]:
     subprocess.run(
-        [
-            PIPELINE,
-            "run",
-            "extract",
-            "--input",
-            str(catalog),
-            "--output",
-            str(output),
-            "--workers",
-            str(workers),
-        ],
+        extract_command(catalog, output, "--workers", str(workers)),
         check=True,
         capture_output=True,
     )

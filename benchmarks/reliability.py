@@ -21,33 +21,17 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from benchmarks._common import print_table, write_json
+from benchmarks._common import PIPELINE, extract_command, print_table, write_json
 from pipeline.io.catalog import read_catalog
 from pipeline.io.output_dir import OutputDir, file_record
 from pipeline.io.parquet import read_table
 from pipeline.io.webdataset import iter_samples
 
-PIPELINE = str(Path(sys.executable).with_name("pipeline"))
-
-
-def _extract_args(catalog: Path, output: Path) -> list[str]:
-    return [
-        PIPELINE,
-        "run",
-        "extract",
-        "--input",
-        str(catalog),
-        "--output",
-        str(output),
-        "--partition-size",
-        "2",
-    ]
-
 
 def _killed_run(catalog: Path, output: Path, delay_s: float) -> bool:
     """Start a run and SIGKILL it after ``delay_s``; False if it finished first."""
     process = subprocess.Popen(
-        _extract_args(catalog, output),
+        extract_command(catalog, output, "--partition-size", "2"),
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -101,7 +85,11 @@ def main() -> None:
             started = time.monotonic()
             for _ in range(args.kills_per_job):
                 totals["kills"] += _killed_run(catalog, output, rng.uniform(3.0, args.max_kill_s))
-            subprocess.run(_extract_args(catalog, output), check=True, capture_output=True)
+            subprocess.run(
+                extract_command(catalog, output, "--partition-size", "2"),
+                check=True,
+                capture_output=True,
+            )
             present = Counter(
                 t["track_id"] for t in read_table(output / "tracks", "tracks").to_pylist()
             )

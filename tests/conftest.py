@@ -44,19 +44,19 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str
     )
 
 
+def extract_command(catalog: Path, output: Path, *extra: str) -> list[str]:
+    """The whole ``pipeline run extract`` command line, for ``run_cli`` or ``Popen``."""
+    return [PIPELINE, "run", "extract", "--input", str(catalog), "--output", str(output), *extra]
+
+
+def run_extract(catalog: Path, output: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(*extract_command(catalog, output, *extra)[1:])
+
+
 @pytest.fixture(scope="session")
 def example_features(example_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example catalog extracted by the CLI on a LocalCluster, in partitions of three."""
     output = tmp_path_factory.mktemp("features")
-    result = run_cli(
-        "run",
-        "extract",
-        "--input",
-        str(example_dir / "catalog.csv"),
-        "--output",
-        str(output),
-        "--partition-size",
-        "3",
-    )
+    result = run_extract(example_dir / "catalog.csv", output, "--partition-size", "3")
     assert result.returncode == 0, result.stderr
     return output

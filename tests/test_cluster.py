@@ -15,7 +15,7 @@ import pytest
 from distributed import Client
 
 from pipeline.io.parquet import read_table
-from tests.conftest import PIPELINE, REPO, run_cli
+from tests.conftest import REPO, extract_command, run_extract
 
 pytestmark = pytest.mark.integration
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -102,13 +102,9 @@ def test_scheduler_mode_matches_local_cluster_and_routes_whisper_to_gpu_workers(
 ) -> None:
     cluster = cluster_factory(["GPU=1", None])
     output = tmp_path / "features"
-    result = run_cli(
-        "run",
-        "extract",
-        "--input",
-        str(example_dir / "catalog.csv"),
-        "--output",
-        str(output),
+    result = run_extract(
+        example_dir / "catalog.csv",
+        output,
         "--partition-size",
         "3",
         "--scheduler",
@@ -132,19 +128,14 @@ def test_worker_killed_mid_whisper_the_run_still_completes_once(
     cluster = cluster_factory([None, None])
     output = tmp_path / "features"
     process = subprocess.Popen(
-        [
-            PIPELINE,
-            "run",
-            "extract",
-            "--input",
-            str(example_dir / "catalog.csv"),
-            "--output",
-            str(output),
+        extract_command(
+            example_dir / "catalog.csv",
+            output,
             "--partition-size",
             "3",
             "--scheduler",
             cluster.address,
-        ],
+        ),
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

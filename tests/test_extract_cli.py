@@ -17,7 +17,7 @@ from pipeline.io.output_dir import file_record
 from pipeline.io.parquet import read_table
 from pipeline.io.webdataset import iter_samples
 from tests.audio_fixtures import write_float_wav
-from tests.conftest import PIPELINE, REPO, run_cli
+from tests.conftest import REPO, extract_command, run_cli, run_extract
 
 pytestmark = pytest.mark.integration
 
@@ -89,17 +89,7 @@ def test_killed_run_resumes_to_identical_outputs(
     example_dir: Path, example_features: Path, tmp_path: Path
 ) -> None:
     output = tmp_path / "features"
-    args = [
-        PIPELINE,
-        "run",
-        "extract",
-        "--input",
-        str(example_dir / "catalog.csv"),
-        "--output",
-        str(output),
-        "--partition-size",
-        "3",
-    ]
+    args = extract_command(example_dir / "catalog.csv", output, "--partition-size", "3")
     process = subprocess.Popen(
         args, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -133,13 +123,9 @@ def test_killed_run_resumes_to_identical_outputs(
 def test_other_settings_on_the_same_output_are_refused(
     example_dir: Path, example_features: Path
 ) -> None:
-    result = run_cli(
-        "run",
-        "extract",
-        "--input",
-        str(example_dir / "catalog.csv"),
-        "--output",
-        str(example_features),
+    result = run_extract(
+        example_dir / "catalog.csv",
+        example_features,
         "--partition-size",
         "3",
         "--segment-mode",
@@ -174,17 +160,7 @@ def test_bad_inputs_become_rejected_rows_and_good_tracks_complete(
     catalog = tmp_path / "catalog.csv"
     catalog.write_text("track_id,audio_path\n" + "".join(f"{k},{v}\n" for k, v in rows.items()))
     output = tmp_path / "out"
-    result = run_cli(
-        "run",
-        "extract",
-        "--input",
-        str(catalog),
-        "--output",
-        str(output),
-        "--workers",
-        "1",
-        "--strict",
-    )
+    result = run_extract(catalog, output, "--workers", "1", "--strict")
     assert result.returncode == 3, result.stderr  # --strict: rejected tracks fail the run
     tracks = {r["track_id"]: r for r in _rows(output, "tracks")}
     assert tracks.pop("noise")["reason"] in {"no_vocals", "low_vocalness"}
@@ -224,9 +200,7 @@ def test_edited_catalog_processes_only_new_and_changed_tracks(
     edited.append(f"new-track,{speech_wav},river,New,x,en")  # added
     catalog = tmp_path / "catalog.csv"
     catalog.write_text("\n".join([header, *edited]) + "\n")
-    result = run_cli(
-        "run", "extract", "--input", str(catalog), "--output", str(output), "--partition-size", "3"
-    )
+    result = run_extract(catalog, output, "--partition-size", "3")
     assert result.returncode == 0, result.stderr
     assert "processed   2 track(s)" in result.stdout
     tracks = _rows(output, "tracks")

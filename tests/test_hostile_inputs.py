@@ -17,15 +17,13 @@ import pytest
 
 from pipeline.io.output_dir import file_record
 from pipeline.io.parquet import read_table
-from tests.conftest import PIPELINE, REPO, run_cli
+from tests.conftest import REPO, extract_command, run_extract
 
 pytestmark = pytest.mark.integration
 
 
 def _extract(catalog: Path, output: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run_cli(
-        "run", "extract", "--input", str(catalog), "--output", str(output), "--workers", "1", *extra
-    )
+    return run_extract(catalog, output, "--workers", "1", *extra)
 
 
 def test_non_utf8_and_very_long_file_names(speech_wav: Path, tmp_path: Path) -> None:
@@ -148,17 +146,7 @@ def test_a_second_run_on_the_same_output_is_refused(speech_wav: Path, tmp_path: 
     catalog.write_text(f"track_id,audio_path\nt0,{speech_wav}\n")
     output = tmp_path / "out"
     first = subprocess.Popen(
-        [
-            PIPELINE,
-            "run",
-            "extract",
-            "--input",
-            str(catalog),
-            "--output",
-            str(output),
-            "--workers",
-            "1",
-        ],
+        extract_command(catalog, output, "--workers", "1"),
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
