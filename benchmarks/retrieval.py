@@ -25,7 +25,6 @@ import dataclasses
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks._common import print_table, write_json
+from benchmarks._common import extract_command, print_table, write_json
 from pipeline.bench_data import make_bench
 from pipeline.config import ExtractConfig
 from pipeline.io.catalog import read_catalog
@@ -76,17 +75,7 @@ def split_catalog(catalog: Path, test_share: float, seed: int) -> tuple[Path, Pa
 def extract(catalog: Path, output: Path) -> dict[str, Any]:
     """``pipeline run extract`` (the CLI, a LocalCluster); the run summary."""
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.cli",
-            "run",
-            "extract",
-            "--input",
-            str(catalog),
-            "--output",
-            str(output),
-        ],
+        extract_command(catalog, output),
         check=True,
         capture_output=True,
     )
