@@ -155,6 +155,61 @@ def _metrics_row(
     }
 
 
+def train_runs(train_features: Path, root: Path, args: argparse.Namespace) -> dict[str, Path]:
+    """LIVI and WEALY, ``--preset small``, trained on the train side only."""
+    runs = {"LIVI": root / "runs" / "livi", "WEALY": root / "runs" / "wealy"}
+    livi = dataclasses.replace(livi_preset("small"), epochs=args.livi_epochs, seed=args.seed)
+    train_livi(train_features, runs["LIVI"], livi)
+    wealy = dataclasses.replace(wealy_preset("small"), epochs=args.wealy_epochs, seed=args.seed)
+    train_wealy(train_features, runs["WEALY"], wealy)
+    return runs
+
+
+def feature_rows(
+    runs: dict[str, Path], test_features: Path, test_csv: Path, out_dir: Path
+) -> list[dict[str, Any]]:
+    """Every method embedded from the test features, evaluated; then the two fusions."""
+    rows, files, seconds = [], {}, {}
+    models = {"whisper-avg": "whisper-avg", "transcript-text": "transcript-text"}
+    models.update({name: str(run) for name, run in runs.items()})
+    for name, model in models.items():
+        files[name] = out_dir / f"{name}.parquet"
+        start = time.perf_counter()
+        summary = run_embed(model, test_features, files[name])
+        seconds[name] = (time.perf_counter() - start) / summary.ok_tracks
+        rows.append(_metrics_row(name, "features", evaluate(files[name], test_csv), seconds[name]))
+    fusion = FusionSpec(files["WEALY"], FUSION_WEIGHT)
+    for first in ("LIVI", "transcript-text"):
+        metrics = evaluate(files[first], test_csv, fusion)
+        name = f"{first} + {FUSION_WEIGHT} x WEALY"
+        rows.append(_metrics_row(name, "features", metrics, seconds[first] + seconds["WEALY"]))
+    return rows
+
+
+def audio_rows(
+    livi_run: Path, test_csv: Path, out_dir: Path
+) -> tuple[list[dict[str, Any]], dict[str, list[float]]]:
+    """(a) and (b) timed from audio on the test tracks, their embeddings evaluated; the rows
+    (median seconds per track) and every per-track time."""
+    config = ExtractConfig()
+    runtime = load_whisper(config.whisper)
+    model, _ = load_run(livi_run, torch.device("cpu"))
+    text_dimension()  # loads the text encoder before any timing
+    paths = {
+        "LIVI": livi_from_audio(model, runtime, config),
+        "transcript-text": text_from_audio(runtime, config),
+    }
+    entries = read_catalog(test_csv)
+    per_track, embeddings = time_paths(entries, paths)
+    rows = []
+    for name, vectors in embeddings.items():
+        target = out_dir / f"{name}-from-audio.parquet"
+        write_embeddings(vectors, [e.track_id for e in entries], target)
+        median = statistics.median(per_track[name])
+        rows.append(_metrics_row(name, "audio", evaluate(target, test_csv), median))
+    return rows, per_track
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--works", type=int, default=16)
@@ -178,47 +233,14 @@ def main() -> None:
             "train": extract(train_csv, features["train"]),
             "test": extract(test_csv, features["test"]),
         }
-        runs = {"LIVI": root / "runs" / "livi", "WEALY": root / "runs" / "wealy"}
-        small = dataclasses.replace(livi_preset("small"), epochs=args.livi_epochs, seed=args.seed)
-        train_livi(features["train"], runs["LIVI"], small)
-        small = dataclasses.replace(wealy_preset("small"), epochs=args.wealy_epochs, seed=args.seed)
-        train_wealy(features["train"], runs["WEALY"], small)
-
-        rows, files, seconds = [], {}, {}
-        models = {"whisper-avg": "whisper-avg", "transcript-text": "transcript-text"}
-        models.update({name: str(run) for name, run in runs.items()})
-        for name, model in models.items():
-            files[name] = root / "embeddings" / f"{name}.parquet"
-            start = time.perf_counter()
-            summary = run_embed(model, features["test"], files[name])
-            seconds[name] = (time.perf_counter() - start) / summary.ok_tracks
-            rows.append(
-                _metrics_row(name, "features", evaluate(files[name], test_csv), seconds[name])
-            )
-        for first in ("LIVI", "transcript-text"):
-            fusion = FusionSpec(files["WEALY"], FUSION_WEIGHT)
-            metrics = evaluate(files[first], test_csv, fusion)
-            name = f"{first} + {FUSION_WEIGHT} x WEALY"
-            rows.append(_metrics_row(name, "features", metrics, seconds[first] + seconds["WEALY"]))
-
-        config = ExtractConfig()
-        runtime = load_whisper(config.whisper)
-        model, _ = load_run(runs["LIVI"], torch.device("cpu"))
-        text_dimension()  # loads the text encoder before any timing
-        paths = {
-            "LIVI": livi_from_audio(model, runtime, config),
-            "transcript-text": text_from_audio(runtime, config),
-        }
-        entries = read_catalog(test_csv)
-        per_track, audio_embeddings = time_paths(entries, paths)
-        medians = {name: statistics.median(s) for name, s in per_track.items()}
-        for name, embeddings in audio_embeddings.items():
-            target = root / "embeddings" / f"{name}-from-audio.parquet"
-            write_embeddings(embeddings, [e.track_id for e in entries], target)
-            rows.append(_metrics_row(name, "audio", evaluate(target, test_csv), medians[name]))
+        runs = train_runs(features["train"], root, args)
+        rows = feature_rows(runs, features["test"], test_csv, root / "embeddings")
+        more_rows, per_track = audio_rows(runs["LIVI"], test_csv, root / "embeddings")
+        rows += more_rows
         total_s = time.perf_counter() - began
 
     print_table(rows)
+    medians = {name: statistics.median(s) for name, s in per_track.items()}
     ratio = medians["transcript-text"] / medians["LIVI"]
     timing = [
         {
