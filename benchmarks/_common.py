@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PIPELINE = str(Path(sys.executable).with_name("pipeline"))
+
+
+def make_example_catalog(root: Path) -> Path:
+    """Generate the example catalog under ``root/example``; return its catalog path."""
+    subprocess.run(
+        [PIPELINE, "make-example", "--output", str(root / "example")],
+        check=True,
+        capture_output=True,
+    )
+    return root / "example" / "catalog.csv"
 
 
 def extract_command(catalog: Path, output: Path, *extra: str) -> list[str]:

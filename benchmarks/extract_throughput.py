@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from benchmarks._common import PIPELINE, extract_command, print_table, write_json
+from benchmarks._common import extract_command, make_example_catalog, print_table, write_json
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -49,16 +49,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        subprocess.run(
-            [PIPELINE, "make-example", "--output", str(root / "example")],
-            check=True,
-            capture_output=True,
-        )
+        catalog = make_example_catalog(root)
         runs: dict[int, list[dict[str, float]]] = {w: [] for w in args.workers}
         for repeat in range(args.repeats):
             for workers in args.workers:  # alternate, so machine noise hits both alike
                 out = root / f"out-{workers}-{repeat}"
-                runs[workers].append(_run(root / "example" / "catalog.csv", out, workers))
+                runs[workers].append(_run(catalog, out, workers))
     rows = []
     for workers, results in runs.items():
         median = {k: statistics.median(r[k] for r in results) for k in results[0]}

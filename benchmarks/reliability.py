@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from benchmarks._common import PIPELINE, extract_command, print_table, write_json
+from benchmarks._common import extract_command, make_example_catalog, print_table, write_json
 from pipeline.io.catalog import read_catalog
 from pipeline.io.output_dir import OutputDir, file_record
 from pipeline.io.parquet import read_table
@@ -73,12 +73,7 @@ def main() -> None:
     totals: Counter[str] = Counter()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        subprocess.run(
-            [PIPELINE, "make-example", "--output", str(root / "example")],
-            check=True,
-            capture_output=True,
-        )
-        catalog = root / "example" / "catalog.csv"
+        catalog = make_example_catalog(root)
         expected = sorted(e.track_id for e in read_catalog(catalog))
         for job in range(args.jobs):
             output = root / f"job-{job}"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -19,6 +18,7 @@ from pipeline.io.output_dir import OutputDirError
 from pipeline.io.schemas import SchemaVersionError
 from pipeline.models.whisper_runtime import ModelError
 from pipeline.retrieval import cli as retrieval_cli
+from pipeline.run_log import run_log_handler
 from pipeline.runner import RunSummary, run_extract
 from pipeline.train import cli as train_cli
 
@@ -103,11 +103,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(output: Path) -> Path:
-    log_dir = output / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_file = log_dir / f"extract-{time.strftime('%Y%m%dT%H%M%S')}.log"
-    handler = logging.FileHandler(log_file)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler, log_file = run_log_handler(output, "extract")
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     return log_file
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from tqdm import tqdm
 
 from pipeline.config import ConfigError
 from pipeline.io.webdataset import NoShardsError, list_shards
+from pipeline.run_log import run_log_handler
 from pipeline.train.data import TrainingDataError
 from pipeline.train.livi import livi_preset, train_livi
 from pipeline.train.loop import EpochResult, NonFiniteLossError, StepCallback
@@ -47,11 +47,7 @@ class TqdmLogHandler(logging.Handler):
 
 
 def _setup_logging(run_dir: Path) -> Path:
-    log_dir = run_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_file = log_dir / f"train-{time.strftime('%Y%m%dT%H%M%S')}.log"
-    file_handler = logging.FileHandler(log_file)
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    file_handler, log_file = run_log_handler(run_dir, "train")
     terminal = TqdmLogHandler()
     terminal.setFormatter(logging.Formatter("%(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[file_handler, terminal], force=True)
