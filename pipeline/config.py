@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 
@@ -101,6 +101,9 @@ class ExtractConfig:
         return d
 
 
+T = TypeVar("T")
+
+
 class ConfigError(ValueError):
     """A configuration file or override that does not fit the typed config."""
 
@@ -118,12 +121,21 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
             value = _build(type(default), value, f"{where}{key}.")
         elif isinstance(default, tuple):
             value = tuple(value)
+        elif isinstance(default, float) and isinstance(value, int | str) and value is not True:
+            try:  # YAML 1.1 reads 3e-4 (no dot) as a string
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{where}{key} must be a number, got {value!r}") from None
         kwargs[key] = value
     return cls(**kwargs)
 
 
-def _parse_scalar(text: str) -> Any:
-    return yaml.safe_load(text)
+def _parse_set_item(item: str) -> dict[str, Any]:
+    """``a.b=value`` as ``{"a": {"b": value}}``, the value read as YAML."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: expected key=value, e.g. whisper.batch_size=4")
+    return _nested(key.strip(), yaml.safe_load(raw))
 
 
 def _nested(dotted: str, value: Any) -> dict[str, Any]:
@@ -159,11 +171,22 @@ def load_config(
             raise ConfigError(f"{path}: the top level must be a mapping")
         values = loaded
     for item in set_items or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key=value, e.g. whisper.batch_size=4")
-        key, raw = item.split("=", 1)
-        values = _merge(values, _nested(key.strip(), _parse_scalar(raw)))
+        values = _merge(values, _parse_set_item(item))
     for key, value in (overrides or {}).items():
         if value is not None:
             values = _merge(values, _nested(key, value))
     return _build(ExtractConfig, values, "")
+
+
+def apply_overrides(config: T, set_items: list[str]) -> T:
+    """``--set key=value`` items applied to any frozen config; dotted keys reach sections."""
+    values = dataclasses.asdict(config)
+    for item in set_items:
+        values = _merge(values, _parse_set_item(item))
+        try:
+            config = _build(type(config), values, "")
+        except ConfigError as e:
+            raise ConfigError(
+                f"--set {item!r}: expected key=value with a known key ({e})"
+            ) from None
+    return config

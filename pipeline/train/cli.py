@@ -9,10 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from tqdm import tqdm
 
-from pipeline.config import ConfigError
+from pipeline.config import apply_overrides
 from pipeline.io.webdataset import NoShardsError, list_shards
 from pipeline.run_log import run_log_handler
 from pipeline.train.data import TrainingDataError
@@ -52,25 +51,6 @@ def _setup_logging(run_dir: Path) -> Path:
     terminal.setFormatter(logging.Formatter("%(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[file_handler, terminal], force=True)
     return log_file
-
-
-def apply_overrides(config: Any, items: list[str]) -> Any:
-    """``key=value`` items (YAML scalars or lists) applied to a frozen config."""
-    fields = {f.name for f in dataclasses.fields(config)}
-    values: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or key not in fields:
-            raise ConfigError(f"--set {item!r}: expected key=value with key in {sorted(fields)}")
-        value = yaml.safe_load(raw)
-        if isinstance(getattr(config, key), float) and isinstance(value, int | str):
-            try:  # YAML 1.1 reads 3e-4 (no dot) as a string
-                value = float(value)
-            except ValueError:
-                raise ConfigError(f"--set {item!r}: {key} must be a number") from None
-        values[key] = tuple(value) if isinstance(value, list) else value
-    return dataclasses.replace(config, **values)
 
 
 def _train(args: argparse.Namespace) -> int:
