@@ -50,18 +50,36 @@ class _Attention(nn.Module):
         self,
         x: torch.Tensor,  # (B, T, d)
         cross: tuple[torch.Tensor, torch.Tensor] | None,  # cross_kv(memory); None: causal self
+        past: list[torch.Tensor] | None = None,  # self-attention keys/values so far, updated
     ) -> torch.Tensor:
         h = self.layer_norm(x)
         if cross is None:
-            keys, values = self.key_value(h).chunk(2, dim=-1)
-            cross_or_self = (self._heads(keys), self._heads(values))
+            keys, values = (self._heads(t) for t in self.key_value(h).chunk(2, dim=-1))
+            if past:
+                keys, values = torch.cat([past[0], keys], 2), torch.cat([past[1], values], 2)
+            if past is not None:
+                past[:] = [keys, values]
+            # A cached step is one new token, which may see every position: no mask needed.
+            causal = keys.shape[2] == x.shape[1]
         else:
-            cross_or_self = cross
+            (keys, values), causal = cross, False
         attended = F.scaled_dot_product_attention(
-            self._heads(self.query(h)), *cross_or_self, is_causal=cross is None
+            self._heads(self.query(h)), keys, values, is_causal=causal
         )
         batch, _, length, _ = attended.shape
         return x + self.out(attended.transpose(1, 2).reshape(batch, length, -1))
+
+
+class SelfAttentionCache:
+    """Per decoder layer, the self-attention keys/values of the tokens decoded so far, so that
+    sampling one more token costs one position rather than the whole sequence again."""
+
+    def __init__(self, num_layers: int) -> None:
+        self.layers: list[list[torch.Tensor]] = [[] for _ in range(num_layers)]
+
+    @property
+    def length(self) -> int:
+        return self.layers[0][0].shape[2] if self.layers[0] else 0
 
 
 class _DecoderLayer(nn.Module):
@@ -73,8 +91,13 @@ class _DecoderLayer(nn.Module):
         self.ffn_in = nn.Linear(d_model, ffn_dim)
         self.ffn_out = nn.Linear(ffn_dim, d_model)
 
-    def forward(self, x: torch.Tensor, cross: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        x = self.self_attention(x, None)
+    def forward(
+        self,
+        x: torch.Tensor,
+        cross: tuple[torch.Tensor, torch.Tensor],
+        past: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        x = self.self_attention(x, None, past)
         x = self.cross_attention(x, cross)
         return x + self.ffn_out(F.gelu(self.ffn_in(self.ffn_norm(x))))
 
@@ -114,13 +137,22 @@ class WhisperDecoder(nn.Module):
         self,
         tokens: torch.Tensor,  # (B, T) int64
         cross: list[tuple[torch.Tensor, torch.Tensor]],  # cross_kv(memory)
+        cache: SelfAttentionCache | None = None,
     ) -> torch.Tensor:  # (B, T, d)
-        """Causal attention alone suffices for right-padded rows: no valid position sees padding."""
+        """States of ``tokens``; with a ``cache``, ``tokens`` continue the cached ones (one token
+        per call once the cache holds any) and the cache grows by them.
+
+        Causal attention alone suffices for right-padded rows: no valid position sees padding.
+        """
         if tokens.ndim != 2:
             raise ValueError(f"tokens must be (B, T), got shape {tuple(tokens.shape)}")
-        x = self.embeddings(tokens) + self.positions[: tokens.shape[1]]
-        for layer, layer_cross in zip(self.layers, cross, strict=True):
-            x = layer(x, layer_cross)
+        start = cache.length if cache is not None else 0
+        if start and tokens.shape[1] != 1:
+            raise ValueError("a filled cache takes one token per call")
+        x = self.embeddings(tokens) + self.positions[start : start + tokens.shape[1]]
+        pasts = cache.layers if cache is not None else [None] * len(self.layers)
+        for layer, layer_cross, past in zip(self.layers, cross, pasts, strict=True):
+            x = layer(x, layer_cross, past)
         return self.layer_norm(x)
 
     def logits(self, states: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ import torch
 from faster_whisper.tokenizer import Tokenizer
 
 from pipeline.config import WhisperConfig
+from pipeline.models.whisper_decoder import SelfAttentionCache
 from pipeline.models.whisper_runtime import WhisperRuntime
 from pipeline.records import Transcript
 
@@ -137,11 +138,13 @@ def _sample(
     generator = torch.Generator().manual_seed(seed)
     memory = torch.from_numpy(encoder_states[None]).to(runtime.torch_device)
     cross = decoder.cross_kv(memory)
+    cache = SelfAttentionCache(len(decoder.layers))
     sequence = list(prompt)
+    new_tokens = sequence
     sum_logprob = 0.0
     while len(sequence) < max_length:
-        tokens = torch.tensor([sequence], device=runtime.torch_device)
-        state = decoder(tokens, cross)[0, -1:]  # (1, d)
+        tokens = torch.tensor([new_tokens], device=runtime.torch_device)
+        state = decoder(tokens, cross, cache)[0, -1:]  # (1, d)
         logits = runtime.mask_unemitted(decoder.logits(state).float(), len(sequence) == len(prompt))
         probabilities = torch.softmax(logits[0] / temperature, dim=-1).cpu()
         token = int(torch.multinomial(probabilities, 1, generator=generator))
@@ -149,4 +152,5 @@ def _sample(
         if token == runtime.end_of_text:
             break
         sequence.append(token)
+        new_tokens = [token]
     return tuple(sequence[len(prompt) :]), sum_logprob
