@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from pipeline.config import ExtractConfig, SegmentConfig, WhisperConfig
 from pipeline.models.whisper_runtime import load_whisper
@@ -29,6 +30,16 @@ def test_encoder_states_are_1500_by_512(segmented: SegmentedTrack) -> None:
     assert mels.shape == (1, 80, 3000)
     states = encode(mels, runtime)
     assert states.shape == (1, 1500, 512) and states.dtype == np.float32
+
+
+def test_log_mel_does_not_depend_on_the_callers_blas_threads(segmented: SegmentedTrack) -> None:
+    runtime = load_whisper(WhisperConfig())
+    segments = list(segmented.segments)
+    with threadpool_limits(1, user_api="blas"):
+        one = log_mel(segments, runtime)
+    with threadpool_limits(2, user_api="blas"):
+        two = log_mel(segments, runtime)
+    np.testing.assert_array_equal(one, two)  # equal bits: int8 encoders amplify one ulp
 
 
 @pytest.mark.parametrize("compute_type", ["float32", "int8"])
