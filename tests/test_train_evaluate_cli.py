@@ -127,3 +127,31 @@ def test_livi_from_audio_matches_livi_from_shards(runs: Path, example_dir: Path)
     shard_ids, shard_vectors = read_embeddings(runs / "livi.parquet")
     assert audio_ids == shard_ids
     np.testing.assert_allclose(np.sum(audio_vectors * shard_vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_search_by_audio_file_finds_that_track_first(runs: Path, example_dir: Path) -> None:
+    """An audio query is embedded by the LIVI run (encoder only) and ranked against the file."""
+    audio = next((example_dir / "audio").glob("river-es.*"))
+    found = _ok(
+        "search",
+        "--embeddings",
+        str(runs / "livi.parquet"),
+        "--query",
+        str(audio),
+        "--model",
+        str(runs / "livi"),
+        "--k",
+        "3",
+    )
+    first = found.splitlines()[0].split()
+    assert first[2] == "river-es" and float(first[1]) > 0.9999
+
+
+def test_search_by_audio_file_needs_a_livi_run(runs: Path, example_dir: Path) -> None:
+    audio = str(next((example_dir / "audio").glob("river-es.*")))
+    embeddings = str(runs / "livi.parquet")
+    result = run_cli("search", "--embeddings", embeddings, "--query", audio, timeout=60)
+    assert result.returncode != 0 and "give --model" in result.stderr
+    wealy = ("--model", str(runs / "wealy"))
+    result = run_cli("search", "--embeddings", embeddings, "--query", audio, *wealy, timeout=120)
+    assert result.returncode != 0 and "needs a LIVI run" in result.stderr

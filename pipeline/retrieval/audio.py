@@ -7,25 +7,22 @@ unless a YAML file says otherwise), which should be those the training shards we
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from pipeline.config import ExtractConfig
-from pipeline.io.catalog import read_catalog
 from pipeline.models.whisper_runtime import WhisperRuntime, load_whisper
-from pipeline.records import Rejected, SegmentedTrack
+from pipeline.records import CatalogEntry, Rejected, SegmentedTrack
 from pipeline.retrieval.embed import TrackMeans, livi_segment_embeddings
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.stages.encode import encode, log_mel
 from pipeline.track import prepare_track
 from pipeline.train.livi import LiviModel
 from pipeline.train.trained import load_run
-
-log = logging.getLogger(__name__)
 
 
 def track_encoder_states(
@@ -37,33 +34,38 @@ def track_encoder_states(
         yield from encode(log_mel(batch, runtime), runtime)  # (B, L, d)
 
 
-def livi_audio_embeddings(
-    run_dir: Path, catalog: Path, config: ExtractConfig, device: str = "cpu"
-) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """(track_id -> embedding, track_id -> rejection reason) for every catalog track."""
-    model, values = load_run(run_dir, torch.device(device))
-    if not isinstance(model, LiviModel):
-        raise RetrievalInputError(f"{run_dir} is a {values['kind']} run; --audio needs LIVI")
-    runtime = load_whisper(config.whisper)
-    rejected: dict[str, str] = {}
+@dataclass(frozen=True)
+class LiviAudioEmbedder:
+    """A LIVI run and the Whisper encoder it needs: one audio file in, one embedding out."""
 
-    def segments() -> Iterator[tuple[str, np.ndarray]]:
-        for entry in read_catalog(catalog):
-            track = prepare_track(entry, config)
-            if isinstance(track, Rejected):
-                rejected[entry.track_id] = track.reason
-                continue
-            for state in track_encoder_states(track, runtime, config.whisper.batch_size):
-                if state.shape[-1] != values["input_dim"]:
-                    raise RetrievalInputError(
-                        f"this Whisper gives {state.shape[-1]}-wide states; the run was "
-                        f"trained on {values['input_dim']}: use the model it was trained with"
-                    )
-                yield entry.track_id, state.astype(np.float16)  # as the shards store them
+    model: LiviModel
+    runtime: WhisperRuntime
+    config: ExtractConfig
+    input_dim: int
 
-    means = TrackMeans()
-    for track_id, embedding in livi_segment_embeddings(model, segments()):
-        means.add(track_id, embedding, 1)
-    if rejected:
-        log.warning("%d track(s) rejected: %s", len(rejected), rejected)
-    return means.normalised(), rejected
+    @classmethod
+    def load(cls, run_dir: Path, config: ExtractConfig, device: str = "cpu") -> LiviAudioEmbedder:
+        model, values = load_run(run_dir, torch.device(device))
+        if not isinstance(model, LiviModel):
+            raise RetrievalInputError(
+                f"{run_dir} is a {values['kind']} run; embedding audio directly needs a LIVI run"
+            )
+        return cls(model, load_whisper(config.whisper), config, values["input_dim"])
+
+    def __call__(self, entry: CatalogEntry) -> np.ndarray | Rejected:
+        """The track's unit-length embedding (mean of its segments'), or why it has none."""
+        track = prepare_track(entry, self.config)
+        if isinstance(track, Rejected):
+            return track
+        segments = []
+        for states in track_encoder_states(track, self.runtime, self.config.whisper.batch_size):
+            if states.shape[-1] != self.input_dim:
+                raise RetrievalInputError(
+                    f"this Whisper gives {states.shape[-1]}-wide states; the run was trained "
+                    f"on {self.input_dim}: use the model it was trained with (--whisper-model)"
+                )
+            segments.append((entry.track_id, states.astype(np.float16)))  # as the shards hold
+        means = TrackMeans()
+        for _, embedding in livi_segment_embeddings(self.model, segments):
+            means.add(entry.track_id, embedding, 1)
+        return means.normalised()[entry.track_id]

@@ -6,17 +6,33 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm import tqdm
 
 from pipeline.config import load_config
 from pipeline.io.atomic import atomic_write_bytes
 from pipeline.io.catalog import read_catalog
 from pipeline.io.embeddings import EmbeddingsFileError, write_embeddings
+from pipeline.records import CatalogEntry, Rejected
 from pipeline.retrieval.embed import BASELINES, run_embed
 from pipeline.retrieval.evaluate import FusionSpec, evaluate
 from pipeline.retrieval.metrics import RetrievalInputError
-from pipeline.retrieval.search import nearest
+from pipeline.retrieval.search import nearest, nearest_to_vector
+
+if TYPE_CHECKING:
+    from pipeline.retrieval.audio import LiviAudioEmbedder
 
 USER_ERRORS = (RetrievalInputError, EmbeddingsFileError)
+
+
+def _audio_embedder(args: argparse.Namespace) -> LiviAudioEmbedder:
+    """The LIVI run of ``--model`` with the Whisper encoder it needs (loading takes seconds)."""
+    from pipeline.retrieval.audio import LiviAudioEmbedder  # loads Whisper: only here
+
+    overrides = {"whisper.device": args.device, "whisper.model_dir": args.whisper_model}
+    config = load_config(args.config, overrides)
+    return LiviAudioEmbedder.load(Path(args.model), config, args.device)
 
 
 def _embed(args: argparse.Namespace) -> int:
@@ -24,16 +40,17 @@ def _embed(args: argparse.Namespace) -> int:
     if (args.input is None) == (args.audio is None):
         raise RetrievalInputError("give one of --input FEATURES_DIR or --audio CATALOG")
     if args.audio is not None:
-        from pipeline.retrieval.audio import livi_audio_embeddings  # loads Whisper: only here
-
-        overrides = {"whisper.device": args.device, "whisper.model_dir": args.whisper_model}
-        config = load_config(args.config, overrides)
-        embeddings, rejected = livi_audio_embeddings(
-            Path(args.model), args.audio, config, args.device
-        )
-        track_ids = [e.track_id for e in read_catalog(args.audio)]
-        write_embeddings(embeddings, track_ids, args.output)
-        print(f"embedded    {len(embeddings)} of {len(track_ids)} tracks -> {args.output}")
+        embedder = _audio_embedder(args)
+        entries = read_catalog(args.audio)
+        embeddings, rejected = {}, {}
+        for entry in tqdm(entries, unit="track", desc="embed"):
+            result = embedder(entry)
+            if isinstance(result, Rejected):
+                rejected[entry.track_id] = f"{result.stage}: {result.reason} ({result.detail})"
+            else:
+                embeddings[entry.track_id] = result
+        write_embeddings(embeddings, [e.track_id for e in entries], args.output)
+        print(f"embedded    {len(embeddings)} of {len(entries)} tracks -> {args.output}")
         for track_id, reason in rejected.items():
             print(f"rejected    {track_id}: {reason}")
         return 0
@@ -58,9 +75,30 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    for rank, (track_id, score) in enumerate(nearest(args.embeddings, args.query, args.k), 1):
+    if Path(args.query).is_file():
+        if args.model is None:
+            raise RetrievalInputError(
+                f"{args.query} is an audio file: give --model, the LIVI run that embedded "
+                f"{args.embeddings}"
+            )
+        path = Path(args.query).absolute()
+        query = _audio_embedder(args)(CatalogEntry(path.stem, str(path), 0))
+        if isinstance(query, Rejected):
+            raise RetrievalInputError(
+                f"{args.query}: {query.stage} rejected it: {query.reason} ({query.detail})"
+            )
+        found = nearest_to_vector(args.embeddings, query, args.k)
+    else:
+        found = nearest(args.embeddings, args.query, args.k)
+    for rank, (track_id, score) in enumerate(found, 1):
         print(f"{rank:>3}  {score:.4f}  {track_id}")
     return 0
+
+
+def _add_audio_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="audio: the extraction settings YAML")
+    parser.add_argument("--whisper-model", help="audio: the CTranslate2 Whisper folder")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
 
 
 def register_run(run: argparse._SubParsersAction) -> None:
@@ -73,10 +111,8 @@ def register_run(run: argparse._SubParsersAction) -> None:
     embed.add_argument(
         "--audio", type=Path, help="LIVI only: a catalog CSV, embedded from its audio directly"
     )
-    embed.add_argument("--config", type=Path, help="--audio: extraction settings YAML")
-    embed.add_argument("--whisper-model", help="--audio: the CTranslate2 Whisper folder")
     embed.add_argument("--output", type=Path, required=True, help="embeddings .parquet file")
-    embed.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    _add_audio_arguments(embed)
     embed.add_argument(
         "--keep-windows", action="store_true", help="WEALY: also store the window embeddings"
     )
@@ -99,8 +135,10 @@ def register_run(run: argparse._SubParsersAction) -> None:
 
 def register_search(commands: argparse._SubParsersAction) -> None:
     """Add ``pipeline search``."""
-    search = commands.add_parser("search", help="nearest tracks to one track")
+    search = commands.add_parser("search", help="nearest tracks to a track or an audio file")
     search.add_argument("--embeddings", type=Path, required=True)
-    search.add_argument("--query", required=True, help="track_id")
+    search.add_argument("--query", required=True, help="a track_id, or an audio file (LIVI)")
     search.add_argument("--k", type=int, default=10)
+    search.add_argument("--model", help="audio query: the LIVI run that made --embeddings")
+    _add_audio_arguments(search)
     search.set_defaults(handler=_search)
