@@ -28,8 +28,9 @@ def extract_command(catalog: Path, output: Path, *extra: str) -> list[str]:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    columns = list(rows[0])
-    cells = [[str(r[c]) for c in columns] for r in rows]
+    """Aligned columns: every key of any row, in first-seen order; "-" where a row lacks one."""
+    columns = list(dict.fromkeys(c for r in rows for c in r))
+    cells = [[str(r.get(c, "-")) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for row in cells:
