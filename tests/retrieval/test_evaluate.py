@@ -66,7 +66,7 @@ def test_unknown_tracks_and_queries_are_refused(
     other.write_text("track_id,audio_path,work_id\na1,a1.wav,a\n")
     with pytest.raises(RetrievalInputError, match="not in"):
         evaluate(a, other)
-    with pytest.raises(RetrievalInputError, match="'zz' is not in"):
+    with pytest.raises(RetrievalInputError, match="'zz' is neither a track_id in"):
         nearest(a, "zz")
 
 
