@@ -25,6 +25,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import os
 import statistics
 import subprocess
 import tempfile
@@ -36,24 +37,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from benchmarks._common import RESULTS, extract_command, print_table, write_json
 from pipeline.bench_data import make_bench
 from pipeline.config import ExtractConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.io.embeddings import write_embeddings
-from pipeline.models.whisper_runtime import WhisperRuntime, load_whisper
+from pipeline.models.whisper_runtime import WhisperRuntime
 from pipeline.records import CatalogEntry, Rejected
-from pipeline.retrieval.audio import track_encoder_states
-from pipeline.retrieval.embed import TrackMeans, livi_segment_embeddings, run_embed
+from pipeline.retrieval.audio import LiviAudioEmbedder, track_encoder_states
+from pipeline.retrieval.embed import TrackMeans, run_embed
 from pipeline.retrieval.evaluate import FusionSpec, evaluate
 from pipeline.stages.embed_text import clean_transcript, embed_text, text_dimension
 from pipeline.stages.transcribe import transcribe
 from pipeline.track import prepare_track
 from pipeline.train.data import split_works
-from pipeline.train.livi import LiviModel, livi_preset, train_livi
-from pipeline.train.trained import load_run
+from pipeline.train.livi import livi_preset, train_livi
 from pipeline.train.wealy import train_wealy, wealy_preset
 
 FUSION_WEIGHT = 1.5  # WEALY's D = D_audio + 1.5 * D_wealy
@@ -116,25 +115,18 @@ class StageClock:
             self.seconds[stage] += time.perf_counter() - start
 
 
-def livi_from_audio(
-    model: LiviModel, runtime: WhisperRuntime, config: ExtractConfig, clock: StageClock
-) -> AudioPath:
-    """(a): decode, segment, encoder, LIVI head; mean of the segment embeddings. States go
-    through float16 as in ``pipeline run embed --audio`` and the training shards."""
+def livi_from_audio(embedder: LiviAudioEmbedder, clock: StageClock) -> AudioPath:
+    """(a): decode, segment, encoder, LIVI head: ``pipeline run embed --audio``, stage by stage."""
 
     def embed(entry: CatalogEntry) -> np.ndarray | None:
         with clock("decode+segment"):
-            track = prepare_track(entry, config)
+            track = prepare_track(entry, embedder.config)
         if isinstance(track, Rejected):
             return None
         with clock("encoder"):
-            states = list(track_encoder_states(track, runtime, config.whisper.batch_size))
+            states = embedder.encoder_states(track)
         with clock("LIVI head"):
-            means = TrackMeans()
-            segments = ((entry.track_id, s.astype(np.float16)) for s in states)
-            for _, embedding in livi_segment_embeddings(model, segments):
-                means.add(entry.track_id, embedding, 1)
-        return means.normalised().get(entry.track_id)
+            return embedder.embed_states(states)
 
     return embed
 
@@ -241,13 +233,12 @@ def audio_rows(
     rows (median seconds per track), the timing rows (per path, with its stages) and the
     ratios (b)/(a), each the median over repeats."""
     config = ExtractConfig()
-    runtime = load_whisper(config.whisper)
-    model, _ = load_run(livi_run, torch.device("cpu"))
+    embedder = LiviAudioEmbedder.load(livi_run, config)  # its Whisper serves both paths
     text_dimension()  # loads the text encoder before any timing
     clocks = {"LIVI": StageClock(), "transcript-text": StageClock()}
     paths = {
-        "LIVI": livi_from_audio(model, runtime, config, clocks["LIVI"]),
-        "transcript-text": text_from_audio(runtime, config, clocks["transcript-text"]),
+        "LIVI": livi_from_audio(embedder, clocks["LIVI"]),
+        "transcript-text": text_from_audio(embedder.runtime, config, clocks["transcript-text"]),
     }
     entries = read_catalog(test_csv)
     for name, embed in paths.items():  # warm-up, untimed
@@ -313,7 +304,9 @@ def plot_speed(runs: list[dict[str, list[float]]], target: Path) -> Path:
     ax.set_yscale("log")
     ax.set_xlabel("test tracks, slowest first")
     ax.set_ylabel("seconds per track from audio")
-    ax.set_title(f"Embedding from audio, {len(runs)} passes, 2-core CPU", fontsize=10)
+    ax.set_title(
+        f"Embedding from audio, {len(runs)} passes, {os.cpu_count()} CPU cores", fontsize=10
+    )
     ax.legend(frameon=False)
     fig.tight_layout()
     target.parent.mkdir(exist_ok=True)

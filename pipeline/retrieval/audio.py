@@ -17,7 +17,7 @@ import torch
 from pipeline.config import ExtractConfig
 from pipeline.models.whisper_runtime import WhisperRuntime, load_whisper
 from pipeline.records import CatalogEntry, Rejected, SegmentedTrack
-from pipeline.retrieval.embed import TrackMeans, livi_segment_embeddings
+from pipeline.retrieval.embed import livi_segment_embeddings
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.stages.encode import encode, log_mel
 from pipeline.track import prepare_track
@@ -57,6 +57,10 @@ class LiviAudioEmbedder:
         track = prepare_track(entry, self.config)
         if isinstance(track, Rejected):
             return track
+        return self.embed_states(self.encoder_states(track))
+
+    def encoder_states(self, track: SegmentedTrack) -> list[np.ndarray]:
+        """(L, d) float16 encoder states per segment, as the training shards hold them."""
         segments = []
         for states in track_encoder_states(track, self.runtime, self.config.whisper.batch_size):
             if states.shape[-1] != self.input_dim:
@@ -64,8 +68,11 @@ class LiviAudioEmbedder:
                     f"this Whisper gives {states.shape[-1]}-wide states; the run was trained "
                     f"on {self.input_dim}: use the model it was trained with (--whisper-model)"
                 )
-            segments.append((entry.track_id, states.astype(np.float16)))  # as the shards hold
-        means = TrackMeans()
-        for _, embedding in livi_segment_embeddings(self.model, segments):
-            means.add(entry.track_id, embedding, 1)
-        return means.normalised()[entry.track_id]
+            segments.append(states.astype(np.float16))
+        return segments
+
+    def embed_states(self, segments: list[np.ndarray]) -> np.ndarray:
+        """The LIVI head on each segment's states; their mean, unit length."""
+        pairs = livi_segment_embeddings(self.model, (("", s) for s in segments))
+        mean = np.mean([embedding for _, embedding in pairs], axis=0, dtype=np.float64)
+        return (mean / np.linalg.norm(mean)).astype(np.float32)
