@@ -15,7 +15,7 @@ the median over ``--speed-repeats`` timing passes; both paths' embeddings are ev
     PYTHONPATH=. python -m benchmarks.retrieval --works 30 --versions-per-work 3 --distractors 10
 
 The command above (100 tracks) took about 25 minutes on 2 shared CPU cores, extraction most of
-it; a re-run with the same ``--workdir`` reuses the bench, the features and the runs (474 s,
+it; a re-run with the same ``--workdir`` reuses the bench, the features and the runs (447 s,
 mostly the three timing passes).
 """
 
