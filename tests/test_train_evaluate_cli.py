@@ -1,19 +1,20 @@
 """``pipeline run train|embed|evaluate`` and ``pipeline search`` on the real example features.
 
-What this measures, honestly: the example has 9 ok tracks in 4 works. Each run holds one
-multi-version work out of training (``split.json``); ``evaluate --holdout`` lets only that
-work's versions query, against all 9 tracks. So the held-out MAP is on 2-3 queries of unseen
-works, and beating the expected MAP of a random ranking is all that such a set can show.
+These tests check plumbing: what each command writes and which tracks it ranks. They assert no
+ranking quality: a smoke-sized training's MAP flips with floating-point rounding on another CPU
+(it did on AVX-512). Quality is measured by ``benchmarks/retrieval.py``.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pipeline.io.catalog import read_catalog
 from pipeline.io.embeddings import read_embeddings
 from tests.conftest import run_cli
 
@@ -78,12 +79,25 @@ def _evaluate(embeddings: Path, catalog: Path, *args: str) -> dict:
 
 
 @pytest.mark.parametrize("model", ["livi", "wealy"])
-def test_held_out_map_beats_random(model: str, runs: Path, example_dir: Path) -> None:
+def test_held_out_evaluation_queries_only_unseen_works(
+    model: str, runs: Path, example_dir: Path
+) -> None:
+    """Plumbing, not quality: a smoke training's MAP flips with rounding on another CPU."""
+    split = json.loads((runs / model / "split.json").read_text())
+    assert split["val_works"] and not set(split["val_works"]) & set(split["train_works"])
+    entries = read_catalog(example_dir / "catalog.csv")
+    embedded, _ = read_embeddings(runs / f"{model}.parquet")
+    works = {e.track_id: e.work_id for e in entries if e.track_id in embedded}
+    versions = Counter(works.values())
+    expected_queries = sum(
+        1 for w in works.values() if w not in split["train_works"] and versions[w] > 1
+    )
     metrics = _evaluate(
         runs / f"{model}.parquet", example_dir / "catalog.csv", "--holdout", str(runs / model)
     )
-    assert metrics["tracks"] == 9 and 2 <= metrics["queries"] <= 3
-    assert metrics["map"] > metrics["random_map"], metrics
+    assert metrics["tracks"] == len(embedded) and metrics["queries"] == expected_queries > 0
+    assert 0.0 < metrics["random_map"] <= 1.0 and 0.0 <= metrics["map"] <= 1.0
+    assert 1.0 <= metrics["mr1"] <= len(embedded) - 1
 
 
 def test_window_scoring_fusion_and_search(
