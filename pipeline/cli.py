@@ -12,14 +12,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline import bench_data
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError, ExtractConfig, load_config
 from pipeline.io.catalog import CatalogError
 from pipeline.io.output_dir import OutputDirError
 from pipeline.io.schemas import SchemaVersionError
 from pipeline.models.whisper_runtime import ModelError
 from pipeline.retrieval import cli as retrieval_cli
 from pipeline.run_log import run_log_handler
-from pipeline.runner import RunSummary, run_extract
+from pipeline.runner import RunSummary, no_singing_warning, run_extract
 from pipeline.train import cli as train_cli
 
 USER_ERRORS = (
@@ -108,23 +108,26 @@ def _setup_logging(output: Path) -> Path:
     return log_file
 
 
-def _print_summary(summary: RunSummary, output: str, log_file: Path) -> None:
+def _print_summary(summary: RunSummary, config: ExtractConfig, log_file: Path) -> None:
     s = summary.to_dict()
     rate = s["audio_s_per_wall_s"]
     lines = [
         f"tracks      {s['tracks']}  (ok {s['ok']}, rejected {sum(summary.rejected.values())})",
         *(f"  rejected  {n:>5}  {reason}" for reason, n in s["rejected"].items()),
+        *(f"  flagged   {n:>5}  {reason} (kept)" for reason, n in s["flagged"].items()),
         f"segments    {s['segments']}",
         f"audio       {s['audio_s'] / 3600:.3f} h",
         f"wall time   {s['wall_s']:.1f} s  ({rate if rate is not None else '-'} audio s per s)",
         f"processed   {s['processed']} track(s) in this run",
         f"resumed     {s['resumed_partitions']} partition(s)",
         f"workers     {s['workers_lost']} lost (Dask re-ran their tasks)",
-        f"outputs     {output}  (log: {log_file})",
+        f"outputs     {config.output}  (log: {log_file})",
     ]
     for index, error in s["failed_partitions"].items():
         lines.append(f"FAILED      partition {index}: {error} (re-run to retry)")
     print("\n".join(lines))
+    if warning := no_singing_warning(summary, config):
+        print(warning, file=sys.stderr)
 
 
 def _extract(args: argparse.Namespace) -> int:
@@ -153,7 +156,7 @@ def _extract(args: argparse.Namespace) -> int:
         summary = run_extract(config, overwrite=args.overwrite, progress=progress)
     finally:
         progress.close()
-    _print_summary(summary, config.output, log_file)
+    _print_summary(summary, config, log_file)
     if summary.failed_partitions:
         return 1
     if config.run.strict and summary.rejected:

@@ -24,13 +24,27 @@ class SeparateConfig:
 
 @dataclass(frozen=True)
 class SegmentConfig:
-    mode: Literal["vocal", "fixed"] = "vocal"
+    # fixed (default): the whole track in 30 s windows, each judged by Whisper (``singing``);
+    # vocal: LIVI's rule, Silero VAD on the mixture picks regions and rejects tracks whose
+    # mean vocalness is under min_mean_vocalness (it misses singing under a band).
+    mode: Literal["vocal", "fixed"] = "fixed"
     segment_s: float = 30.0
     hop_s: float = 30.0  # fixed mode only
     vad_threshold: float = 0.5  # a window is vocal when its probability exceeds this
     merge_gap_s: float = 2.0  # vocal regions closer than this are merged
     min_region_s: float = 1.0  # vocal regions shorter than this are noise
-    min_mean_vocalness: float = 0.5  # LIVI rejects tracks below this
+    min_mean_vocalness: float = 0.5  # LIVI rejects tracks below this (vocal mode)
+
+
+@dataclass(frozen=True)
+class SingingConfig:
+    """Whisper's judgement of each segment; see ``pipeline/stages/singing.py``."""
+
+    judge: bool = True  # False: every segment counts as sung, hallucinations included
+    min_words: int = 4  # clean words, stock hallucinations removed
+    max_no_speech_prob: float = 0.8
+    min_avg_logprob: float = -1.2
+    keep_unsung_tracks: bool = False  # True: a track with no sung segment is kept, flagged
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,7 @@ class ExtractConfig:
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     separate: SeparateConfig = field(default_factory=SeparateConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
+    singing: SingingConfig = field(default_factory=SingingConfig)
     whisper: WhisperConfig = field(default_factory=WhisperConfig)
     text: TextEmbedConfig = field(default_factory=TextEmbedConfig)
     run: RunConfig = field(default_factory=RunConfig)

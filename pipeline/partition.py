@@ -30,7 +30,9 @@ def _catalog_columns(entry: CatalogEntry) -> dict[str, Any]:
     }
 
 
-def _segment_row(entry: CatalogEntry, seg: SegmentFeatures, shard: str, key: str) -> dict[str, Any]:
+def _segment_row(
+    entry: CatalogEntry, seg: SegmentFeatures, shard: str | None, key: str | None
+) -> dict[str, Any]:
     t = seg.transcript
     embedding = seg.text_embedding
     return {
@@ -49,6 +51,7 @@ def _segment_row(entry: CatalogEntry, seg: SegmentFeatures, shard: str, key: str
         "tokens": list(t.tokens),
         "token_agreement": seg.token_agreement,
         "text_embedding": None if embedding is None else embedding.tolist(),
+        "singing": seg.singing,
         "shard": shard,
         "shard_key": key,
     }
@@ -65,14 +68,17 @@ def _track_row(entry: CatalogEntry, result: TrackFeatures | Rejected) -> dict[st
             "segment_count": 0,
         }
     info = result.info
+    detail = "; ".join(d for d in (info.note, result.no_singing) if d)
     return row | {
         "status": "ok",
-        "detail": printable(info.note) or None,
+        "reason": None if result.no_singing is None else "no_singing",
+        "detail": printable(detail) or None,
         "duration_s": info.duration_s,
         "truncated": info.truncated,
         "mean_vocalness": info.mean_vocalness,
         "language": result.language,
         "segment_count": len(result.segments),
+        "sung_segment_count": sum(s.sung for s in result.segments),
     }
 
 
@@ -90,6 +96,9 @@ def write_partition(
         if isinstance(result, Rejected):
             continue
         for seg in result.segments:
+            if not (seg.sung or result.no_singing):  # evidence only: no features to train on
+                segment_rows.append(_segment_row(entry, seg, None, None))
+                continue
             key = f"{part}/{len(samples):06d}"
             segment_rows.append(_segment_row(entry, seg, out.shard_rel(index), key))
             arrays = {"encoder": seg.encoder_states, "decoder": seg.decoder_states}
@@ -103,6 +112,7 @@ def write_partition(
                 "end_s": seg.end_s,
                 "language": seg.transcript.language,
                 "transcript": seg.transcript.text,
+                "singing": seg.singing,
             }
             samples.append(ShardSample(key, meta, arrays))
     return _commit(index, [e.track_id for e in entries], track_rows, segment_rows, samples, out)
@@ -137,11 +147,13 @@ def _commit(
     write_shard(samples, out.shard_path(index))
     ok = [r for r in track_rows if r["status"] == "ok"]
     reasons = Counter(r["reason"] for r in track_rows if r["status"] != "ok")
+    flags = Counter(r["reason"] for r in ok if r["reason"])
     marker = {
         "partition": index,
         "tracks": len(track_rows),
         "ok": len(ok),
         "rejected": dict(sorted(reasons.items())),
+        "flagged": dict(sorted(flags.items())),
         "segments": len(segment_rows),
         "audio_s": sum(r["duration_s"] for r in ok),
         "track_ids": track_ids,

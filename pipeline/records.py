@@ -88,19 +88,27 @@ class SegmentFeatures:
     transcript: Transcript
     token_agreement: float | None  # teacher-forced argmax == generated token; None at T>0
     clean_text: str
-    text_embedding: np.ndarray | None  # (e,) float32, None when the text is too short
+    text_embedding: np.ndarray | None  # (e,) float32, None when unsung or the text is too short
+    singing: str = "sung"  # the judgement: sung, or why not (see stages/singing.py)
+
+    @property
+    def sung(self) -> bool:
+        return self.singing == "sung"
 
 
 @dataclass(frozen=True)
 class TrackFeatures:
     info: TrackInfo
     segments: tuple[SegmentFeatures, ...]
+    no_singing: str | None = None  # evidence, when kept flagged (singing.keep_unsung_tracks)
 
     @property
     def language(self) -> str | None:
         """The language detected in most segments; ties go to the higher total probability."""
         votes: dict[str, tuple[int, float]] = {}
         for s in self.segments:
+            if not s.sung and self.no_singing is None:
+                continue
             count, prob = votes.get(s.transcript.language, (0, 0.0))
             votes[s.transcript.language] = (
                 count + 1,

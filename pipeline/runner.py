@@ -49,6 +49,7 @@ class RunSummary:
     tracks: int = 0
     ok: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    flagged: Counter[str] = field(default_factory=Counter)  # ok tracks kept with a flag
     resumed_partitions: int = 0
     failed_partitions: dict[int, str] = field(default_factory=dict)
     segments: int = 0
@@ -61,6 +62,7 @@ class RunSummary:
         self.tracks += marker["tracks"]
         self.ok += marker["ok"]
         self.rejected.update(marker["rejected"])
+        self.flagged.update(marker.get("flagged", {}))
         self.segments += marker["segments"]
         self.audio_s += marker["audio_s"]
 
@@ -69,6 +71,7 @@ class RunSummary:
             "tracks": self.tracks,
             "ok": self.ok,
             "rejected": dict(sorted(self.rejected.items())),
+            "flagged": dict(sorted(self.flagged.items())),
             "resumed_partitions": self.resumed_partitions,
             "failed_partitions": {str(k): v for k, v in self.failed_partitions.items()},
             "segments": self.segments,
@@ -78,6 +81,32 @@ class RunSummary:
             "wall_s": round(self.wall_s, 3),
             "audio_s_per_wall_s": round(self.audio_s / self.wall_s, 3) if self.wall_s else None,
         }
+
+
+NO_SINGING_REASONS = ("no_singing", "low_vocalness", "no_vocals")
+NO_SINGING_WARN_SHARE = 0.1
+
+
+def no_singing_warning(summary: RunSummary, config: ExtractConfig) -> str | None:
+    """A warning when more than 10% of the tracks were rejected for having no singing."""
+    rejected = sum(summary.rejected[r] for r in NO_SINGING_REASONS)
+    if not summary.tracks or rejected <= NO_SINGING_WARN_SHARE * summary.tracks:
+        return None
+    if config.segment.mode == "vocal":
+        fix = (
+            "segment.mode=vocal is LIVI's Silero rule, which misses singing under a band: "
+            "drop --set segment.mode=vocal (the default lets Whisper judge every window) or "
+            "lower segment.min_mean_vocalness"
+        )
+    else:
+        fix = (
+            "check a few of them in tracks/ (detail has Whisper's evidence); "
+            "--set singing.keep_unsung_tracks=true keeps them flagged"
+        )
+    return (
+        f"warning: {rejected} of {summary.tracks} tracks ({rejected / summary.tracks:.0%}) "
+        f"were rejected for having no singing; {fix}"
+    )
 
 
 def _git_commit() -> str | None:

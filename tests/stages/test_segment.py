@@ -26,7 +26,7 @@ def speech(speech_wav: Path) -> np.ndarray:
 def test_vocal_mode_finds_the_singing_and_pads_to_30_s(speech: np.ndarray) -> None:
     silence = np.zeros(20 * RATE, np.float32)
     track = np.concatenate([silence, speech, silence])
-    result = segment_audio(_audio(track), SegmentConfig(min_mean_vocalness=0.0))
+    result = segment_audio(_audio(track), SegmentConfig(mode="vocal", min_mean_vocalness=0.0))
     assert isinstance(result, SegmentedTrack)
     (segment,) = result.segments
     assert segment.samples.shape == (30 * RATE,)
@@ -41,7 +41,9 @@ def test_distant_regions_become_separate_segments_and_long_ones_are_cut(speech: 
     gap = np.zeros(40 * RATE, np.float32)
     long_singing = np.tile(speech, int(np.ceil(45 * RATE / len(speech))))[: 45 * RATE]
     track = np.concatenate([speech, gap, long_singing])
-    result = segment_audio(_audio(track), SegmentConfig(min_mean_vocalness=0.0, merge_gap_s=3.0))
+    result = segment_audio(
+        _audio(track), SegmentConfig(mode="vocal", min_mean_vocalness=0.0, merge_gap_s=3.0)
+    )
     assert isinstance(result, SegmentedTrack)
     starts = [s.start_s for s in result.segments]
     assert len(starts) == 3  # the short region, then 45 s cut into 30 + 15 (zero-padded)
@@ -64,12 +66,12 @@ def test_fixed_mode_covers_the_whole_track_with_the_hop() -> None:
 
 def test_music_without_voice_is_rejected() -> None:
     music = accompaniment(12.0, 146.8, 100, seed=1)[:: 44100 // 16000 + 1]
-    result = segment_audio(_audio(music), SegmentConfig())
+    result = segment_audio(_audio(music), SegmentConfig(mode="vocal"))
     assert isinstance(result, Rejected)
     assert result.reason in {"no_vocals", "low_vocalness"}
 
 
 def test_mostly_instrumental_track_is_rejected_by_mean_vocalness(speech: np.ndarray) -> None:
     track = np.concatenate([speech, np.zeros(30 * RATE, np.float32)])
-    result = segment_audio(_audio(track), SegmentConfig(min_mean_vocalness=0.5))
+    result = segment_audio(_audio(track), SegmentConfig(mode="vocal", min_mean_vocalness=0.5))
     assert isinstance(result, Rejected) and result.reason == "low_vocalness"

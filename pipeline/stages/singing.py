@@ -1,0 +1,87 @@
+"""Judge every 30 s segment from Whisper's own evidence: sung lyrics, or nothing to embed.
+
+Silero VAD is a speech detector: under a loud band it hears next to nothing of real singing
+(mean probability 0.00-0.01 on real rock songs), so it cannot decide which tracks are sung.
+Whisper hears the lyrics, but on instrumental music it invents stock phrases ("Thank you.",
+"music playing", "see you in the next video"). So the default cuts the whole track into
+windows, transcribes each, and judges here whether the text is lyrics: enough words left once
+boiler-plate and sound descriptions are gone, no stock hallucination, and Whisper's scores
+not saying "no speech". A segment judged unsung keeps its evidence in the segments table but
+gets no text target and no shard sample; a track with no sung segment is rejected
+``no_singing`` (or kept and flagged with ``singing.keep_unsung_tracks``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline.config import SingingConfig
+from pipeline.records import SegmentFeatures, Transcript
+from pipeline.stages.embed_text import clean_transcript
+
+STAGE = "singing"
+
+# Sentences Whisper produces on music without words (seen on real instrumentals and on the
+# generated ones). A sentence that is nothing but one of these is dropped before counting.
+HALLUCINATIONS = (
+    r"(i will |i'll )?see you (in the|on the) next (video|one|episode)",
+    r"thanks?( you)?( so much| very much)?( for (watching|listening))?",
+    r"gracias|merci( beaucoup)?|danke( schön)?|grazie( mille)?|obrigad[oa]|bedankt",
+    r"(please )?(like and )?subscribe( to (my|the|our) channel)?",
+    r"(subtitles?|sous-titr\w*|untertitel\w*|subtítulos|sottotitoli|legendas?|amara)\b.*",
+    r"(the )?(intro |outro |upbeat |soft |dramatic |gentle |sad |happy )?music( playing| plays)?",
+    r"(the )?end",
+    r"bye( bye)?",
+    r"you",
+)
+_HALLUCINATION = re.compile(rf"(?:{'|'.join(HALLUCINATIONS)})", re.IGNORECASE | re.UNICODE)
+_SENTENCES = re.compile(r"[^.!?¿¡]+", re.UNICODE)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class SingingVerdict:
+    sung: bool
+    reason: str  # "sung", or why not: few_words, hallucination, no_speech, low_confidence
+
+
+def lyric_words(text: str) -> list[str]:
+    """The words of a transcript once sound descriptions, boiler-plate and sentences that are
+    only a stock hallucination are gone."""
+    sentences = (m.group().strip(" ,;:-") for m in _SENTENCES.finditer(text))
+    kept = " ".join(s for s in sentences if not _HALLUCINATION.fullmatch(s))
+    return _WORD.findall(clean_transcript(kept))
+
+
+def judge_segment(transcript: Transcript, config: SingingConfig) -> SingingVerdict:
+    """Whether a segment's transcript is sung lyrics, from its text and Whisper's scores."""
+    if not config.judge:
+        return SingingVerdict(True, "sung")
+    if len(lyric_words(transcript.text)) < config.min_words:
+        few = len(_WORD.findall(clean_transcript(transcript.text))) < config.min_words
+        return SingingVerdict(False, "few_words" if few else "hallucination")
+    if transcript.no_speech_prob > config.max_no_speech_prob:
+        return SingingVerdict(False, "no_speech")
+    if transcript.avg_logprob < config.min_avg_logprob:
+        return SingingVerdict(False, "low_confidence")
+    return SingingVerdict(True, "sung")
+
+
+def no_singing_detail(segments: Sequence[SegmentFeatures]) -> str:
+    """The evidence for rejecting a track: each window's verdict, scores and text."""
+    parts = []
+    for s in segments:
+        t = s.transcript
+        text = t.text if len(t.text) <= 40 else t.text[:37] + "..."
+        parts.append(
+            f"{s.start_s:.0f}-{s.end_s:.0f} s {s.singing} (no_speech {t.no_speech_prob:.2f}, "
+            f"avg_logprob {t.avg_logprob:.2f}, {text!r})"
+        )
+    return (
+        f"no segment judged sung in {len(parts)} window(s): {'; '.join(parts)}. A sung "
+        "segment has singing.min_words clean words that are not a stock hallucination, "
+        "no_speech_prob <= singing.max_no_speech_prob and avg_logprob >= "
+        "singing.min_avg_logprob; --set singing.keep_unsung_tracks=true keeps such tracks"
+    )

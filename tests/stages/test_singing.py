@@ -1,0 +1,97 @@
+"""The singing judgement on hand-built Whisper evidence: deterministic, no model needed."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from pipeline.config import SingingConfig
+from pipeline.records import SegmentFeatures, Transcript
+from pipeline.stages.singing import judge_segment, lyric_words, no_singing_detail
+
+CONFIG = SingingConfig()
+
+
+def _transcript(text: str, no_speech: float = 0.1, logprob: float = -0.4) -> Transcript:
+    return Transcript((), (1, 2, 3), text, "en", 0.9, logprob, no_speech, 1.2, 0.0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thank you.",
+        "Thank you. Thank you. Thank you.",
+        "I will see you in the next video.",
+        "Thanks for watching!",
+        "[♪ INTRO MUSIC PLAYING",
+        "(upbeat music)",
+        "music playing",
+        "¡Gracias!",
+        "Sous-titrage Société Radio-Canada",
+        "Subtitles by the Amara.org community",
+        "you",
+        "The end.",
+    ],
+)
+def test_stock_hallucinations_are_not_lyrics(text: str) -> None:
+    verdict = judge_segment(_transcript(text), CONFIG)
+    assert not verdict.sung and verdict.reason in {"few_words", "hallucination"}
+
+
+def test_a_stock_phrase_among_lyrics_leaves_the_lyrics() -> None:
+    text = "Thank you. Light the lantern in the night, I walk alone until the morning."
+    assert lyric_words(text)[:3] == ["Light", "the", "lantern"]
+    assert judge_segment(_transcript(text), CONFIG).sung
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I walk alone until the end of time",
+        "I thank you for the love you gave",
+        "El río corre hacia el mar, lleva mi corazón",
+        "(oh yeah) carry my heart back home to me",
+    ],
+)
+def test_lyrics_are_sung(text: str) -> None:
+    assert judge_segment(_transcript(text), CONFIG).reason == "sung"
+
+
+def test_scores_decide_when_the_text_looks_like_lyrics() -> None:
+    text = "the river runs down to the sea"
+    no_speech = _transcript(text, no_speech=CONFIG.max_no_speech_prob + 0.01)
+    assert judge_segment(no_speech, CONFIG).reason == "no_speech"
+    unlikely = _transcript(text, logprob=CONFIG.min_avg_logprob - 0.01)
+    assert judge_segment(unlikely, CONFIG).reason == "low_confidence"
+    at_the_limits = _transcript(text, CONFIG.max_no_speech_prob, CONFIG.min_avg_logprob)
+    assert judge_segment(at_the_limits, CONFIG).sung
+
+
+def test_min_words_counts_clean_words() -> None:
+    three = _transcript("carry me home")
+    assert judge_segment(three, CONFIG).reason == "few_words"
+    assert judge_segment(three, dataclasses.replace(CONFIG, min_words=3)).sung
+
+
+def test_judge_off_keeps_everything() -> None:
+    off = dataclasses.replace(CONFIG, judge=False)
+    assert judge_segment(_transcript("Thank you.", no_speech=1.0), off).sung
+
+
+def test_rejection_detail_names_the_evidence_and_the_settings() -> None:
+    segment = SegmentFeatures(
+        index=0,
+        start_s=0.0,
+        end_s=30.0,
+        encoder_states=np.zeros((4, 2), np.float16),
+        decoder_states=np.zeros((0, 2), np.float16),
+        transcript=_transcript("Thank you.", no_speech=0.83, logprob=-1.31),
+        token_agreement=None,
+        clean_text="",
+        text_embedding=None,
+        singing="few_words",
+    )
+    detail = no_singing_detail([segment])
+    assert "0-30 s few_words (no_speech 0.83, avg_logprob -1.31, 'Thank you.')" in detail
+    for setting in ("singing.min_words", "singing.keep_unsung_tracks"):
+        assert setting in detail
