@@ -36,7 +36,8 @@ def test_example_catalog_gives_every_feature(example_features: Path) -> None:
     tracks = {r["track_id"]: r for r in _rows(example_features, "tracks")}
     assert len(tracks) == 10
     assert tracks["interlude"]["status"] == "rejected"
-    assert tracks["interlude"]["reason"] in {"no_vocals", "low_vocalness"}
+    assert tracks["interlude"]["reason"] == "no_singing"
+    assert "singing.keep_unsung_tracks" in tracks["interlude"]["detail"]
     ok = [t for t in tracks.values() if t["status"] == "ok"]
     assert len(ok) == 9
     assert {tracks[t]["language"] for t in ("river-es", "lantern-fr-1", "morning-de-1")} == {
@@ -49,7 +50,11 @@ def test_example_catalog_gives_every_feature(example_features: Path) -> None:
     text = {s["track_id"]: s["transcript"].lower() for s in segments}
     for track_id, words in SUNG_WORDS.items():
         assert all(w in text[track_id] for w in words), text[track_id]
-    by_key = {s["shard_key"]: s for s in segments}
+    assert all(t["sung_segment_count"] >= 1 for t in ok)
+    sung = [s for s in segments if s["singing"] == "sung"]
+    assert all((s["shard_key"] is None) == (s["singing"] != "sung") for s in segments)
+    assert all(s["text_embedding"] is None for s in segments if s["singing"] != "sung")
+    by_key = {s["shard_key"]: s for s in sung}
     samples = [
         s
         for shard in sorted((example_features / "shards").glob("part-*.tar"))
@@ -72,9 +77,9 @@ def test_manifest_records_config_models_and_checksums(example_features: Path) ->
     manifest = json.loads((example_features / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert manifest["schema_versions"] == {
-        "tracks": "1.0",
-        "segments": "1.0",
-        "shard_sample": "1.0",
+        "tracks": "1.1",
+        "segments": "1.1",
+        "shard_sample": "1.1",
     }
     assert len(manifest["models"]["whisper"]["sha256"]) == 64
     assert manifest["config"]["partition_size"] == 3
@@ -163,7 +168,7 @@ def test_bad_inputs_become_rejected_rows_and_good_tracks_complete(
     result = run_extract(catalog, output, "--workers", "1", "--strict")
     assert result.returncode == 3, result.stderr  # --strict: rejected tracks fail the run
     tracks = {r["track_id"]: r for r in _rows(output, "tracks")}
-    assert tracks.pop("noise")["reason"] in {"no_vocals", "low_vocalness"}
+    assert tracks.pop("noise")["reason"] == "no_singing"
     assert {k: v["reason"] for k, v in tracks.items()} == {
         "good": None,
         "missing": "file_not_found",
@@ -213,7 +218,7 @@ def test_edited_catalog_processes_only_new_and_changed_tracks(
     keys = [
         s.key for shard in sorted((output / "shards").glob("*.tar")) for s in iter_samples(shard)
     ]
-    assert sorted(keys) == sorted(s["shard_key"] for s in segments)
+    assert sorted(keys) == sorted(s["shard_key"] for s in segments if s["shard_key"])
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["summary"]["tracks"] == len(edited)
     for part in manifest["partitions"]:

@@ -3,6 +3,8 @@
 This is LIVI's point at query time: no transcription and no decoder pass, so a track costs one
 encoder pass per 30 s segment. Segmentation follows the extraction settings given (defaults
 unless a YAML file says otherwise), which should be those the training shards were made with.
+Without a transcript there is no singing judgement: every window is embedded, including those
+extraction would judge unsung (instrumental intros and breaks, whole instrumentals).
 """
 
 from __future__ import annotations

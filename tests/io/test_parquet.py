@@ -34,6 +34,7 @@ SEGMENT = {
     "tokens": [1, 2],
     "token_agreement": 1.0,
     "text_embedding": [0.5, 0.5],
+    "singing": "sung",
     "shard": "shards/part-00000.tar",
     "shard_key": "part-00000/000000",
 }
