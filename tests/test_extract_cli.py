@@ -169,6 +169,7 @@ def test_bad_inputs_become_rejected_rows_and_good_tracks_complete(
     assert result.returncode == 3, result.stderr  # --strict: rejected tracks fail the run
     tracks = {r["track_id"]: r for r in _rows(output, "tracks")}
     assert tracks.pop("noise")["reason"] == "no_singing"
+    assert "warning: 1 of 8 tracks" in result.stderr  # over 10% rejected for no singing
     assert {k: v["reason"] for k, v in tracks.items()} == {
         "good": None,
         "missing": "file_not_found",
