@@ -134,10 +134,10 @@ def test_other_settings_on_the_same_output_are_refused(
         "--partition-size",
         "3",
         "--segment-mode",
-        "fixed",
+        "vocal",
     )
     assert result.returncode == 2
-    assert "segment.mode: 'vocal' -> 'fixed'" in result.stderr and "--overwrite" in result.stderr
+    assert "segment.mode: 'fixed' -> 'vocal'" in result.stderr and "--overwrite" in result.stderr
 
 
 def test_bad_inputs_become_rejected_rows_and_good_tracks_complete(
