@@ -16,12 +16,12 @@ from pathlib import Path
 
 from benchmarks._common import print_table, write_json
 from pipeline.config import ExtractConfig
-from pipeline.example import TRACKS, make_example
 from pipeline.io.catalog import read_catalog
 from pipeline.models.whisper_runtime import load_whisper
 from pipeline.records import SegmentedTrack
 from pipeline.stages.encode import encode, log_mel
 from pipeline.stages.transcribe import transcribe
+from pipeline.synth.example import TRACKS, make_example
 from pipeline.track import prepare_track
 
 THRESHOLDS = (1.35, 2.4, 3.0, None)

@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 
 from benchmarks._common import RESULTS, extract_command, print_table, write_json
-from pipeline.bench_data import make_bench
 from pipeline.config import ExtractConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.io.embeddings import write_embeddings
@@ -50,6 +49,7 @@ from pipeline.retrieval.embed import TrackMeans, run_embed
 from pipeline.retrieval.evaluate import FusionSpec, evaluate
 from pipeline.stages.embed_text import clean_transcript, embed_text, text_dimension
 from pipeline.stages.transcribe import transcribe
+from pipeline.synth.bench import make_bench
 from pipeline.track import prepare_track
 from pipeline.train.data import split_works
 from pipeline.train.livi import livi_preset, train_livi
@@ -70,7 +70,7 @@ def bench_catalog(root: Path, args: argparse.Namespace) -> Path:
         if found != wanted:
             raise SystemExit(f"{root} holds a bench made with {found}: use another --workdir")
         return catalog
-    made = make_bench(root / "bench", **wanted)
+    made = make_bench(root / "bench", **wanted, instrumentals=0, spoken=0)
     recorded.write_text(json.dumps(wanted))
     return made
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline import bench_data
 from pipeline.config import ConfigError, ExtractConfig, load_config
 from pipeline.io.catalog import CatalogError
 from pipeline.io.output_dir import OutputDirError
@@ -20,6 +19,7 @@ from pipeline.models.whisper_runtime import ModelError
 from pipeline.retrieval import cli as retrieval_cli
 from pipeline.run_log import run_log_handler
 from pipeline.runner import RunSummary, no_singing_warning, run_extract
+from pipeline.synth import bench
 from pipeline.train import cli as train_cli
 
 USER_ERRORS = (
@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     retrieval_cli.register_search(commands)
     example = commands.add_parser("make-example", help="generate a small example catalog")
     example.add_argument("--output", type=Path, default=Path("example"))
-    bench_data.register(commands)
+    bench.register(commands)
     return parser
 
 
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "make-example":
-            from pipeline.example import make_example
+            from pipeline.synth.example import make_example
 
             catalog = make_example(args.output)
             print(f"example catalog: {catalog}")

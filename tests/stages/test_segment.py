@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from pipeline.config import DecodeConfig, SegmentConfig
-from pipeline.example import accompaniment
 from pipeline.records import CatalogEntry, DecodedAudio, Rejected, SegmentedTrack
 from pipeline.stages.decode import decode_audio
 from pipeline.stages.segment import segment_audio
+from pipeline.synth.accompaniment import accompaniment
 
 RATE = 16000
 
