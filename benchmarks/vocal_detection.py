@@ -126,6 +126,12 @@ DETECTORS: dict[str, Detector] = {
     "whisper-no-speech": _windows(lambda w: w["no_speech_prob"] < 0.6),
     "whisper-words": _windows(lambda w: len(w["clean_transcript"].split()) >= 4),
     "whisper-judge": _judge(SingingConfig()),
+    # The judgement's thresholds, swept: which floor on avg_logprob, which ceiling on no_speech.
+    **{
+        f"judge lp>={lp} ns<={ns}": _judge(SingingConfig(min_avg_logprob=lp, max_no_speech_prob=ns))
+        for lp in (-1.2, -1.6, -2.0, -2.5)
+        for ns in (0.8, 0.9)
+    },
 }
 
 

@@ -41,7 +41,7 @@ class SingingConfig:
     """Whisper's judgement of each segment; see ``pipeline/stages/singing.py``."""
 
     judge: bool = True  # False: every segment counts as sung, hallucinations included
-    min_words: int = 4  # clean words, stock hallucinations removed
+    min_words: int = 4  # different clean words, stock hallucinations removed
     max_no_speech_prob: float = 0.8
     min_avg_logprob: float = -1.2
     keep_unsung_tracks: bool = False  # True: a track with no sung segment is kept, flagged

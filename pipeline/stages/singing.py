@@ -38,7 +38,11 @@ HALLUCINATIONS = (
 )
 _HALLUCINATION = re.compile(rf"(?:{'|'.join(HALLUCINATIONS)})", re.IGNORECASE | re.UNICODE)
 _SENTENCES = re.compile(r"[^.!?¿¡]+", re.UNICODE)
-_WORD = re.compile(r"\w+", re.UNICODE)
+# A word is letters, joined by apostrophes or hyphens: "M-M-M-M" is one word, "1.5%" none.
+_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*", re.UNICODE)
+# Chinese and Japanese are written without spaces: a run of them counts as a word per two
+# characters, about one per syllable pair, so "クリーム" (cream) is two words, not one or four.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+")
 
 
 @dataclass(frozen=True)
@@ -47,20 +51,34 @@ class SingingVerdict:
     reason: str  # "sung", or why not: few_words, hallucination, no_speech, low_confidence
 
 
+def _words(text: str) -> list[str]:
+    spaced = _UNSPACED.sub(lambda m: " ".join(_pairs(m.group())), text)
+    return _WORD.findall(spaced)
+
+
+def _pairs(run: str) -> list[str]:
+    return [run[i : i + 2] for i in range(0, len(run), 2)]
+
+
 def lyric_words(text: str) -> list[str]:
     """The words of a transcript once sound descriptions, boiler-plate and sentences that are
     only a stock hallucination are gone."""
     sentences = (m.group().strip(" ,;:-") for m in _SENTENCES.finditer(text))
     kept = " ".join(s for s in sentences if not _HALLUCINATION.fullmatch(s))
-    return _WORD.findall(clean_transcript(kept))
+    return _words(clean_transcript(kept))
+
+
+def _distinct(words: list[str]) -> int:
+    """How many different words: a loop ("4x 4x 4x", "la la la") says no more than once."""
+    return len({w.casefold() for w in words})
 
 
 def judge_segment(transcript: Transcript, config: SingingConfig) -> SingingVerdict:
     """Whether a segment's transcript is sung lyrics, from its text and Whisper's scores."""
     if not config.judge:
         return SingingVerdict(True, "sung")
-    if len(lyric_words(transcript.text)) < config.min_words:
-        few = len(_WORD.findall(clean_transcript(transcript.text))) < config.min_words
+    if _distinct(lyric_words(transcript.text)) < config.min_words:
+        few = _distinct(_words(clean_transcript(transcript.text))) < config.min_words
         return SingingVerdict(False, "few_words" if few else "hallucination")
     if transcript.no_speech_prob > config.max_no_speech_prob:
         return SingingVerdict(False, "no_speech")

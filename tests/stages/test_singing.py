@@ -31,9 +31,14 @@ def _transcript(text: str, no_speech: float = 0.1, logprob: float = -0.4) -> Tra
         "Subtitles by the Amara.org community",
         "you",
         "The end.",
+        "M-M-M-M",
+        "4 クリーム",
+        "1.5% 2.0% 2.5%",
+        "4x 4x 4x 4x 4x 4x",
+        "la la la la la la",
     ],
 )
-def test_stock_hallucinations_are_not_lyrics(text: str) -> None:
+def test_stock_hallucinations_and_loops_are_not_lyrics(text: str) -> None:
     verdict = judge_segment(_transcript(text), CONFIG)
     assert not verdict.sung and verdict.reason in {"few_words", "hallucination"}
 
@@ -51,6 +56,7 @@ def test_a_stock_phrase_among_lyrics_leaves_the_lyrics() -> None:
         "I thank you for the love you gave",
         "El río corre hacia el mar, lleva mi corazón",
         "(oh yeah) carry my heart back home to me",
+        "川は海へ流れていく",
     ],
 )
 def test_lyrics_are_sung(text: str) -> None:
