@@ -5,6 +5,7 @@ own commands."""
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from pathlib import Path
@@ -31,6 +32,19 @@ USER_ERRORS = (
     *train_cli.USER_ERRORS,
     *retrieval_cli.USER_ERRORS,
 )
+
+
+# Errors of the paths a user names, not of the program: one line with the fix, no traceback.
+OS_FIXES = {
+    errno.ENOSPC: "free disk space or write to another disk; a re-run keeps finished partitions",
+    errno.EDQUOT: "the disk quota is full; free space or write elsewhere",
+    errno.EACCES: "no permission there; choose a folder you can write to",
+    errno.EPERM: "no permission there; choose a folder you can write to",
+    errno.EROFS: "that disk is read-only; choose a writable folder",
+    errno.ENOTDIR: "a part of that path is a file, not a folder; choose another path",
+    errno.EEXIST: "a file is in the way of a folder; choose another path",
+    errno.EISDIR: "that is a folder; name a file",
+}
 
 
 class TqdmProgress:
@@ -63,7 +77,7 @@ def _add_extract_arguments(p: argparse.ArgumentParser) -> None:
         help="override any setting, e.g. --set segment.merge_gap_s=1.5",
     )
     p.add_argument("--max-duration-s", type=float, help="keep this much of each track (300)")
-    p.add_argument("--segment-mode", choices=["vocal", "fixed"], help="vocal (default) or fixed")
+    p.add_argument("--segment-mode", choices=["fixed", "vocal"], help="fixed (default) or vocal")
     p.add_argument("--hop-s", type=float, help="hop between fixed segments (30)")
     p.add_argument("--whisper-model", help="CTranslate2 Whisper folder (default: bundled base)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="where Whisper runs (cpu)")
@@ -150,7 +164,15 @@ def _extract(args: argparse.Namespace) -> int:
         "run.strict": args.strict,
     }
     config = load_config(args.config, overrides, args.set)
-    log_file = _setup_logging(Path(config.output))
+    output = Path(config.output)
+    if output.exists() and not output.is_dir():
+        raise OutputDirError(f"--output {output} is a file; name a folder (made if missing)")
+    try:
+        log_file = _setup_logging(output)
+    except OSError as e:
+        fix = OS_FIXES.get(e.errno, "choose a folder you can write to")
+        message = f"--output {output}: cannot write there ({e.strerror}); {fix}"
+        raise OutputDirError(message) from None
     progress = TqdmProgress()
     try:
         summary = run_extract(config, overwrite=args.overwrite, progress=progress)
@@ -179,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
         return _extract(args)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in OS_FIXES:
+            raise
+        print(f"error: {e.filename}: {e.strerror}; {OS_FIXES[e.errno]}", file=sys.stderr)
         return 2
 
 

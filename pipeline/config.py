@@ -181,7 +181,13 @@ def load_config(
     """Defaults < YAML file < ``--set a.b=value`` items < explicit CLI flags (``overrides``)."""
     values: dict[str, Any] = {}
     if path is not None:
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not Path(path).is_file():
+            raise ConfigError(f"{path}: config file not found; pass --config path/to/settings.yaml")
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            problem = str(e).replace("\n", " ")
+            raise ConfigError(f"{path}: not valid YAML ({problem}); fix the file") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping")
         values = loaded

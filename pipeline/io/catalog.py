@@ -9,6 +9,7 @@ catalog would silently waste a cluster.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 from pipeline.records import CatalogEntry
@@ -21,11 +22,26 @@ class CatalogError(ValueError):
     """The catalog cannot be used as it is; the message names the file and line."""
 
 
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of undecodable bytes
+
+
 def _resolve(audio_path: str, base_dir: Path) -> str:
     if "://" in audio_path:  # an fsspec URL such as s3://bucket/key.mp3
         return audio_path
     path = Path(audio_path).expanduser()
     return str(path if path.is_absolute() else (base_dir / path).absolute())
+
+
+def _check_text(values: dict[str, str], where: str) -> None:
+    """Ids and metadata must be UTF-8: a Latin-1 "é" would otherwise become an escape code
+    in every output table. Only ``audio_path`` may hold bytes of another encoding."""
+    for column in ("track_id", *OPTIONAL_COLUMNS):
+        if _NOT_UTF8.search(values.get(column) or ""):
+            raise CatalogError(
+                f"{where}: {column} is not UTF-8 text (a catalog saved as Latin-1 or "
+                "Windows-1252?); re-save it as UTF-8, e.g. "
+                "iconv -f latin1 -t utf-8 catalog.csv > catalog-utf8.csv"
+            )
 
 
 def read_catalog(path: Path) -> list[CatalogEntry]:
@@ -61,6 +77,7 @@ def read_catalog(path: Path) -> list[CatalogEntry]:
                         "quote values that contain commas"
                     )
                 values = {h: cell.strip() for h, cell in zip(header, row, strict=False)}
+                _check_text(values, f"{path}:{line}")
                 track_id = values["track_id"]
                 if not track_id:
                     raise CatalogError(f"{path}:{line}: empty track_id")

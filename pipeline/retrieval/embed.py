@@ -136,6 +136,11 @@ def compute_embeddings(
     """(track_id -> embedding, track_id -> (w, e) windows) for ``model`` = a run folder or one
     of ``BASELINES``; windows only for a WEALY run with ``keep_windows``."""
     baseline = model in BASELINES
+    if not baseline and not Path(model).is_dir():
+        raise RetrievalInputError(
+            f"--model {model}: neither a training run folder nor a zero-shot method; "
+            f"pass a folder made by `pipeline run train`, or {' or '.join(BASELINES)}"
+        )
     network, config = (None, {}) if baseline else load_run(Path(model), torch.device(device))
     if keep_windows and not isinstance(network, WealyModel):
         raise RetrievalInputError("--keep-windows needs a WEALY run")
