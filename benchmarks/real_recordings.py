@@ -144,6 +144,7 @@ def _audio(track: RealTrack, root: Path, tracks_dir: Path) -> Path:
 def real_catalog(cache: Path, tracks: list[RealTrack] | None = None) -> Path:
     """Fetch, check and list the recordings as a pipeline catalog; return its path."""
     tracks = read_labels() if tracks is None else tracks
+    cache = cache.resolve()  # the catalog's paths stay the same through a symlinked cache
     tracks_dir = cache / "tracks"
     tracks_dir.mkdir(parents=True, exist_ok=True)
     rows = []

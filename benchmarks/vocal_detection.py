@@ -203,10 +203,21 @@ def _merge(spans: Spans) -> Spans:
     return merged
 
 
+# The evidence run's judge settings, pinned: every window's transcript and scores are the same
+# whatever they are (detectors re-judge the rows), and a new default must not void the cache.
+EVIDENCE_SETTINGS = (
+    "singing.keep_unsung_tracks=true",
+    "singing.min_words=4",
+    "singing.max_no_speech_prob=0.8",
+    "singing.min_avg_logprob=-1.2",
+)
+
+
 def extract_evidence(catalog: Path, output: Path) -> float:
     """Every window's transcript and scores (resumable); returns the wall seconds it took."""
     started = time.monotonic()
-    command = extract_command(catalog, output, "--set", "singing.keep_unsung_tracks=true")
+    settings = [arg for item in EVIDENCE_SETTINGS for arg in ("--set", item)]
+    command = extract_command(catalog, output, *settings)
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return time.monotonic() - started
 
@@ -335,7 +346,7 @@ def _cost(tracks: list[Track], wall_s: float) -> dict[str, Any]:
         "unsung_share": _share(len(unsung), len(rows)),
         # Unsung windows whose greedy text failed and were re-decoded by sampling: the costly ones.
         "unsung_resampled_share": _share(len(sampled), len(unsung)),
-        "extract_wall_s_per_track": round(wall_s / len(tracks), 2),
+        "extract_wall_s_per_track_this_run": round(wall_s / len(tracks), 2),
     }
 
 

@@ -42,8 +42,8 @@ class SingingConfig:
 
     judge: bool = True  # False: every segment counts as sung, hallucinations included
     min_words: int = 4  # different clean words, stock hallucinations removed
-    max_no_speech_prob: float = 0.8
-    min_avg_logprob: float = -1.2
+    max_no_speech_prob: float = 0.95  # 0.8 dropped sung windows Whisper transcribed well
+    min_avg_logprob: float = -2.0  # -1.2 dropped sung windows 5 dB under the band
     keep_unsung_tracks: bool = False  # True: a track with no sung segment is kept, flagged
 
 
