@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         if e.errno not in OS_FIXES:
             raise
-        print(f"error: {e.filename}: {e.strerror}; {OS_FIXES[e.errno]}", file=sys.stderr)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror}; {OS_FIXES[e.errno]}", file=sys.stderr)
         return 2
 
 
