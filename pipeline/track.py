@@ -53,15 +53,12 @@ def extract_track(
         cleaned = [clean_transcript(t.text) for t in transcripts]
         verdicts = [judge_segment(t, config.singing) for t in transcripts]
         wanted = [i for i, v in enumerate(verdicts) if v.sung or keep_unsung]
-        decoded = dict(
-            zip(
-                wanted,
-                decoder_states(encoder_states[wanted], [transcripts[i] for i in wanted], runtime)
-                if wanted
-                else [],
-                strict=True,
-            )
+        passes = (
+            decoder_states(encoder_states[wanted], [transcripts[i] for i in wanted], runtime)
+            if wanted
+            else []
         )
+        decoded = dict(zip(wanted, passes, strict=True))
         for i, (segment, states, transcript, clean, verdict) in enumerate(
             zip(batch, encoder_states, transcripts, cleaned, verdicts, strict=True)
         ):
