@@ -17,7 +17,8 @@ mixture per 32 ms. Each detector configuration is then a rule over that evidence
 - ``whisper-no-speech``: every window, kept when Whisper's no-speech probability is low;
 - ``whisper-words``: every window, kept when its clean transcript has >= 4 words (what fixed
   mode did before the judgement: every text target was embedded);
-- ``whisper-judge``: the default ``singing`` judgement (``pipeline/stages/singing.py``).
+- ``whisper-judge``: the default ``singing`` judgement (``pipeline/stages/singing.py``), and
+  its thresholds swept.
 
 Metrics. Frames of 0.1 s: precision, recall and F1 of "inside a kept segment" against the
 true vocal regions. Tracks: share of sung tracks kept, of instrumental tracks rejected, of
@@ -126,11 +127,19 @@ DETECTORS: dict[str, Detector] = {
     "whisper-no-speech": _windows(lambda w: w["no_speech_prob"] < 0.6),
     "whisper-words": _windows(lambda w: len(w["clean_transcript"].split()) >= 4),
     "whisper-judge": _judge(SingingConfig()),
-    # The judgement's thresholds, swept: which floor on avg_logprob, which ceiling on no_speech.
+    # The judgement's thresholds, swept: the floor on avg_logprob and the ceiling on no_speech
+    # (no long-text route), then how many words make a text long, and how unsure it may be.
     **{
-        f"judge lp>={lp} ns<={ns}": _judge(SingingConfig(min_avg_logprob=lp, max_no_speech_prob=ns))
-        for lp in (-1.2, -1.6, -2.0, -2.5)
-        for ns in (0.8, 0.9)
+        f"judge lp>={lp} ns<={ns}": _judge(
+            SingingConfig(min_avg_logprob=lp, max_no_speech_prob=ns, long_text_words=10**6)
+        )
+        for lp, ns in ((-1.2, 0.8), (-2.0, 0.95), (-2.5, 0.9))
+    },
+    **{
+        f"judge + long text >= {words} words lp>={lp}": _judge(
+            SingingConfig(long_text_words=words, long_text_min_avg_logprob=lp)
+        )
+        for words, lp in ((8, -3.5), (12, -3.0), (12, -4.0))
     },
 }
 
@@ -210,6 +219,8 @@ EVIDENCE_SETTINGS = (
     "singing.min_words=4",
     "singing.max_no_speech_prob=0.8",
     "singing.min_avg_logprob=-1.2",
+    "singing.long_text_words=1000000",
+    "singing.long_text_min_avg_logprob=-1.2",
 )
 
 

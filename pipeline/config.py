@@ -44,6 +44,10 @@ class SingingConfig:
     min_words: int = 4  # different clean words, stock hallucinations removed
     max_no_speech_prob: float = 0.95  # 0.8 dropped sung windows Whisper transcribed well
     min_avg_logprob: float = -2.0  # -1.2 dropped sung windows 5 dB under the band
+    # A long text is someone singing even where Whisper doubts its words: hallucinations on
+    # music are short (<= 7 different words on every real instrumental window measured).
+    long_text_words: int = 12
+    long_text_min_avg_logprob: float = -3.5
     keep_unsung_tracks: bool = False  # True: a track with no sung segment is kept, flagged
 
 

@@ -6,9 +6,11 @@ Whisper hears the lyrics, but on instrumental music it invents stock phrases ("T
 "music playing", "see you in the next video"). So the default cuts the whole track into
 windows, transcribes each, and judges here whether the text is lyrics: enough words left once
 boiler-plate and sound descriptions are gone, no stock hallucination, and Whisper's scores
-not saying "no speech". A segment judged unsung keeps its evidence in the segments table but
-gets no text target and no shard sample; a track with no sung segment is rejected
-``no_singing`` (or kept and flagged with ``singing.keep_unsung_tracks``).
+not saying "no speech". A long text may be less sure of its words: a voice 5 dB under the
+band often comes out as many words in the wrong language, a hallucination as a few. A segment
+judged unsung keeps its evidence in the segments table but gets no text target and no shard
+sample; a track with no sung segment is rejected ``no_singing`` (or kept and flagged with
+``singing.keep_unsung_tracks``).
 """
 
 from __future__ import annotations
@@ -77,12 +79,15 @@ def judge_segment(transcript: Transcript, config: SingingConfig) -> SingingVerdi
     """Whether a segment's transcript is sung lyrics, from its text and Whisper's scores."""
     if not config.judge:
         return SingingVerdict(True, "sung")
-    if _distinct(lyric_words(transcript.text)) < config.min_words:
+    words = _distinct(lyric_words(transcript.text))
+    if words < config.min_words:
         few = _distinct(_words(clean_transcript(transcript.text))) < config.min_words
         return SingingVerdict(False, "few_words" if few else "hallucination")
     if transcript.no_speech_prob > config.max_no_speech_prob:
         return SingingVerdict(False, "no_speech")
-    if transcript.avg_logprob < config.min_avg_logprob:
+    long_text = words >= config.long_text_words
+    floor = config.long_text_min_avg_logprob if long_text else config.min_avg_logprob
+    if transcript.avg_logprob < floor:
         return SingingVerdict(False, "low_confidence")
     return SingingVerdict(True, "sung")
 
@@ -101,5 +106,6 @@ def no_singing_detail(segments: Sequence[SegmentFeatures]) -> str:
         f"no segment judged sung in {len(parts)} window(s): {'; '.join(parts)}. A sung "
         "segment has singing.min_words clean words that are not a stock hallucination, "
         "no_speech_prob <= singing.max_no_speech_prob and avg_logprob >= "
-        "singing.min_avg_logprob; --set singing.keep_unsung_tracks=true keeps such tracks"
+        "singing.min_avg_logprob (singing.long_text_min_avg_logprob from "
+        "singing.long_text_words words); --set singing.keep_unsung_tracks=true keeps such tracks"
     )

@@ -73,6 +73,16 @@ def test_scores_decide_when_the_text_looks_like_lyrics() -> None:
     assert judge_segment(at_the_limits, CONFIG).sung
 
 
+def test_a_long_text_may_be_less_sure_of_its_words() -> None:
+    words = " ".join(f"word{chr(97 + i)}" for i in range(CONFIG.long_text_words))
+    unsure = CONFIG.min_avg_logprob - 0.5
+    assert judge_segment(_transcript(words, logprob=unsure), CONFIG).sung
+    short = " ".join(words.split()[:-1])
+    assert judge_segment(_transcript(short, logprob=unsure), CONFIG).reason == "low_confidence"
+    garbage = _transcript(words, logprob=CONFIG.long_text_min_avg_logprob - 0.01)
+    assert judge_segment(garbage, CONFIG).reason == "low_confidence"
+
+
 def test_min_words_counts_clean_words() -> None:
     three = _transcript("carry me home")
     assert judge_segment(three, CONFIG).reason == "few_words"
@@ -99,5 +109,5 @@ def test_rejection_detail_names_the_evidence_and_the_settings() -> None:
     )
     detail = no_singing_detail([segment])
     assert "0-30 s few_words (no_speech 0.83, avg_logprob -1.31, 'Thank you.')" in detail
-    for setting in ("singing.min_words", "singing.keep_unsung_tracks"):
+    for setting in ("singing.min_words", "singing.long_text_words", "singing.keep_unsung_tracks"):
         assert setting in detail
