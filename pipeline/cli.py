@@ -16,10 +16,11 @@ from pipeline.config import ConfigError, ExtractConfig, load_config
 from pipeline.io.catalog import CatalogError
 from pipeline.io.output_dir import OutputDirError
 from pipeline.io.schemas import SchemaVersionError
+from pipeline.models.separator import SeparatorError
 from pipeline.models.whisper_runtime import ModelError
 from pipeline.retrieval import cli as retrieval_cli
 from pipeline.run_log import run_log_handler
-from pipeline.runner import RunSummary, no_singing_warning, run_extract
+from pipeline.runner import RunSummary, check_separator, no_singing_warning, run_extract
 from pipeline.synth import bench
 from pipeline.train import cli as train_cli
 
@@ -28,6 +29,7 @@ USER_ERRORS = (
     ConfigError,
     OutputDirError,
     ModelError,
+    SeparatorError,
     SchemaVersionError,
     *train_cli.USER_ERRORS,
     *retrieval_cli.USER_ERRORS,
@@ -79,8 +81,18 @@ def _add_extract_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-duration-s", type=float, help="keep this much of each track (300)")
     p.add_argument("--segment-mode", choices=["fixed", "vocal"], help="fixed (default) or vocal")
     p.add_argument("--hop-s", type=float, help="hop between fixed segments (30)")
+    p.add_argument("--separator", choices=["none", "htdemucs"], help="vocal separation (none)")
+    p.add_argument("--separator-weights", help="htdemucs: the model's .th file (see README)")
+    p.add_argument(
+        "--separator-feed",
+        choices=["whisper", "detector"],
+        help="who hears the vocal stem: segmentation and Whisper (default), or only Silero",
+    )
+    p.add_argument(
+        "--keep-stems", action="store_true", default=None, help="write stems/<track_id>.flac"
+    )
     p.add_argument("--whisper-model", help="CTranslate2 Whisper folder (default: bundled base)")
-    p.add_argument("--device", choices=["cpu", "cuda"], help="where Whisper runs (cpu)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="where Whisper and demucs run (cpu)")
     p.add_argument("--compute-type", help="CTranslate2 compute type (int8 on CPU, float16 on CUDA)")
     p.add_argument("--batch-size", type=int, help="segments per Whisper encoder batch (8)")
     p.add_argument("--language", help="force a language code instead of detecting it")
@@ -151,6 +163,10 @@ def _extract(args: argparse.Namespace) -> int:
         "decode.max_duration_s": args.max_duration_s,
         "segment.mode": args.segment_mode,
         "segment.hop_s": args.hop_s,
+        "separate.method": args.separator,
+        "separate.weights": args.separator_weights,
+        "separate.feed": args.separator_feed,
+        "separate.keep_stems": args.keep_stems,
         "whisper.model_dir": args.whisper_model,
         "whisper.device": args.device,
         "whisper.compute_type": args.compute_type,
@@ -164,6 +180,7 @@ def _extract(args: argparse.Namespace) -> int:
         "run.strict": args.strict,
     }
     config = load_config(args.config, overrides, args.set)
+    check_separator(config)  # before anything is written
     output = Path(config.output)
     if output.exists() and not output.is_dir():
         raise OutputDirError(f"--output {output} is a file; name a folder (made if missing)")

@@ -19,7 +19,14 @@ class DecodeConfig:
 
 @dataclass(frozen=True)
 class SeparateConfig:
-    method: Literal["none"] = "none"
+    """Vocal separation before segmentation; see ``pipeline/stages/separate.py``."""
+
+    method: Literal["none", "htdemucs"] = "none"
+    weights: str | None = None  # htdemucs: the model's .th file (never downloaded)
+    # whisper: segmentation and Whisper hear the stem; detector: only Silero (segment.mode=vocal)
+    feed: Literal["whisper", "detector"] = "whisper"
+    block_s: float = 60.0  # separated at a time: memory is bounded whatever the track's length
+    keep_stems: bool = False  # write each vocal stem as stems/<track_id>.flac
 
 
 @dataclass(frozen=True)
@@ -200,7 +207,14 @@ def load_config(
     for key, value in (overrides or {}).items():
         if value is not None:
             values = _merge(values, _nested(key, value))
-    return _build(ExtractConfig, values, "")
+    config = _build(ExtractConfig, values, "")
+    if config.separate.feed == "detector" and config.segment.mode != "vocal":
+        raise ConfigError(
+            "separate.feed=detector gives the vocal stem to Silero only, which runs with "
+            "segment.mode=vocal; with segment.mode=fixed Whisper is the detector: use "
+            "separate.feed=whisper"
+        )
+    return config
 
 
 def apply_overrides(config: T, set_items: list[str]) -> T:

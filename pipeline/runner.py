@@ -29,6 +29,7 @@ from pipeline.config import ConfigError, ExtractConfig, RunConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.io.output_dir import OutputDir, file_record
 from pipeline.io.schemas import schema_version
+from pipeline.models.separator import load_separator, weights_path, weights_sha256
 from pipeline.models.whisper_runtime import model_sha256, resolve_model_dir
 from pipeline.partition import prune_partition, write_partition
 from pipeline.plan import Plan, make_plan, plan_document, track_fingerprint
@@ -128,15 +129,18 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
     model_dir = resolve_model_dir(config.whisper)
     output_config = config.output_affecting()
     output_config["whisper"].pop("model_dir")  # the model's hash identifies it, not its path
+    output_config["separate"].pop("weights")  # likewise
     resolved = config.to_dict()
     resolved["whisper"]["model_dir"] = str(model_dir)
+    models: dict[str, Any] = {"whisper": {"sha256": model_sha256(model_dir)}}
+    if config.separate.method != "none":
+        weights = weights_path(config.separate.weights)
+        resolved["separate"]["weights"] = str(weights)
+        models["separator"] = {"method": config.separate.method, "sha256": weights_sha256(weights)}
     return {
         "schema_versions": {n: schema_version(n) for n in ("tracks", "segments", "shard_sample")},
         "output_config": output_config,
-        "models": {
-            "whisper": {"sha256": model_sha256(model_dir)},
-            "text_encoder": TEXT_ENCODER,
-        },
+        "models": models | {"text_encoder": TEXT_ENCODER},
         "config": resolved,
         "code_version": {"pipeline": pipeline.__version__, "git_commit": _git_commit()},
         "catalog": {"path": str(Path(config.input).absolute())} | file_record(Path(config.input)),
@@ -198,11 +202,18 @@ def _reuse_completed(out: OutputDir, plan: Plan) -> dict[int, dict[str, Any]]:
     return markers
 
 
+def check_separator(config: ExtractConfig) -> None:
+    """Load the separation weights once here, so a wrong file stops the run before any work."""
+    if config.separate.method != "none":
+        load_separator(config.separate.weights)
+
+
 def run_extract(
     config: ExtractConfig, overwrite: bool = False, progress: Progress | None = None
 ) -> RunSummary:
     """Extract every catalog track into ``config.output``; resume what a previous run did."""
     started = time.monotonic()
+    check_separator(config)
     entries = read_catalog(Path(config.input))
     out = OutputDir(Path(config.output))
     summary = RunSummary()
@@ -255,6 +266,7 @@ def _run_pending(
     progress: Progress | None,
 ) -> None:
     resources = config.run.resolved_whisper_resources(config.whisper.device)
+    separating = config.separate.method != "none"
     token = _token(config)
     retries = config.run.retries
     with dask_client(config.run, config.whisper.device == "cuda") as (client, threads):
@@ -279,7 +291,13 @@ def _run_pending(
             for entry in part:
                 tid = fingerprints[entry.track_id]  # names the file's state, not only the id
                 prepared = client.submit(
-                    prepare_track, entry, config, key=f"prepare-{token}-{tid}", retries=retries
+                    prepare_track,
+                    entry,
+                    config,
+                    threads,
+                    key=f"prepare-{token}-{tid}",
+                    retries=retries,
+                    resources=resources if separating else None,  # demucs shares Whisper's GPU
                 )
                 extracted = client.submit(
                     extract_track,

@@ -24,14 +24,16 @@ from pipeline.stages.singing import judge_segment, no_singing_detail
 from pipeline.stages.transcribe import transcribe
 
 
-def prepare_track(entry: CatalogEntry, config: ExtractConfig) -> SegmentedTrack | Rejected:
-    """Decode, separate and segment: the CPU half of the work."""
+def prepare_track(
+    entry: CatalogEntry, config: ExtractConfig, threads: int = 0
+) -> SegmentedTrack | Rejected:
+    """Decode, separate and segment: the CPU half of the work (separation may use the GPU)."""
     audio = decode_audio(entry, config.decode)
     if isinstance(audio, Rejected):
         return audio
-    vocals = separate_vocals(audio, config.separate)
-    if isinstance(vocals, Rejected):
-        return vocals
+    vocals = separate_vocals(audio, config, threads)
+    if config.separate.feed == "detector":  # Silero hears the stem, Whisper the mixture
+        return segment_audio(audio, config.segment, detector_samples=vocals.samples)
     return segment_audio(vocals, config.segment)
 
 

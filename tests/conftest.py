@@ -60,3 +60,11 @@ def example_features(example_dir: Path, tmp_path_factory: pytest.TempPathFactory
     result = run_extract(example_dir / "catalog.csv", output, "--partition-size", "3")
     assert result.returncode == 0, result.stderr
     return output
+
+
+@pytest.fixture(scope="session")
+def tiny_htdemucs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random HTDemucs saved like the released ones (``tests/separator_fixtures.py``)."""
+    from tests.separator_fixtures import save_htdemucs
+
+    return save_htdemucs(tmp_path_factory.mktemp("htdemucs"))

@@ -20,7 +20,7 @@ from pipeline.io.atomic import atomic_write_bytes
 
 MANIFEST = "manifest.json"
 PLAN = "plan.json"
-_DATA_DIRS = ("tracks", "segments", "shards", "_complete")
+_DATA_DIRS = ("tracks", "segments", "shards", "stems", "_complete")  # stems: --keep-stems
 
 
 class OutputDirError(RuntimeError):

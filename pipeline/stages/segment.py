@@ -85,8 +85,11 @@ def region_spans(regions: list[tuple[int, int]], total: int, length: int) -> lis
     return spans
 
 
-def segment_audio(audio: DecodedAudio, config: SegmentConfig) -> SegmentedTrack | Rejected:
-    """Split ``audio`` into ``segment_s`` pieces (vocal regions or a fixed grid)."""
+def segment_audio(
+    audio: DecodedAudio, config: SegmentConfig, detector_samples: np.ndarray | None = None
+) -> SegmentedTrack | Rejected:
+    """Split ``audio`` into ``segment_s`` pieces (vocal regions or a fixed grid); Silero hears
+    ``detector_samples`` (e.g. the vocal stem) where given, else ``audio`` itself."""
     rate = audio.sample_rate_hz
     samples = audio.samples
     length = round(config.segment_s * rate)
@@ -98,7 +101,9 @@ def segment_audio(audio: DecodedAudio, config: SegmentConfig) -> SegmentedTrack 
     elif config.mode == "vocal":
         if rate != VAD_RATE_HZ:
             raise ValueError(f"vocal segmentation needs {VAD_RATE_HZ} Hz audio, got {rate}")
-        probabilities = vocal_probabilities(samples)
+        probabilities = vocal_probabilities(
+            samples if detector_samples is None else detector_samples
+        )
         mean_vocalness = float(probabilities.mean())
         if mean_vocalness < config.min_mean_vocalness:
             return Rejected(
