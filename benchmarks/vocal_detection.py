@@ -27,6 +27,9 @@ the share of voiced seconds inside a kept segment. Real recordings have track la
 sung tracks kept, and instrumentals with no embedded text (no kept segment).
 
     .venv/bin/python -m benchmarks.vocal_detection --workdir /tmp/vocal-bench
+
+With ``--separator-weights PATH`` (an HTDemucs file), the evidence comes from the vocal stem:
+Whisper and Silero hear it instead of the mixture (outputs beside the mixture's, suffixed).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile
 
 from benchmarks._common import PIPELINE, extract_command, print_table, write_json
 from pipeline.config import DecodeConfig, SegmentConfig, SingingConfig
@@ -50,6 +54,7 @@ from pipeline.io.parquet import read_table
 from pipeline.records import DecodedAudio, Transcript
 from pipeline.stages.decode import decode_audio
 from pipeline.stages.segment import VAD_RATE_HZ, region_spans, vocal_probabilities, vocal_regions
+from pipeline.stages.separate import stem_path
 from pipeline.stages.singing import judge_segment
 
 FRAME_S = 0.1
@@ -224,22 +229,27 @@ EVIDENCE_SETTINGS = (
 )
 
 
-def extract_evidence(catalog: Path, output: Path) -> float:
+def extract_evidence(catalog: Path, output: Path, separator: list[str]) -> float:
     """Every window's transcript and scores (resumable); returns the wall seconds it took."""
     started = time.monotonic()
     settings = [arg for item in EVIDENCE_SETTINGS for arg in ("--set", item)]
-    command = extract_command(catalog, output, *settings)
+    command = extract_command(catalog, output, *settings, *separator)
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return time.monotonic() - started
 
 
-def silero_evidence(catalog: Path, cache: Path) -> dict[str, np.ndarray]:
-    """Silero's probability per 32 ms of each track's mixture, cached in an .npz file."""
+def silero_evidence(catalog: Path, cache: Path, stems: Path | None) -> dict[str, np.ndarray]:
+    """Silero's probability per 32 ms of each track's mixture (or of its vocal stem, from
+    ``--keep-stems``), cached in an .npz file."""
     if cache.exists():
         with np.load(cache) as data:
             return dict(data)
     probabilities = {}
     for entry in read_catalog(catalog):
+        if stems is not None:
+            samples, _ = soundfile.read(stem_path(stems, entry.track_id), dtype="float32")
+            probabilities[entry.track_id] = vocal_probabilities(samples)
+            continue
         audio = decode_audio(entry, DecodeConfig())
         if isinstance(audio, DecodedAudio):
             probabilities[entry.track_id] = vocal_probabilities(audio.samples)
@@ -303,7 +313,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--short-works", type=int, default=30, help="works of ~45 s clips")
     parser.add_argument("--full-works", type=int, default=5, help="works of 3-4 minute songs")
     parser.add_argument("--no-real", action="store_true", help="skip the Debian recordings")
+    parser.add_argument(
+        "--separator-weights",
+        type=Path,
+        help="an HTDemucs .th file: Whisper and Silero hear the vocal stem instead of the mix",
+    )
     args = parser.parse_args(argv)
+    separator, suffix = [], ""
+    if args.separator_weights:
+        weights = str(args.separator_weights)
+        separator = ["--separator", "htdemucs", "--separator-weights", weights, "--keep-stems"]
+        suffix = "-htdemucs"
     args.workdir.mkdir(parents=True, exist_ok=True)
     sets = {
         "generated-short": generated_set(
@@ -323,9 +343,10 @@ def main(argv: list[str] | None = None) -> None:
         sets["real"] = real_set(args.workdir)
     rows, cost = [], {}
     for name, (catalog, labels) in sets.items():
-        features = args.workdir / f"{name}-features"
-        wall_s = extract_evidence(catalog, features)
-        silero = silero_evidence(catalog, args.workdir / f"{name}-silero.npz")
+        features = args.workdir / f"{name}-features{suffix}"
+        wall_s = extract_evidence(catalog, features, separator)
+        stems = features if separator else None
+        silero = silero_evidence(catalog, args.workdir / f"{name}-silero{suffix}.npz", stems)
         tracks = load_tracks(catalog, features, silero, labels)
         cost[name] = _cost(tracks, wall_s)
         groups = {name: tracks}
@@ -342,7 +363,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, c in cost.items():
         print(f"{name}: {c}")
     config = dataclasses.asdict(SingingConfig())
-    path = write_json("vocal_detection", {"rows": rows, "cost": cost, "judge_config": config})
+    payload = {"rows": rows, "cost": cost, "judge_config": config, "separator": separator}
+    path = write_json(f"vocal_detection{suffix}", payload)
     print(f"json: {path}")
 
 
