@@ -55,7 +55,7 @@ from pipeline.records import DecodedAudio, Transcript
 from pipeline.stages.decode import decode_audio
 from pipeline.stages.segment import VAD_RATE_HZ, region_spans, vocal_probabilities, vocal_regions
 from pipeline.stages.separate import stem_path
-from pipeline.stages.singing import judge_segment
+from pipeline.stages.singing import judge_track
 
 FRAME_S = 0.1
 SEGMENT_S = 30.0
@@ -70,6 +70,7 @@ class Track:
     duration_s: float
     regions: Spans | None  # true voiced spans; None where only the track label is known
     held_out: bool
+    vocal_db: float | None  # voice level against the band; None for real recordings
     windows: list[dict[str, Any]]  # the segments-table rows of its fixed windows
     silero: np.ndarray  # speech probability per 32 ms window of the mixture
 
@@ -123,28 +124,54 @@ def _windows(keep: Callable[[dict[str, Any]], bool]) -> Detector:
 
 
 def _judge(config: SingingConfig) -> Detector:
-    return _windows(lambda w: judge_segment(_transcript(w), config).sung)
+    """The pipeline's judgement of a track's windows, neighbours included."""
+
+    def detect(track: Track) -> Spans | None:
+        verdicts = judge_track([_transcript(w) for w in track.windows], config)
+        kept = [
+            (w["start_s"], w["end_s"])
+            for w, v in zip(track.windows, verdicts, strict=True)
+            if v.sung
+        ]
+        return kept or None
+
+    return detect
 
 
+ALONE = {"beside_sung_min_words": 10**6}  # each window judged on its own
+
+
+DEFAULT = "whisper-judge"  # the pipeline's default judgement
 DETECTORS: dict[str, Detector] = {
     "silero-livi": _silero_livi,
     "silero-tuned": _silero_tuned,
     "whisper-no-speech": _windows(lambda w: w["no_speech_prob"] < 0.6),
     "whisper-words": _windows(lambda w: len(w["clean_transcript"].split()) >= 4),
-    "whisper-judge": _judge(SingingConfig()),
-    # The judgement's thresholds, swept: the floor on avg_logprob and the ceiling on no_speech
-    # (no long-text route), then how many words make a text long, and how unsure it may be.
+    DEFAULT: _judge(SingingConfig()),
+    # The judgement's thresholds, swept, each window alone: the floor on avg_logprob and the
+    # ceiling on no_speech (no long-text route), then how many words make a text long, and how
+    # unsure it may be; last, what a window beside a sung one needs.
     **{
         f"judge lp>={lp} ns<={ns}": _judge(
-            SingingConfig(min_avg_logprob=lp, max_no_speech_prob=ns, long_text_words=10**6)
+            SingingConfig(min_avg_logprob=lp, max_no_speech_prob=ns, long_text_words=10**6, **ALONE)
         )
         for lp, ns in ((-1.2, 0.8), (-2.0, 0.95), (-2.5, 0.9))
     },
     **{
         f"judge + long text >= {words} words lp>={lp}": _judge(
-            SingingConfig(long_text_words=words, long_text_min_avg_logprob=lp)
+            SingingConfig(long_text_words=words, long_text_min_avg_logprob=lp, **ALONE)
         )
-        for words, lp in ((8, -3.5), (12, -3.0), (12, -4.0))
+        for words, lp in ((8, -3.5), (12, -3.0), (12, -3.5), (12, -4.0))
+    },
+    **{
+        f"judge + long + beside sung >= {words} words ns<={ns} lp>={lp}": _judge(
+            SingingConfig(
+                beside_sung_min_words=words,
+                beside_sung_max_no_speech_prob=ns,
+                beside_sung_min_avg_logprob=lp,
+            )
+        )
+        for words, ns, lp in ((2, 0.8, -3.0), (1, 0.7, -3.0), (1, 0.8, -3.0), (1, 0.9, -3.5))
     },
 }
 
@@ -261,7 +288,7 @@ def load_tracks(
     catalog: Path,
     features: Path,
     silero: dict[str, np.ndarray],
-    labels: dict[str, tuple[str, Spans | None, bool]],
+    labels: dict[str, tuple[str, Spans | None, bool, float | None]],
 ) -> list[Track]:
     """Join the ground truth, the windows of the segments table and Silero's evidence."""
     windows: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -277,9 +304,10 @@ def load_tracks(
         tid = entry.track_id
         if tid not in durations:
             raise RuntimeError(f"{tid} was rejected before any detector ran; see {features}")
-        kind, regions, held_out = labels[tid]
+        kind, regions, held_out, vocal_db = labels[tid]
         ordered = sorted(windows[tid], key=lambda w: w["segment_index"])
-        tracks.append(Track(tid, kind, durations[tid], regions, held_out, ordered, silero[tid]))
+        duration = durations[tid]
+        tracks.append(Track(tid, kind, duration, regions, held_out, vocal_db, ordered, silero[tid]))
     return tracks
 
 
@@ -296,7 +324,7 @@ def generated_set(workdir: Path, name: str, make_bench_args: list[str]) -> tuple
             stdout=subprocess.DEVNULL,
         )
     truth = read_truth(catalog)
-    return catalog, {tid: (t.kind, list(t.regions), False) for tid, t in truth.items()}
+    return catalog, {tid: (t.kind, list(t.regions), False, t.vocal_db) for tid, t in truth.items()}
 
 
 def real_set(workdir: Path) -> tuple[Path, dict]:
@@ -304,7 +332,7 @@ def real_set(workdir: Path) -> tuple[Path, dict]:
     from benchmarks.real_recordings import read_labels, real_catalog
 
     catalog = real_catalog(workdir / "real-cache")
-    return catalog, {lab.track_id: (lab.label, None, lab.held_out) for lab in read_labels()}
+    return catalog, {lab.track_id: (lab.label, None, lab.held_out, None) for lab in read_labels()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -341,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     if not args.no_real:
         sets["real"] = real_set(args.workdir)
-    rows, cost = [], {}
+    rows, by_level, cost = [], [], {}
     for name, (catalog, labels) in sets.items():
         features = args.workdir / f"{name}-features{suffix}"
         wall_s = extract_evidence(catalog, features, separator)
@@ -358,20 +386,48 @@ def main(argv: list[str] | None = None) -> None:
         for group, members in groups.items():
             for detector, detect in DETECTORS.items():
                 rows.append({"data": group, "detector": detector, **score(members, detect)})
+        by_level += _by_level(name, tracks)
     table = [{k: v for k, v in r.items() if k != "tracks"} for r in rows]
     print_table(table)
+    print(f"\n{DEFAULT} by voice level against the band:")
+    print_table([{k: v for k, v in r.items() if k in LEVEL_COLUMNS} for r in by_level])
     for name, c in cost.items():
         print(f"{name}: {c}")
     config = dataclasses.asdict(SingingConfig())
-    payload = {"rows": rows, "cost": cost, "judge_config": config, "separator": separator}
+    payload = {
+        "rows": rows,
+        "default_by_voice_level": by_level,
+        "cost": cost,
+        "judge_config": config,
+        "separator": separator,
+    }
     path = write_json(f"vocal_detection{suffix}", payload)
     print(f"json: {path}")
+
+
+LEVEL_BINS = ((-6.0, -2.0), (-2.0, 2.0), (2.0, 6.0))
+LEVEL_COLUMNS = ("data", "voice_db", "sung_kept", "segments_with_voice", "coverage", "tracks")
+
+
+def _by_level(name: str, tracks: list[Track]) -> list[dict[str, Any]]:
+    """The default detector on the voiced tracks of each band of voice levels: the targets
+    hold at every level, not only on average."""
+    rows = []
+    for low, high in LEVEL_BINS:
+        members = [t for t in tracks if t.vocal_db is not None and low <= t.vocal_db <= high]
+        if members:
+            voice_db = f"{low:+.0f}..{high:+.0f}"
+            rows.append({"data": name, "voice_db": voice_db, **score(members, DETECTORS[DEFAULT])})
+    return rows
 
 
 def _cost(tracks: list[Track], wall_s: float) -> dict[str, Any]:
     """Windows Whisper judged per track, and how many of them the default kept."""
     rows = [w for t in tracks for w in t.windows]
-    unsung = [w for w in rows if not judge_segment(_transcript(w), SingingConfig()).sung]
+    verdicts = [
+        v for t in tracks for v in judge_track([_transcript(w) for w in t.windows], SingingConfig())
+    ]
+    unsung = [w for w, v in zip(rows, verdicts, strict=True) if not v.sung]
     sampled = [w for w in unsung if w["temperature"] > 0]
     return {
         "windows_per_track": round(len(rows) / len(tracks), 2),

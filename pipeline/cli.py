@@ -1,6 +1,9 @@
 """Command line: ``pipeline run extract|train|embed|evaluate``, ``pipeline search``,
 ``pipeline make-example`` and ``pipeline make-bench``. Thin by design: each module registers its
-own commands."""
+own commands.
+
+Torch, Dask and Whisper load only inside the command that needs them, after the arguments and
+the files they name are checked: a wrong path fails in a fraction of a second."""
 
 from __future__ import annotations
 
@@ -9,31 +12,21 @@ import errno
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from pipeline.config import ConfigError, ExtractConfig, load_config
-from pipeline.io.catalog import CatalogError
+from pipeline.config import ExtractConfig, load_config
+from pipeline.errors import UserError
 from pipeline.io.output_dir import OutputDirError
-from pipeline.io.schemas import SchemaVersionError
-from pipeline.models.separator import SeparatorError
-from pipeline.models.whisper_runtime import ModelError
+from pipeline.models.separator import weights_path
 from pipeline.retrieval import cli as retrieval_cli
 from pipeline.run_log import run_log_handler
-from pipeline.runner import RunSummary, check_separator, no_singing_warning, run_extract
 from pipeline.synth import bench
 from pipeline.train import cli as train_cli
 
-USER_ERRORS = (
-    CatalogError,
-    ConfigError,
-    OutputDirError,
-    ModelError,
-    SeparatorError,
-    SchemaVersionError,
-    *train_cli.USER_ERRORS,
-    *retrieval_cli.USER_ERRORS,
-)
+if TYPE_CHECKING:
+    from pipeline.runner import RunSummary
 
 
 # Errors of the paths a user names, not of the program: one line with the fix, no traceback.
@@ -152,6 +145,8 @@ def _print_summary(summary: RunSummary, config: ExtractConfig, log_file: Path) -
     for index, error in s["failed_partitions"].items():
         lines.append(f"FAILED      partition {index}: {error} (re-run to retry)")
     print("\n".join(lines))
+    from pipeline.runner import no_singing_warning
+
     if warning := no_singing_warning(summary, config):
         print(warning, file=sys.stderr)
 
@@ -180,6 +175,10 @@ def _extract(args: argparse.Namespace) -> int:
         "run.strict": args.strict,
     }
     config = load_config(args.config, overrides, args.set)
+    if config.separate.method != "none":
+        weights_path(config.separate.weights)  # a missing file fails before torch loads
+    from pipeline.runner import check_separator, run_extract
+
     check_separator(config)  # before anything is written
     output = Path(config.output)
     if output.exists() and not output.is_dir():
@@ -216,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "handler"):
             return args.handler(args)
         return _extract(args)
-    except USER_ERRORS as e:
+    except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:

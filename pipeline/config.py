@@ -9,6 +9,8 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from pipeline.errors import UserError
+
 
 @dataclass(frozen=True)
 class DecodeConfig:
@@ -55,6 +57,11 @@ class SingingConfig:
     # music are short (<= 7 different words on every real instrumental window measured).
     long_text_words: int = 12
     long_text_min_avg_logprob: float = -3.5
+    # A window beside a sung one continues its verse: one lyric word is enough there if
+    # Whisper's scores are not against it. Quiet singing often comes out as one or two words.
+    beside_sung_min_words: int = 1
+    beside_sung_max_no_speech_prob: float = 0.8
+    beside_sung_min_avg_logprob: float = -3.0
     keep_unsung_tracks: bool = False  # True: a track with no sung segment is kept, flagged
 
 
@@ -130,7 +137,7 @@ class ExtractConfig:
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration file or override that does not fit the typed config."""
 
 

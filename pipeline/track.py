@@ -20,7 +20,7 @@ from pipeline.stages.encode import encode, log_mel
 from pipeline.stages.segment import segment_audio
 from pipeline.stages.separate import separate_vocals
 from pipeline.stages.singing import STAGE as SINGING_STAGE
-from pipeline.stages.singing import judge_segment, no_singing_detail
+from pipeline.stages.singing import judge_track, no_singing_detail
 from pipeline.stages.transcribe import transcribe
 
 
@@ -46,39 +46,44 @@ def extract_track(
         return track
     runtime = load_whisper(config.whisper, threads)
     keep_unsung = config.singing.keep_unsung_tracks
-    features: list[SegmentFeatures] = []
+    segments = track.segments
     size = config.whisper.batch_size
-    for first in range(0, len(track.segments), size):
-        batch = list(track.segments[first : first + size])
-        encoder_states = encode(log_mel(batch, runtime), runtime)  # (B, L, d)
-        transcripts = [transcribe(states, runtime, config.whisper) for states in encoder_states]
-        cleaned = [clean_transcript(t.text) for t in transcripts]
-        verdicts = [judge_segment(t, config.singing) for t in transcripts]
-        wanted = [i for i, v in enumerate(verdicts) if v.sung or keep_unsung]
-        passes = (
-            decoder_states(encoder_states[wanted], [transcripts[i] for i in wanted], runtime)
-            if wanted
-            else []
-        )
-        decoded = dict(zip(wanted, passes, strict=True))
-        for i, (segment, states, transcript, clean, verdict) in enumerate(
-            zip(batch, encoder_states, transcripts, cleaned, verdicts, strict=True)
-        ):
-            dec, agreement = decoded.get(i, (np.zeros((0, states.shape[1]), np.float16), None))
-            features.append(
-                SegmentFeatures(
-                    index=segment.index,
-                    start_s=segment.start_s,
-                    end_s=segment.end_s,
-                    encoder_states=states.astype("float16"),
-                    decoder_states=dec,
-                    transcript=transcript,
-                    token_agreement=agreement,
-                    clean_text=clean,
-                    text_embedding=embed_text(clean, config.text) if verdict.sung else None,
-                    singing=verdict.reason,
-                )
+    encoder_states = [
+        states
+        for first in range(0, len(segments), size)
+        for states in encode(log_mel(list(segments[first : first + size]), runtime), runtime)
+    ]
+    transcripts = [transcribe(states, runtime, config.whisper) for states in encoder_states]
+    # The whole track is judged before the decoder pass: a window's neighbours count.
+    verdicts = judge_track(transcripts, config.singing)
+    wanted = [i for i, v in enumerate(verdicts) if v.sung or keep_unsung]
+    decoded = {}
+    for first in range(0, len(wanted), size):
+        chosen = wanted[first : first + size]
+        states = np.stack([encoder_states[i] for i in chosen])
+        passes = decoder_states(states, [transcripts[i] for i in chosen], runtime)
+        decoded.update(zip(chosen, passes, strict=True))
+    features: list[SegmentFeatures] = []
+    for i, (segment, transcript, verdict) in enumerate(
+        zip(segments, transcripts, verdicts, strict=True)
+    ):
+        states = encoder_states[i]
+        dec, agreement = decoded.get(i, (np.zeros((0, states.shape[1]), np.float16), None))
+        clean = clean_transcript(transcript.text)
+        features.append(
+            SegmentFeatures(
+                index=segment.index,
+                start_s=segment.start_s,
+                end_s=segment.end_s,
+                encoder_states=states.astype("float16"),
+                decoder_states=dec,
+                transcript=transcript,
+                token_agreement=agreement,
+                clean_text=clean,
+                text_embedding=embed_text(clean, config.text) if verdict.sung else None,
+                singing=verdict.reason,
             )
+        )
     if any(f.sung for f in features) or not features:
         return TrackFeatures(track.info, tuple(features))
     detail = no_singing_detail(features)

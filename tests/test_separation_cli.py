@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -67,6 +69,23 @@ def test_missing_or_wrong_weights_stop_before_anything_is_written(
         assert result.stderr.count("\n") == 1 and problem in result.stderr, result.stderr
         assert HTDEMUCS_FILE in result.stderr and str(weights) in result.stderr
         assert not output.exists()
+
+
+def test_a_wrong_weights_file_fails_before_torch_or_dask_load(tmp_path: Path) -> None:
+    """What keeps that error under a second: nothing heavy is imported before the check."""
+    wrong = tmp_path / "htdemucs.th"
+    wrong.write_text("<html>404 Not Found</html>")
+    args = ["run", "extract", "--input", "catalog.csv", "--output", str(tmp_path / "out")]
+    args += ["--separator", "htdemucs", "--separator-weights", str(wrong)]
+    script = (
+        "import sys; from pipeline.cli import main; code = main(sys.argv[1:]); "
+        "print(code, sorted({'torch', 'distributed', 'ctranslate2'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "2 []", result.stdout + result.stderr
+    assert "not a demucs model file" in result.stderr and HTDEMUCS_FILE in result.stderr
 
 
 def test_the_stem_for_the_detector_only_needs_the_vocal_segmentation(

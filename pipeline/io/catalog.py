@@ -12,13 +12,14 @@ import csv
 import re
 from pathlib import Path
 
+from pipeline.errors import UserError
 from pipeline.records import CatalogEntry
 
 REQUIRED_COLUMNS = ("track_id", "audio_path")
 OPTIONAL_COLUMNS = ("work_id", "title", "artist", "language")
 
 
-class CatalogError(ValueError):
+class CatalogError(UserError, ValueError):
     """The catalog cannot be used as it is; the message names the file and line."""
 
 

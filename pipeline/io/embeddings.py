@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from pipeline.errors import UserError
 from pipeline.io.parquet import read_table, write_table
 
 
-class EmbeddingsFileError(ValueError):
+class EmbeddingsFileError(UserError, ValueError):
     """An embeddings file that is empty or lacks what was asked of it."""
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import UserError
 from pipeline.io.atomic import atomic_write_bytes
 
 MANIFEST = "manifest.json"
@@ -23,7 +24,7 @@ PLAN = "plan.json"
 _DATA_DIRS = ("tracks", "segments", "shards", "stems", "_complete")  # stems: --keep-stems
 
 
-class OutputDirError(RuntimeError):
+class OutputDirError(UserError, RuntimeError):
     """The output folder cannot be used for this run; the message says why and what to do."""
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipeline.errors import UserError
+
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 _TYPES = {
     "string": pa.string(),
@@ -25,7 +27,7 @@ _TYPES = {
 }
 
 
-class SchemaVersionError(ValueError):
+class SchemaVersionError(UserError, ValueError):
     """A file was written with a schema major version this code does not read."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.errors import UserError
 from pipeline.io.atomic import atomic_path
 
 
@@ -28,7 +29,7 @@ class ShardSample:
     arrays: dict[str, np.ndarray]  # member suffix without ".npy" -> array
 
 
-class NoShardsError(FileNotFoundError):
+class NoShardsError(UserError, FileNotFoundError):
     """A folder that should hold shards holds none."""
 
 

@@ -23,6 +23,7 @@ import torch
 from faster_whisper.feature_extractor import FeatureExtractor
 
 from pipeline.config import WhisperConfig
+from pipeline.errors import UserError
 from pipeline.models.whisper_decoder import WhisperDecoder
 
 BUNDLED_MODEL_NAME = "whisper-base-multilingual"
@@ -32,7 +33,7 @@ _BUNDLED_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 _HASH_CHUNK = 1 << 22
 
 
-class ModelError(RuntimeError):
+class ModelError(UserError, RuntimeError):
     """The Whisper model folder is missing, incomplete or corrupt."""
 
 

@@ -13,17 +13,14 @@ from tqdm import tqdm
 from pipeline.config import load_config
 from pipeline.io.atomic import atomic_write_bytes
 from pipeline.io.catalog import read_catalog
-from pipeline.io.embeddings import EmbeddingsFileError, write_embeddings
+from pipeline.io.embeddings import write_embeddings
 from pipeline.records import CatalogEntry, Rejected
-from pipeline.retrieval.embed import BASELINES, run_embed
-from pipeline.retrieval.evaluate import FusionSpec, evaluate
+from pipeline.retrieval.baselines import BASELINES
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.retrieval.search import nearest, nearest_to_vector
 
 if TYPE_CHECKING:
     from pipeline.retrieval.audio import LiviAudioEmbedder
-
-USER_ERRORS = (RetrievalInputError, EmbeddingsFileError)
 
 
 def _audio_embedder(args: argparse.Namespace) -> LiviAudioEmbedder:
@@ -54,6 +51,8 @@ def _embed(args: argparse.Namespace) -> int:
         for track_id, reason in rejected.items():
             print(f"rejected    {track_id}: {reason}")
         return 0
+    from pipeline.retrieval.embed import run_embed  # torch: only here
+
     summary = run_embed(args.model, args.input, args.output, args.device, args.keep_windows)
     print(f"embedded    {summary.embedded} of {summary.ok_tracks} ok tracks -> {args.output}")
     if summary.without_embedding:
@@ -62,6 +61,8 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from pipeline.retrieval.evaluate import FusionSpec, evaluate  # torch: only here
+
     fusion = FusionSpec(args.fusion, args.weight) if args.fusion else None
     result = evaluate(args.embeddings, args.catalog, fusion, args.holdout, args.max_windows)
     output = args.output or args.embeddings.with_suffix(".metrics.json")

@@ -23,6 +23,7 @@ import torch
 from pipeline.io.embeddings import write_embeddings
 from pipeline.io.parquet import read_table
 from pipeline.io.webdataset import iter_folder, list_shards
+from pipeline.retrieval.baselines import BASELINES
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.train.data import index_tracks
 from pipeline.train.livi import LiviModel
@@ -30,8 +31,6 @@ from pipeline.train.trained import load_run
 from pipeline.train.wealy import WealyModel, embed_track
 
 log = logging.getLogger(__name__)
-
-BASELINES = ("whisper-avg", "transcript-text")
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from pipeline.errors import UserError
 
-class RetrievalInputError(ValueError):
+
+class RetrievalInputError(UserError, ValueError):
     """Embeddings, catalog or query that cannot be evaluated or searched as given."""
 
 

@@ -3,14 +3,15 @@
 Silero VAD is a speech detector: under a loud band it hears next to nothing of real singing
 (mean probability 0.00-0.01 on real rock songs), so it cannot decide which tracks are sung.
 Whisper hears the lyrics, but on instrumental music it invents stock phrases ("Thank you.",
-"music playing", "see you in the next video"). So the default cuts the whole track into
-windows, transcribes each, and judges here whether the text is lyrics: enough words left once
-boiler-plate and sound descriptions are gone, no stock hallucination, and Whisper's scores
-not saying "no speech". A long text may be less sure of its words: a voice 5 dB under the
-band often comes out as many words in the wrong language, a hallucination as a few. A segment
-judged unsung keeps its evidence in the segments table but gets no text target and no shard
-sample; a track with no sung segment is rejected ``no_singing`` (or kept and flagged with
-``singing.keep_unsung_tracks``).
+"music playing", "see you in the next video"). So the default cuts the whole track into windows,
+transcribes each, and judges here whether the text is lyrics: enough words left once boilerplate
+and sound descriptions are gone, no stock hallucination, and Whisper's scores not saying "no
+speech". A long text may be less sure of its words: a voice 5 dB under the band often comes out
+as many words in the wrong language, a hallucination as a few. A window beside a sung one needs
+less: singing comes in verses, and Whisper base often writes one or two words for 20 s of quiet
+singing next to a verse it heard well. A segment judged unsung keeps its evidence in the
+segments table but gets no text target and no shard sample; a track with no sung segment is
+rejected ``no_singing`` (or kept and flagged with ``singing.keep_unsung_tracks``).
 """
 
 from __future__ import annotations
@@ -90,6 +91,31 @@ def judge_segment(transcript: Transcript, config: SingingConfig) -> SingingVerdi
     if transcript.avg_logprob < floor:
         return SingingVerdict(False, "low_confidence")
     return SingingVerdict(True, "sung")
+
+
+def judge_track(transcripts: Sequence[Transcript], config: SingingConfig) -> list[SingingVerdict]:
+    """Each window's verdict in track order; a window beside a sung one is sung if it continues
+    the verse (see ``_continues_verse``). Only the windows judged on their own count as
+    neighbours, so the rule never chains through a break."""
+    verdicts = [judge_segment(t, config) for t in transcripts]
+    alone = [v.sung for v in verdicts]
+    for i, transcript in enumerate(transcripts):
+        beside = (i > 0 and alone[i - 1]) or (i + 1 < len(alone) and alone[i + 1])
+        if not alone[i] and beside and _continues_verse(transcript, verdicts[i], config):
+            verdicts[i] = SingingVerdict(True, "sung")
+    return verdicts
+
+
+def _continues_verse(
+    transcript: Transcript, verdict: SingingVerdict, config: SingingConfig
+) -> bool:
+    """Few or unsure words, none of them a stock hallucination, where Whisper hears speech."""
+    return (
+        verdict.reason in ("few_words", "low_confidence")
+        and _distinct(lyric_words(transcript.text)) >= config.beside_sung_min_words
+        and transcript.no_speech_prob <= config.beside_sung_max_no_speech_prob
+        and transcript.avg_logprob >= config.beside_sung_min_avg_logprob
+    )
 
 
 def no_singing_detail(segments: Sequence[SegmentFeatures]) -> str:

@@ -7,34 +7,28 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from pipeline.config import apply_overrides
-from pipeline.io.webdataset import NoShardsError, list_shards
+from pipeline.io.webdataset import list_shards
 from pipeline.run_log import run_log_handler
-from pipeline.train.data import TrainingDataError
-from pipeline.train.livi import livi_preset, train_livi
-from pipeline.train.loop import EpochResult, NonFiniteLossError, StepCallback
-from pipeline.train.run_dir import RunConfigMismatchError, RunFolderError
-from pipeline.train.wealy import train_wealy, wealy_preset
 
-USER_ERRORS = (
-    TrainingDataError,
-    NonFiniteLossError,
-    RunConfigMismatchError,
-    RunFolderError,
-    NoShardsError,
-)
+if TYPE_CHECKING:
+    from pipeline.train.loop import EpochResult, StepCallback
 
-Trainer = Callable[[Path, Path, Any, StepCallback | None], list[EpochResult]]
+    Trainer = Callable[[Path, Path, Any, StepCallback | None], list[EpochResult]]
 
 
 def _trainer(model: str) -> tuple[Callable[[str], Any], Trainer]:
-    """(preset function, train function) of ``model``."""
+    """(preset function, train function) of ``model``; imports torch, so only when training."""
     if model == "livi":
+        from pipeline.train.livi import livi_preset, train_livi
+
         return livi_preset, train_livi
+    from pipeline.train.wealy import train_wealy, wealy_preset
+
     return wealy_preset, train_wealy
 
 

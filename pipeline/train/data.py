@@ -17,6 +17,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from pipeline.errors import UserError
 from pipeline.io.webdataset import ArrayRef, index_shard, iter_samples
 
 LiviBatch = tuple[torch.Tensor, torch.Tensor]  # (B, L, d) encoder states, (B, e) text targets
@@ -24,7 +25,7 @@ WealyBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (B, T, d), (B, T
 T = TypeVar("T")
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(UserError, ValueError):
     """The shards cannot train this model as they are (no targets, too few works, ...)."""
 
 

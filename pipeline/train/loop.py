@@ -20,13 +20,14 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from pipeline.errors import UserError
 from pipeline.train.data import TrainingDataError
 from pipeline.train.run_dir import BEST, LAST, load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError, RuntimeError):
     """The loss became NaN or infinite; the checkpoints keep the last finite state."""
 
 

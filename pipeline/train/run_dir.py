@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from pipeline.errors import UserError
 from pipeline.io.atomic import atomic_path, atomic_write_bytes
 
 CONFIG_FILE = "config.json"
@@ -28,11 +29,11 @@ RESUMABLE_KEYS = frozenset({"epochs", "device"})
 C = TypeVar("C")
 
 
-class RunFolderError(FileNotFoundError):
+class RunFolderError(UserError, FileNotFoundError):
     """A folder given as a training run lacks what a run folder holds."""
 
 
-class RunConfigMismatchError(ValueError):
+class RunConfigMismatchError(UserError, ValueError):
     """A run folder holds a run with other settings; resuming it would mix two runs."""
 
 

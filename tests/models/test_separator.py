@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 from pipeline.models.separator import HTDEMUCS_FILE, SeparatorError, load_separator
 from tests.separator_fixtures import save_htdemucs
@@ -28,6 +29,13 @@ def test_a_file_that_is_not_a_demucs_model_is_refused(tmp_path: Path, content: b
     wrong.write_bytes(content)
     with pytest.raises(SeparatorError, match=f"not a demucs model file.*{HTDEMUCS_FILE}"):
         load_separator(str(wrong))
+
+
+def test_a_checkpoint_of_something_else_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "other.th"
+    torch.save({"weight": torch.zeros(2)}, other)
+    with pytest.raises(SeparatorError, match=f"not a demucs model file.*{HTDEMUCS_FILE}"):
+        load_separator(str(other))
 
 
 def test_a_model_without_a_vocal_source_is_refused(tmp_path: Path) -> None:

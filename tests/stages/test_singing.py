@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.config import SingingConfig
 from pipeline.records import SegmentFeatures, Transcript
-from pipeline.stages.singing import judge_segment, lyric_words, no_singing_detail
+from pipeline.stages.singing import judge_segment, judge_track, lyric_words, no_singing_detail
 
 CONFIG = SingingConfig()
 
@@ -81,6 +81,30 @@ def test_a_long_text_may_be_less_sure_of_its_words() -> None:
     assert judge_segment(_transcript(short, logprob=unsure), CONFIG).reason == "low_confidence"
     garbage = _transcript(words, logprob=CONFIG.long_text_min_avg_logprob - 0.01)
     assert judge_segment(garbage, CONFIG).reason == "low_confidence"
+
+
+def test_a_window_beside_a_sung_one_continues_its_verse() -> None:
+    verse = _transcript("I walk alone until the end of time")
+    quiet = _transcript("alone", no_speech=0.5, logprob=-2.5)  # 20 s sung, one word heard
+    judged = [v.reason for v in judge_track([verse, quiet, quiet, verse], CONFIG)]
+    assert judged == ["sung"] * 4
+    assert [v.sung for v in judge_track([quiet, quiet, verse], CONFIG)] == [False, True, True]
+    # Only windows sung on their own count as neighbours: the rule never chains.
+    assert not judge_track([quiet, quiet], CONFIG)[0].sung
+
+
+@pytest.mark.parametrize(
+    "beside",
+    [
+        _transcript("Thank you.", no_speech=0.5),  # a stock hallucination is no lyric word
+        _transcript("alone", no_speech=CONFIG.beside_sung_max_no_speech_prob + 0.01),
+        _transcript("alone", logprob=CONFIG.beside_sung_min_avg_logprob - 0.01),
+        _transcript("1.5% 2.0% 2.5%"),  # no letters, no words
+    ],
+)
+def test_a_break_beside_a_verse_stays_unsung(beside: Transcript) -> None:
+    verse = _transcript("I walk alone until the end of time")
+    assert [v.sung for v in judge_track([verse, beside], CONFIG)] == [True, False]
 
 
 def test_min_words_counts_clean_words() -> None:
