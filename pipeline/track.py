@@ -12,6 +12,7 @@ from pipeline.records import (
     SegmentedTrack,
     SegmentFeatures,
     TrackFeatures,
+    Transcript,
 )
 from pipeline.stages.decode import decode_audio
 from pipeline.stages.decoder_states import decoder_states
@@ -21,7 +22,7 @@ from pipeline.stages.segment import segment_audio
 from pipeline.stages.separate import separate_vocals
 from pipeline.stages.singing import STAGE as SINGING_STAGE
 from pipeline.stages.singing import judge_track, no_singing_detail
-from pipeline.stages.transcribe import transcribe
+from pipeline.stages.transcribe import transcribe_batch
 
 
 def prepare_track(
@@ -48,12 +49,12 @@ def extract_track(
     keep_unsung = config.singing.keep_unsung_tracks
     segments = track.segments
     size = config.whisper.batch_size
-    encoder_states = [
-        states
-        for first in range(0, len(segments), size)
-        for states in encode(log_mel(list(segments[first : first + size]), runtime), runtime)
-    ]
-    transcripts = [transcribe(states, runtime, config.whisper) for states in encoder_states]
+    encoder_states: list[np.ndarray] = []  # (L, d) per segment
+    transcripts: list[Transcript] = []
+    for first in range(0, len(segments), size):
+        batch = encode(log_mel(list(segments[first : first + size]), runtime), runtime)
+        encoder_states += list(batch)
+        transcripts += transcribe_batch(batch, runtime, config.whisper)
     # The whole track is judged before the decoder pass: a window's neighbours count.
     verdicts = judge_track(transcripts, config.singing)
     wanted = [i for i, v in enumerate(verdicts) if v.sung or keep_unsung]

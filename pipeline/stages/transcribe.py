@@ -30,13 +30,13 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
-def _detect_language(
-    encoder_output: ctranslate2.StorageView, runtime: WhisperRuntime
-) -> tuple[str, float]:
+def _detect_languages(
+    encoder_output: ctranslate2.StorageView, runtime: WhisperRuntime, count: int
+) -> list[tuple[str, float]]:
+    """(language, probability) of each segment of the batch, in one call."""
     if not runtime.model.is_multilingual:
-        return "en", 1.0
-    token, probability = runtime.model.detect_language(encoder_output)[0][0]
-    return token[2:-2], float(probability)
+        return [("en", 1.0)] * count
+    return [(r[0][0][2:-2], float(r[0][1])) for r in runtime.model.detect_language(encoder_output)]
 
 
 def prompt_tokens(tokenizer: Tokenizer, config: WhisperConfig) -> list[int]:
@@ -53,26 +53,59 @@ def transcribe(
     """Decode one segment's (L, d) encoder states; the first temperature that passes wins."""
     if encoder_states.ndim != 2:
         raise ValueError(f"encoder_states must be (L, d), got shape {encoder_states.shape}")
-    encoder_output = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoder_states[None]))
+    return transcribe_batch(encoder_states[None], runtime, config)[0]
+
+
+def transcribe_batch(
+    encoder_states: np.ndarray, runtime: WhisperRuntime, config: WhisperConfig
+) -> list[Transcript]:
+    """Decode a batch of (B, L, d) encoder states: language detection and greedy decoding in
+    one call each for the whole batch (what fills a GPU), then the temperature fallback for
+    only the segments that need it. Each segment's result equals its decoding alone."""
+    if encoder_states.ndim != 3:
+        raise ValueError(f"encoder_states must be (B, L, d), got shape {encoder_states.shape}")
+    encoder_output = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoder_states))
+    count = len(encoder_states)
     if config.language:
-        language, language_probability = config.language, 1.0
+        languages = [(config.language, 1.0)] * count
     else:
-        language, language_probability = _detect_language(encoder_output, runtime)
-    tokenizer = Tokenizer(
-        runtime.tokenizer, runtime.model.is_multilingual, task="transcribe", language=language
-    )
-    prompt = prompt_tokens(tokenizer, config)
-    max_length = min(MAX_LENGTH, len(prompt) + config.max_new_tokens)
+        languages = _detect_languages(encoder_output, runtime, count)
+    segment_tokenizers = [
+        Tokenizer(runtime.tokenizer, runtime.model.is_multilingual, "transcribe", language)
+        for language, _ in languages
+    ]
+    prompts = [prompt_tokens(tokenizer, config) for tokenizer in segment_tokenizers]
+    # Same length for every language (start, language, task, no-timestamps): no padding.
+    max_length = min(MAX_LENGTH, len(prompts[0]) + config.max_new_tokens)
     greedy = runtime.model.generate(
         encoder_output,
-        [prompt],
+        prompts,
         beam_size=1,
         max_length=max_length,
         return_scores=True,
         return_no_speech_prob=True,
         suppress_blank=True,
         suppress_tokens=[-1],
-    )[0]
+    )
+    return [
+        _with_fallback(states, result, prompt, tokenizer, language, runtime, config)
+        for states, result, prompt, tokenizer, language in zip(
+            encoder_states, greedy, prompts, segment_tokenizers, languages, strict=True
+        )
+    ]
+
+
+def _with_fallback(
+    encoder_states: np.ndarray,  # (L, d)
+    greedy: ctranslate2.models.WhisperGenerationResult,
+    prompt: list[int],
+    tokenizer: Tokenizer,
+    language: tuple[str, float],
+    runtime: WhisperRuntime,
+    config: WhisperConfig,
+) -> Transcript:
+    """The greedy result, or the first sampled temperature that passes (Whisper's rule)."""
+    max_length = min(MAX_LENGTH, len(prompt) + config.max_new_tokens)
     no_speech_prob = float(greedy.no_speech_prob)
     greedy_tokens = tuple(greedy.sequences_ids[0])
     greedy_sum_logprob = float(greedy.scores[0]) * len(greedy_tokens)
@@ -89,8 +122,8 @@ def transcribe(
             prompt=tuple(prompt),
             tokens=tokens,
             text=text,
-            language=language,
-            language_probability=language_probability,
+            language=language[0],
+            language_probability=language[1],
             avg_logprob=sum_logprob / (len(tokens) + 1),
             no_speech_prob=no_speech_prob,
             compression_ratio=compression_ratio(text),

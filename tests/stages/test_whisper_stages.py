@@ -7,11 +7,12 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from pipeline.config import ExtractConfig, SegmentConfig, WhisperConfig
+from pipeline.io.catalog import read_catalog
 from pipeline.models.whisper_runtime import load_whisper
 from pipeline.records import CatalogEntry, SegmentedTrack, TrackFeatures
 from pipeline.stages.decoder_states import decoder_states
 from pipeline.stages.encode import encode, log_mel
-from pipeline.stages.transcribe import compression_ratio, transcribe
+from pipeline.stages.transcribe import compression_ratio, transcribe, transcribe_batch
 from pipeline.track import extract_track, prepare_track
 
 CONFIG = ExtractConfig(segment=SegmentConfig(min_mean_vocalness=0.0))
@@ -84,3 +85,18 @@ def test_sampled_fallback_is_reproducible(segmented: SegmentedTrack) -> None:
     assert "river" in first.text.lower()
     other_seed = transcribe(states, runtime, WhisperConfig(temperatures=(0.6,), seed=1))
     assert other_seed.temperature == 0.6
+
+
+def test_a_batch_decodes_exactly_as_its_segments_alone(example_dir: Path) -> None:
+    """Batched greedy decoding (one generate call, several languages) changes nothing: each
+    segment's tokens, scores and fallback equal its decoding on its own."""
+    entries = [e for e in read_catalog(example_dir / "catalog.csv") if e.work_id == "river"]
+    tracks = [prepare_track(e, ExtractConfig()) for e in entries[:3]]
+    segments = [s for t in tracks if isinstance(t, SegmentedTrack) for s in t.segments]
+    runtime = load_whisper(WhisperConfig())
+    states = encode(log_mel(segments, runtime), runtime)  # (B, L, d)
+    batched = transcribe_batch(states, runtime, WhisperConfig())
+    alone = [transcribe(s, runtime, WhisperConfig()) for s in states]
+    assert len(batched) == len(segments) >= 4
+    assert len({t.language for t in alone}) > 1  # prompts differ inside the batch
+    assert batched == alone
