@@ -1,10 +1,12 @@
 """Transcribe one segment from its encoder states with CTranslate2's ``generate``.
 
-Greedy decoding with temperature fallback, as Whisper does it; each segment is decoded on its
-own (no conditioning on the previous one), so segments stay independent and any one can be
-recomputed alone. CTranslate2's sampling cannot be seeded reproducibly, so the fallback
-temperatures sample from the PyTorch decoder with a seeded generator: identical inputs give
-identical outputs, on any worker.
+Greedy decoding with temperature fallback, as Whisper does it; no segment is conditioned on
+another, so segments stay independent and any one can be recomputed alone. Segments are
+decoded in batches (one greedy ``generate`` per batch, one sampled pass per fallback
+temperature for those that still fail): a batch is what fills a GPU, and on a CPU it streams
+the decoder's weights once per step for all of its segments. CTranslate2's sampling cannot be
+seeded reproducibly, so the fallback temperatures sample from the PyTorch decoder with a
+seeded generator per segment: identical inputs give identical outputs, on any worker.
 """
 
 from __future__ import annotations
@@ -59,9 +61,9 @@ def transcribe(
 def transcribe_batch(
     encoder_states: np.ndarray, runtime: WhisperRuntime, config: WhisperConfig
 ) -> list[Transcript]:
-    """Decode a batch of (B, L, d) encoder states: language detection and greedy decoding in
-    one call each for the whole batch (what fills a GPU), then the temperature fallback for
-    only the segments that need it. Each segment's result equals its decoding alone."""
+    """Decode a batch of (B, L, d) encoder states. Language detection and greedy decoding take
+    one call each for the whole batch; each fallback temperature then samples, in one batched
+    pass, only the segments that still fail. Each segment's result is its decoding alone."""
     if encoder_states.ndim != 3:
         raise ValueError(f"encoder_states must be (B, L, d), got shape {encoder_states.shape}")
     encoder_output = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoder_states))
@@ -87,51 +89,57 @@ def transcribe_batch(
         suppress_blank=True,
         suppress_tokens=[-1],
     )
-    return [
-        _with_fallback(states, result, prompt, tokenizer, language, runtime, config)
-        for states, result, prompt, tokenizer, language in zip(
-            encoder_states, greedy, prompts, segment_tokenizers, languages, strict=True
-        )
-    ]
+    no_speech = [float(g.no_speech_prob) for g in greedy]
 
-
-def _with_fallback(
-    encoder_states: np.ndarray,  # (L, d)
-    greedy: ctranslate2.models.WhisperGenerationResult,
-    prompt: list[int],
-    tokenizer: Tokenizer,
-    language: tuple[str, float],
-    runtime: WhisperRuntime,
-    config: WhisperConfig,
-) -> Transcript:
-    """The greedy result, or the first sampled temperature that passes (Whisper's rule)."""
-    max_length = min(MAX_LENGTH, len(prompt) + config.max_new_tokens)
-    no_speech_prob = float(greedy.no_speech_prob)
-    greedy_tokens = tuple(greedy.sequences_ids[0])
-    greedy_sum_logprob = float(greedy.scores[0]) * len(greedy_tokens)
-    candidates: list[Transcript] = []
-    for temperature in config.temperatures:
-        if temperature == 0.0:
-            tokens, sum_logprob = greedy_tokens, greedy_sum_logprob
-        else:
-            tokens, sum_logprob = _sample(
-                encoder_states, prompt, temperature, max_length, runtime, config.seed
-            )
-        text = tokenizer.decode(list(tokens)).strip()
-        candidate = Transcript(
-            prompt=tuple(prompt),
+    def candidate(i: int, tokens: tuple[int, ...], sum_logprob: float, temp: float) -> Transcript:
+        text = segment_tokenizers[i].decode(list(tokens)).strip()
+        return Transcript(
+            prompt=tuple(prompts[i]),
             tokens=tokens,
             text=text,
-            language=language[0],
-            language_probability=language[1],
+            language=languages[i][0],
+            language_probability=languages[i][1],
             avg_logprob=sum_logprob / (len(tokens) + 1),
-            no_speech_prob=no_speech_prob,
+            no_speech_prob=no_speech[i],
             compression_ratio=compression_ratio(text),
-            temperature=float(temperature),
+            temperature=float(temp),
         )
-        candidates.append(candidate)
-        if not _needs_fallback(candidate, config):
-            return candidate
+
+    candidates: list[list[Transcript]] = [[] for _ in range(count)]
+    pending = list(range(count))  # segments whose every candidate so far needs a fallback
+    for temperature in config.temperatures:
+        if temperature == 0.0:
+            found = [_greedy_tokens(greedy[i]) for i in pending]
+        else:
+            found = _sample(
+                encoder_states[pending],
+                [prompts[i] for i in pending],
+                temperature,
+                max_length,
+                runtime,
+                config.seed,
+            )
+        for i, (tokens, sum_logprob) in zip(pending, found, strict=True):
+            candidates[i].append(candidate(i, tokens, sum_logprob, temperature))
+        pending = [i for i in pending if _needs_fallback(candidates[i][-1], config)]
+        if not pending:
+            break
+    return [_choose(c, config) for c in candidates]
+
+
+def _greedy_tokens(
+    result: ctranslate2.models.WhisperGenerationResult,
+) -> tuple[tuple[int, ...], float]:
+    """Tokens and their summed log-probability (CTranslate2 scores their mean)."""
+    tokens = tuple(result.sequences_ids[0])
+    return tokens, float(result.scores[0]) * len(tokens)
+
+
+def _choose(candidates: list[Transcript], config: WhisperConfig) -> Transcript:
+    """The first candidate that passes; if none does, Whisper's rule: the likeliest of those
+    under the compression threshold (or of all)."""
+    if not _needs_fallback(candidates[-1], config):
+        return candidates[-1]
     passing = [
         c
         for c in candidates
@@ -159,31 +167,47 @@ def _needs_fallback(t: Transcript, config: WhisperConfig) -> bool:
 
 @torch.inference_mode()
 def _sample(
-    encoder_states: np.ndarray,  # (L, d)
-    prompt: list[int],
+    encoder_states: np.ndarray,  # (B, L, d)
+    prompts: list[list[int]],  # B prompts of one length
     temperature: float,
     max_length: int,
     runtime: WhisperRuntime,
     seed: int,
-) -> tuple[tuple[int, ...], float]:
-    """Sampled tokens (end token excluded) and the sum of their untempered log-probabilities."""
+) -> list[tuple[tuple[int, ...], float]]:
+    """Per segment, sampled tokens (end token excluded) and the sum of their untempered
+    log-probabilities. The segments share each decoder step (one pass streams the weights
+    once for all of them); each draws from its own generator seeded with ``seed``, so its
+    tokens do not depend on the others in the batch."""
     decoder = runtime.decoder
-    generator = torch.Generator().manual_seed(seed)
-    memory = torch.from_numpy(encoder_states[None]).to(runtime.torch_device)
+    count, prompt_length = len(prompts), len(prompts[0])
+    generators = [torch.Generator().manual_seed(seed) for _ in range(count)]
+    memory = torch.from_numpy(np.ascontiguousarray(encoder_states)).to(runtime.torch_device)
     cross = decoder.cross_kv(memory)
     cache = SelfAttentionCache(len(decoder.layers))
-    sequence = list(prompt)
-    new_tokens = sequence
-    sum_logprob = 0.0
-    while len(sequence) < max_length:
-        tokens = torch.tensor([new_tokens], device=runtime.torch_device)
-        state = decoder(tokens, cross, cache)[0, -1:]  # (1, d)
-        logits = runtime.mask_unemitted(decoder.logits(state).float(), len(sequence) == len(prompt))
-        probabilities = torch.softmax(logits[0] / temperature, dim=-1).cpu()
-        token = int(torch.multinomial(probabilities, 1, generator=generator))
-        sum_logprob += float(torch.log_softmax(logits[0], dim=-1)[token])
-        if token == runtime.end_of_text:
-            break
-        sequence.append(token)
-        new_tokens = [token]
-    return tuple(sequence[len(prompt) :]), sum_logprob
+    sequences = [list(p) for p in prompts]
+    sum_logprobs = [0.0] * count
+    running = set(range(count))
+    step = torch.tensor(prompts, device=runtime.torch_device)  # (B, P), then (B, 1)
+    length = prompt_length
+    while running and length < max_length:
+        states = decoder(step, cross, cache)[:, -1]  # (B, d)
+        logits = decoder.logits(states).float()  # (B, vocab)
+        for row in logits:
+            runtime.mask_unemitted(row[None], length == prompt_length)  # in place, per row
+        log_probabilities = torch.log_softmax(logits, dim=-1).cpu()
+        probabilities = torch.softmax(logits / temperature, dim=-1).cpu()
+        next_tokens = [runtime.end_of_text] * count  # finished rows are fed the end token
+        for i in sorted(running):
+            token = int(torch.multinomial(probabilities[i], 1, generator=generators[i]))
+            sum_logprobs[i] += float(log_probabilities[i, token])
+            if token == runtime.end_of_text:
+                running.discard(i)
+                continue
+            sequences[i].append(token)
+            next_tokens[i] = token
+        step = torch.tensor(next_tokens, device=runtime.torch_device)[:, None]
+        length += 1
+    return [
+        (tuple(seq[prompt_length:]), logprob)
+        for seq, logprob in zip(sequences, sum_logprobs, strict=True)
+    ]

@@ -88,8 +88,9 @@ def test_sampled_fallback_is_reproducible(segmented: SegmentedTrack) -> None:
 
 
 def test_a_batch_decodes_exactly_as_its_segments_alone(example_dir: Path) -> None:
-    """Batched greedy decoding (one generate call, several languages) changes nothing: each
-    segment's tokens, scores and fallback equal its decoding on its own."""
+    """Batching (one generate call over several languages, one sampled pass per fallback
+    temperature) changes no token: each segment gets the tokens, text and temperature of its
+    decoding alone. Sampled scores may move in the last float digits (batched matmuls)."""
     entries = [e for e in read_catalog(example_dir / "catalog.csv") if e.work_id == "river"]
     tracks = [prepare_track(e, ExtractConfig()) for e in entries[:3]]
     segments = [s for t in tracks if isinstance(t, SegmentedTrack) for s in t.segments]
@@ -99,4 +100,13 @@ def test_a_batch_decodes_exactly_as_its_segments_alone(example_dir: Path) -> Non
     alone = [transcribe(s, runtime, WhisperConfig()) for s in states]
     assert len(batched) == len(segments) >= 4
     assert len({t.language for t in alone}) > 1  # prompts differ inside the batch
-    assert batched == alone
+    assert any(t.temperature > 0 for t in alone)  # a fallback is part of the comparison
+    for b, a in zip(batched, alone, strict=True):
+        assert (b.tokens, b.text, b.temperature, b.language) == (
+            a.tokens,
+            a.text,
+            a.temperature,
+            a.language,
+        )
+        assert b.avg_logprob == pytest.approx(a.avg_logprob, abs=1e-5)
+        assert b.no_speech_prob == a.no_speech_prob

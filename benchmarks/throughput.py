@@ -1,0 +1,202 @@
+"""Full-length songs: our extraction against what a user writes in ten lines, side by side.
+
+Data: generated 3-4 minute songs (``pipeline make-bench --length full``: the voice at -6..+6 dB
+under a full band, intro, breaks and outro, true vocal regions in the catalog). Methods, the
+same Whisper model and compute type, each in its own process, interleaved ``--repeats`` times:
+
+- ``A``: a loop over files with faster-whisper ``WhisperModel.transcribe`` (greedy, beam 1)
+  and the pipeline's text encoder on the whole transcript;
+- ``A2``: the same loop with faster-whisper's ``BatchedInferencePipeline`` (``--batch-size``,
+  its default Silero VAD, greedy);
+- ``B``: ``pipeline run extract``, every feature (encoder states, transcript, singing
+  judgement, decoder states, text embedding), on its default LocalCluster;
+- ``C``: ``pipeline run embed --audio`` with a LIVI head (paper sizes, trained one epoch on
+  B's shards: its speed does not depend on how well it is trained).
+
+Prints audio seconds per wall second, seconds per track, peak RSS of the largest process of
+each method, encoder windows per minute of singing, and the ratios B/A, B/A2, A/C, A2/C as
+medians over the repeats; writes JSON. Process start and model loading count: they are what a
+user waits for.
+
+    .venv/bin/python -m benchmarks.throughput --workdir /tmp/throughput-bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pyarrow.parquet as pq
+
+from benchmarks._common import PIPELINE, extract_command, print_table, write_json
+from pipeline.synth.truth import read_truth
+
+POLL_S = 0.2
+LOOPS = ("A", "A2")
+
+
+def run_measured(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB of the largest process of its tree), polled."""
+    start = time.perf_counter()
+    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [process, *process.children(recursive=True)]
+            peak = max(peak, *(p.memory_info().rss for p in tree))
+        except psutil.Error:  # a process ended between listing and reading
+            pass
+        time.sleep(POLL_S)
+    wall_s = time.perf_counter() - start
+    if process.returncode:
+        stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+        raise RuntimeError(f"{' '.join(command)} failed:\n{stderr[-3000:]}")
+    return wall_s, peak / 1e6
+
+
+def user_loop(method: str, catalog: Path, batch_size: int, result: Path) -> None:
+    """A or A2 in this process: transcribe each file, embed its text; per-track seconds."""
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    from pipeline.config import TextEmbedConfig, WhisperConfig
+    from pipeline.io.catalog import read_catalog
+    from pipeline.models.whisper_runtime import resolve_model_dir
+    from pipeline.stages.embed_text import clean_transcript, embed_text
+
+    whisper = WhisperConfig()
+    model = WhisperModel(
+        str(resolve_model_dir(whisper)),
+        device="cpu",
+        compute_type=whisper.resolved_compute_type(),
+        cpu_threads=os.cpu_count() or 0,
+    )
+    batched = BatchedInferencePipeline(model) if method == "A2" else None
+    seconds = []
+    for entry in read_catalog(catalog):
+        start = time.perf_counter()
+        if batched:
+            segments, _ = batched.transcribe(entry.audio_path, batch_size=batch_size, beam_size=1)
+        else:
+            segments, _ = model.transcribe(entry.audio_path, beam_size=1)
+        text = clean_transcript(" ".join(s.text for s in segments))
+        embed_text(text, TextEmbedConfig())
+        seconds.append(time.perf_counter() - start)
+    result.write_text(json.dumps(seconds))
+
+
+def _command(method: str, catalog: Path, work: Path, args: argparse.Namespace) -> list[str]:
+    if method in LOOPS:
+        loop = [sys.executable, "-m", "benchmarks.throughput", "--loop", method]
+        loop += ["--catalog", str(catalog), "--batch-size", str(args.batch_size)]
+        return [*loop, "--loop-result", str(work / f"{method}.json")]
+    if method == "B":
+        return extract_command(catalog, work / "B")
+    embed = [PIPELINE, "run", "embed", "--model", str(work / "livi-run"), "--audio", str(catalog)]
+    return [*embed, "--output", str(work / "C.parquet")]
+
+
+def _prepare(catalog: Path, work: Path) -> None:
+    """A first extraction and a LIVI head trained on it, so that C has a run to load."""
+    if not (work / "livi-run" / "last.pt").is_file():
+        subprocess.run(extract_command(catalog, work / "first-B"), check=True, capture_output=True)
+        train = [PIPELINE, "run", "train", "livi", "--shards", str(work / "first-B")]
+        train += ["--output", str(work / "livi-run"), "--epochs", "1"]
+        subprocess.run(train, check=True, capture_output=True)
+
+
+def _windows_per_sung_minute(features: Path, catalog: Path) -> float:
+    windows = pq.read_table(features / "segments").num_rows
+    sung_s = sum(end - start for t in read_truth(catalog).values() for start, end in t.regions)
+    return windows / (sung_s / 60)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", type=Path, default=Path("throughput-bench"))
+    parser.add_argument("--songs", type=int, default=6, help="full-length generated songs")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=8, help="A2's batch size")
+    parser.add_argument("--methods", nargs="+", default=["A", "A2", "B", "C"])
+    parser.add_argument("--loop", choices=LOOPS, help=argparse.SUPPRESS)  # one run of A or A2
+    parser.add_argument("--catalog", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--loop-result", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.loop:
+        user_loop(args.loop, args.catalog, args.batch_size, args.loop_result)
+        return
+    catalog = args.workdir / "bench" / "catalog.csv"
+    if not catalog.is_file():
+        make_bench = [PIPELINE, "make-bench", "--output", str(catalog.parent), "--length", "full"]
+        make_bench += ["--works", str(args.songs), "--versions-per-work", "1"]
+        make_bench += ["--distractors", "0", "--instrumentals", "0", "--spoken", "0"]
+        subprocess.run(make_bench, check=True, stdout=subprocess.DEVNULL)
+    truth = read_truth(catalog)
+    audio_s = sum(t.duration_s for t in truth.values())
+    work = args.workdir / "runs"
+    work.mkdir(parents=True, exist_ok=True)
+    if "C" in args.methods:
+        _prepare(catalog, work)
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in args.methods}
+    for repeat in range(args.repeats):
+        for method in args.methods:  # interleaved: the machine's noise hits every method alike
+            shutil.rmtree(work / "B", ignore_errors=True)  # each run starts from nothing
+            (work / "C.parquet").unlink(missing_ok=True)
+            wall_s, rss_mb = run_measured(_command(method, catalog, work, args))
+            run: dict[str, Any] = {"wall_s": wall_s, "peak_rss_mb": rss_mb}
+            if method in LOOPS:
+                run["track_s"] = json.loads((work / f"{method}.json").read_text())
+            if method == "B":
+                run["windows_per_sung_min"] = _windows_per_sung_minute(work / "B", catalog)
+            runs[method].append(run)
+            print(f"repeat {repeat + 1}: {method} {wall_s:.1f} s, {rss_mb:.0f} MB", flush=True)
+    rows = [_row(method, r, audio_s, len(truth)) for method, r in runs.items()]
+    ratios = _ratios(runs)
+    print(f"\n{len(truth)} songs, {audio_s:.0f} s of audio, {os.cpu_count()} CPUs")
+    print_table(rows)
+    print_table([ratios])
+    payload = {"songs": len(truth), "audio_s": audio_s, "runs": runs, "rows": rows}
+    print(f"json: {write_json('throughput', {**payload, 'ratios': ratios})}")
+
+
+def _row(method: str, runs: list[dict[str, Any]], audio_s: float, tracks: int) -> dict[str, Any]:
+    wall = statistics.median(r["wall_s"] for r in runs)
+    row: dict[str, Any] = {
+        "method": method,
+        "wall_s": round(wall, 1),
+        "audio_s_per_wall_s": round(audio_s / wall, 2),
+        "s_per_track": round(wall / tracks, 1),
+        "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs)),
+    }
+    if "track_s" in runs[0]:  # in-process per-track times: model loading excluded
+        per_track = [s for r in runs for s in r["track_s"]]
+        row["track_s_median"] = round(statistics.median(per_track), 1)
+        row["track_s_mean"] = round(statistics.mean(per_track), 1)
+    if "windows_per_sung_min" in runs[0]:
+        row["windows_per_sung_min"] = round(runs[0]["windows_per_sung_min"], 2)
+    return row
+
+
+def _ratios(runs: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """Each ratio per repeat (both sides from the same pass), then the median."""
+    pairs = (("B", "A"), ("B", "A2"), ("A", "C"), ("A2", "C"))
+    ratios = {}
+    for top, bottom in pairs:
+        if top in runs and bottom in runs:
+            values = [
+                t["wall_s"] / b["wall_s"] for t, b in zip(runs[top], runs[bottom], strict=True)
+            ]
+            ratios[f"{top}/{bottom}"] = round(statistics.median(values), 3)
+    return ratios
+
+
+if __name__ == "__main__":
+    main()
