@@ -171,7 +171,7 @@ DETECTORS: dict[str, Detector] = {
                 beside_sung_min_avg_logprob=lp,
             )
         )
-        for words, ns, lp in ((2, 0.8, -3.0), (1, 0.7, -3.0), (1, 0.8, -3.0), (1, 0.9, -3.5))
+        for words, ns, lp in ((2, 0.8, -3.0), (1, 0.8, -3.0), (1, 0.9, -3.5), (1, 0.95, -4.5))
     },
 }
 
@@ -253,6 +253,9 @@ EVIDENCE_SETTINGS = (
     "singing.min_avg_logprob=-1.2",
     "singing.long_text_words=1000000",
     "singing.long_text_min_avg_logprob=-1.2",
+    "singing.beside_sung_min_words=1",
+    "singing.beside_sung_max_no_speech_prob=0.8",
+    "singing.beside_sung_min_avg_logprob=-3.0",
 )
 
 

@@ -58,10 +58,11 @@ class SingingConfig:
     long_text_words: int = 12
     long_text_min_avg_logprob: float = -3.5
     # A window beside a sung one continues its verse: one lyric word is enough there if
-    # Whisper's scores are not against it. Quiet singing often comes out as one or two words.
+    # Whisper's scores are not against it. Quiet singing often comes out as one or two words,
+    # or as many unsure ones (avg_logprob -3.5 to -4); benchmarks/vocal_detection.py chose these.
     beside_sung_min_words: int = 1
-    beside_sung_max_no_speech_prob: float = 0.8
-    beside_sung_min_avg_logprob: float = -3.0
+    beside_sung_max_no_speech_prob: float = 0.9
+    beside_sung_min_avg_logprob: float = -4.0
     keep_unsung_tracks: bool = False  # True: a track with no sung segment is kept, flagged
 
 
