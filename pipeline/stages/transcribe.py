@@ -62,8 +62,9 @@ def transcribe_batch(
     encoder_states: np.ndarray, runtime: WhisperRuntime, config: WhisperConfig
 ) -> list[Transcript]:
     """Decode a batch of (B, L, d) encoder states. Language detection and greedy decoding take
-    one call each for the whole batch; each fallback temperature then samples, in one batched
-    pass, only the segments that still fail. Each segment's result is its decoding alone."""
+    one call each for the whole batch; the segments whose greedy text fails Whisper's checks
+    are then sampled at every fallback temperature in batched decoder passes. Each segment
+    gets what sequential fallback gives it alone: the first temperature that passes wins."""
     if encoder_states.ndim != 3:
         raise ValueError(f"encoder_states must be (B, L, d), got shape {encoder_states.shape}")
     encoder_output = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoder_states))
@@ -105,26 +106,41 @@ def transcribe_batch(
             temperature=float(temp),
         )
 
-    candidates: list[list[Transcript]] = [[] for _ in range(count)]
-    pending = list(range(count))  # segments whose every candidate so far needs a fallback
-    for temperature in config.temperatures:
-        if temperature == 0.0:
-            found = [_greedy_tokens(greedy[i]) for i in pending]
-        else:
-            found = _sample(
-                encoder_states[pending],
-                [prompts[i] for i in pending],
-                temperature,
-                max_length,
-                runtime,
-                config.seed,
-            )
-        for i, (tokens, sum_logprob) in zip(pending, found, strict=True):
-            candidates[i].append(candidate(i, tokens, sum_logprob, temperature))
-        pending = [i for i in pending if _needs_fallback(candidates[i][-1], config)]
-        if not pending:
-            break
-    return [_choose(c, config) for c in candidates]
+    greedy_candidates = [candidate(i, *_greedy_tokens(greedy[i]), 0.0) for i in range(count)]
+    sampled = [t for t in config.temperatures if t != 0.0]
+    if 0.0 in config.temperatures:
+        pending = [i for i, c in enumerate(greedy_candidates) if _needs_fallback(c, config)]
+    else:
+        pending = list(range(count))
+    # Every fallback temperature of every failing segment at once: most fallbacks on sung or
+    # instrumental audio fail at every temperature, and one decoder step costs about the same
+    # for a few rows as for one (it streams the same weights).
+    rows = [(i, temperature) for i in pending for temperature in sampled]
+    samples: dict[tuple[int, float], Transcript] = {}
+    for first in range(0, len(rows), config.batch_size):
+        chunk = rows[first : first + config.batch_size]
+        segments = sorted({i for i, _ in chunk})
+        found = _sample(
+            encoder_states[segments],
+            [segments.index(i) for i, _ in chunk],
+            [prompts[i] for i, _ in chunk],
+            [temperature for _, temperature in chunk],
+            max_length,
+            runtime,
+            config.seed,
+        )
+        for (i, temperature), (tokens, sum_logprob) in zip(chunk, found, strict=True):
+            samples[i, temperature] = candidate(i, tokens, sum_logprob, temperature)
+
+    def in_order(i: int) -> list[Transcript]:
+        """The segment's candidates by temperature: greedy, then its samples if it failed."""
+        return [
+            greedy_candidates[i] if t == 0.0 else samples[i, t]
+            for t in config.temperatures
+            if t == 0.0 or (i, t) in samples
+        ]
+
+    return [_choose(in_order(i), config) for i in range(count)]
 
 
 def _greedy_tokens(
@@ -138,8 +154,9 @@ def _greedy_tokens(
 def _choose(candidates: list[Transcript], config: WhisperConfig) -> Transcript:
     """The first candidate that passes; if none does, Whisper's rule: the likeliest of those
     under the compression threshold (or of all)."""
-    if not _needs_fallback(candidates[-1], config):
-        return candidates[-1]
+    for c in candidates:
+        if not _needs_fallback(c, config):
+            return c
     passing = [
         c
         for c in candidates
@@ -167,45 +184,52 @@ def _needs_fallback(t: Transcript, config: WhisperConfig) -> bool:
 
 @torch.inference_mode()
 def _sample(
-    encoder_states: np.ndarray,  # (B, L, d)
-    prompts: list[list[int]],  # B prompts of one length
-    temperature: float,
+    encoder_states: np.ndarray,  # (S, L, d): the segments the rows sample from
+    row_segments: list[int],  # per row, its segment's index in encoder_states
+    prompts: list[list[int]],  # per row, its prompt; all of one length
+    temperatures: list[float],  # per row
     max_length: int,
     runtime: WhisperRuntime,
     seed: int,
 ) -> list[tuple[tuple[int, ...], float]]:
-    """Per segment, sampled tokens (end token excluded) and the sum of their untempered
-    log-probabilities. The segments share each decoder step (one pass streams the weights
-    once for all of them); each draws from its own generator seeded with ``seed``, so its
-    tokens do not depend on the others in the batch."""
+    """Per row, sampled tokens (end token excluded) and the sum of their untempered
+    log-probabilities. The rows share each decoder step; each draws from its own generator
+    seeded with ``seed``, so its tokens do not depend on the other rows of the batch."""
     decoder = runtime.decoder
     count, prompt_length = len(prompts), len(prompts[0])
     generators = [torch.Generator().manual_seed(seed) for _ in range(count)]
     memory = torch.from_numpy(np.ascontiguousarray(encoder_states)).to(runtime.torch_device)
-    cross = decoder.cross_kv(memory)
+    index = torch.tensor(row_segments, device=runtime.torch_device)
+    cross = [(k[index], v[index]) for k, v in decoder.cross_kv(memory)]  # once per segment
+    tempers = torch.tensor(temperatures, device=runtime.torch_device)[:, None]  # (R, 1)
     cache = SelfAttentionCache(len(decoder.layers))
     sequences = [list(p) for p in prompts]
     sum_logprobs = [0.0] * count
-    running = set(range(count))
-    step = torch.tensor(prompts, device=runtime.torch_device)  # (B, P), then (B, 1)
+    active = list(range(count))  # rows still sampling, in the order of the tensors' rows
+    step = torch.tensor(prompts, device=runtime.torch_device)  # (R, P), then (R, 1)
     length = prompt_length
-    while running and length < max_length:
-        states = decoder(step, cross, cache)[:, -1]  # (B, d)
-        logits = decoder.logits(states).float()  # (B, vocab)
+    while active and length < max_length:
+        states = decoder(step, cross, cache)[:, -1]  # (R, d)
+        logits = decoder.logits(states).float()  # (R, vocab)
         for row in logits:
             runtime.mask_unemitted(row[None], length == prompt_length)  # in place, per row
         log_probabilities = torch.log_softmax(logits, dim=-1).cpu()
-        probabilities = torch.softmax(logits / temperature, dim=-1).cpu()
-        next_tokens = [runtime.end_of_text] * count  # finished rows are fed the end token
-        for i in sorted(running):
-            token = int(torch.multinomial(probabilities[i], 1, generator=generators[i]))
-            sum_logprobs[i] += float(log_probabilities[i, token])
-            if token == runtime.end_of_text:
-                running.discard(i)
-                continue
-            sequences[i].append(token)
-            next_tokens[i] = token
-        step = torch.tensor(next_tokens, device=runtime.torch_device)[:, None]
+        probabilities = torch.softmax(logits / tempers, dim=-1).cpu()
+        still, next_tokens = [], []
+        for position, i in enumerate(active):
+            token = int(torch.multinomial(probabilities[position], 1, generator=generators[i]))
+            sum_logprobs[i] += float(log_probabilities[position, token])
+            if token != runtime.end_of_text:
+                sequences[i].append(token)
+                still.append(position)
+                next_tokens.append(token)
+        if len(still) < len(active):  # finished rows leave the batch: no step is wasted
+            keep = torch.tensor(still, device=runtime.torch_device, dtype=torch.long)
+            cross = [(k[keep], v[keep]) for k, v in cross]
+            cache.layers = [[t[keep] for t in layer] for layer in cache.layers]
+            tempers = tempers[keep]
+            active = [active[position] for position in still]
+        step = torch.tensor(next_tokens, device=runtime.torch_device, dtype=torch.long)[:, None]
         length += 1
     return [
         (tuple(seq[prompt_length:]), logprob)
