@@ -3,9 +3,11 @@
 Full-length generated songs (``pipeline make-bench --length full``: the voice at -6..+6 dB
 under a full band, intro, breaks and outro) are segmented and encoded once; then every
 segment is transcribed one call per segment (``transcribe``) and in batches
-(``transcribe_batch``, one ``detect_language`` and one greedy ``generate`` per batch; the
-sampled fallback stays per segment), interleaved over ``--repeats`` passes. It prints the
-median seconds per segment of each way, their ratio, and how many transcripts differ.
+(``transcribe_batch``: one ``detect_language`` and one greedy ``generate`` per batch, then
+the fallback temperatures of the failing segments sampled together), interleaved over
+``--repeats`` passes (a segment alone still samples its fallback temperatures together). It
+prints the median seconds per segment of each way, their ratio, how many segments got other
+tokens and the largest change of a score (sampled scores may move in the last float digits).
 
     .venv/bin/python -m benchmarks.batched_decoding --workdir /tmp/batched-bench
 """
@@ -93,8 +95,12 @@ def main(argv: list[str] | None = None) -> None:
             "batch_size": size,
             "s_per_segment": round(statistics.median(seconds[size]) / len(states), 3),
             "ratio_to_batch_1": round(statistics.median(seconds[size]) / alone, 3),
-            "differing_transcripts": sum(
-                a != b for a, b in zip(outputs[1], outputs[size], strict=True)
+            "differing_tokens": sum(
+                a.tokens != b.tokens for a, b in zip(outputs[1], outputs[size], strict=True)
+            ),
+            "max_logprob_change": max(
+                abs(a.avg_logprob - b.avg_logprob)
+                for a, b in zip(outputs[1], outputs[size], strict=True)
             ),
         }
         for size in sizes
