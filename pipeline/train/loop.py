@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from pipeline.errors import UserError
+from pipeline.train.curve import CURVE_FILE, save_training_curve
 from pipeline.train.data import TrainingDataError
 from pipeline.train.run_dir import BEST, LAST, load_checkpoint, save_checkpoint
 
@@ -151,6 +152,7 @@ def fit(
         save_checkpoint(last, checkpoint)
         if improved:
             save_checkpoint(run_dir / BEST, checkpoint)
+        save_training_curve(state["history"], name, run_dir / CURVE_FILE)
         log.info(
             "epoch %d/%d: %d steps, train loss %.5f, %s %s%s, %.1f s",
             result.epoch,

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.io.webdataset import list_shards
+from pipeline.train.curve import CURVE_FILE
 from pipeline.train.data import index_tracks, wealy_batches
 from pipeline.train.run_dir import LAST, load_checkpoint
 from pipeline.train.wealy import (
@@ -91,6 +92,8 @@ def test_loss_decreases_and_validation_map_is_logged(tmp_path: Path) -> None:
     config = dataclasses.replace(TINY, epochs=12, lr=3e-3, val_fraction=0.2, works_per_batch=4)
     results = train_wealy(features, tmp_path / "run", config)
     assert all(r.val_score is not None and 0 < r.val_score <= 1 for r in results)
+    curve = tmp_path / "run" / CURVE_FILE  # rewritten each epoch: loss and validation MAP
+    assert curve.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     # One fixed batch of every track, in eval mode: the untrained model, then the trained one.
     tracks = index_tracks(list_shards(features))
     batch = next(wealy_batches(tracks, 5, 3, 24, seed=1, epoch=0))
