@@ -14,6 +14,7 @@ from tqdm import tqdm
 from pipeline.config import apply_overrides
 from pipeline.io.webdataset import list_shards
 from pipeline.run_log import run_log_handler
+from pipeline.train.curve import CURVE_FILE
 
 if TYPE_CHECKING:
     from pipeline.train.loop import EpochResult, StepCallback
@@ -69,7 +70,7 @@ def _train(args: argparse.Namespace) -> int:
         for bar in bars:
             bar.close()
     trained = f"{len(results)} epoch(s) trained" if results else "nothing left to train"
-    print(f"{trained}; run folder {args.output} (best.pt, last.pt; log: {log_file})")
+    print(f"{trained}; run folder {args.output} (best.pt, last.pt, {CURVE_FILE}; log: {log_file})")
     return 0
 
 

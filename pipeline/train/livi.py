@@ -11,12 +11,14 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.io.webdataset import list_shards
-from pipeline.train.data import livi_batches, probe_dims, split_works, work_versions
+from pipeline.io.webdataset import iter_samples, list_shards
+from pipeline.retrieval.metrics import cosine_distances, retrieval_metrics
+from pipeline.train.data import livi_batches, probe_dims, split_works, work_key, work_versions
 from pipeline.train.loop import EpochResult, StepCallback, fit
 from pipeline.train.run_dir import write_run_config, write_split
 
@@ -37,8 +39,8 @@ class LiviConfig:
     weight_decay: float = 0.01
     warmup_steps: int = 10_000
     shuffle_buffer: int = 1024  # segments
-    val_fraction: float = 0.1  # of the works, held out for the validation loss
-    patience: int | None = None  # epochs without a better validation loss before stopping
+    val_fraction: float = 0.1  # of the works, held out for the validation MAP
+    patience: int | None = None  # epochs without a better validation MAP before stopping
     seed: int = 0
     device: str = "cpu"
 
@@ -141,6 +143,45 @@ def warmup_constant(
     )
 
 
+def livi_validation_map(
+    model: LiviModel,
+    shards: list[Path],
+    val_works: frozenset[str],
+    batch_size: int,
+    device: torch.device,
+) -> float | None:
+    """MAP among the held-out tracks, each embedded from its audio alone as at query time (the
+    mean of its segments' embeddings, every segment, sung or not); None when no held-out work
+    has two versions. Training tracks are left out: reading their encoder states again would
+    cost an epoch's reading per validation."""
+    sums: dict[str, np.ndarray] = {}
+    works: dict[str, str] = {}
+    pending: list[tuple[str, np.ndarray]] = []
+
+    def embed_pending() -> None:
+        states = torch.from_numpy(np.stack([s for _, s in pending]).astype(np.float32))
+        vectors = model.embed(states.to(device)).cpu().numpy()  # (B, e)
+        for (track_id, _), vector in zip(pending, vectors, strict=True):
+            sums[track_id] = sums[track_id] + vector if track_id in sums else vector
+        pending.clear()
+
+    for shard in shards:
+        for sample in iter_samples(shard, frozenset({"encoder"})):
+            if work_key(sample.meta) in val_works:
+                works[sample.meta["track_id"]] = work_key(sample.meta)
+                pending.append((sample.meta["track_id"], sample.arrays["encoder"]))
+                if len(pending) == batch_size:
+                    embed_pending()
+    if pending:
+        embed_pending()
+    track_ids = sorted(sums)
+    labels = [works[t] for t in track_ids]
+    if len(labels) == len(set(labels)):
+        return None
+    embeddings = np.stack([sums[t] / np.linalg.norm(sums[t]) for t in track_ids])
+    return retrieval_metrics(cosine_distances(embeddings), labels).map
+
+
 def train_livi(
     shards_dir: Path, run_dir: Path, config: LiviConfig, on_step: StepCallback | None = None
 ) -> list[EpochResult]:
@@ -164,11 +205,7 @@ def train_livi(
         )
 
     def validate() -> float | None:
-        losses = [
-            model.loss(encoder.to(device), text.to(device)).item()
-            for encoder, text in livi_batches(shards, val_works, config.batch_size, 0, 0)
-        ]
-        return sum(losses) / len(losses) if losses else None
+        return livi_validation_map(model, shards, val_works, config.batch_size, device)
 
     return fit(
         model,
@@ -179,7 +216,7 @@ def train_livi(
         config.epochs,
         device,
         validate=validate,
-        metric=("val_loss", False),
+        metric=("val_map", True),
         patience=config.patience,
         on_step=on_step,
     )
