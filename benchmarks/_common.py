@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PIPELINE = str(Path(sys.executable).with_name("pipeline"))
@@ -42,3 +46,20 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     target = RESULTS / f"{name}.json"
     target.write_text(json.dumps(payload, indent=1))
     return target
+
+
+def faster_whisper_model() -> WhisperModel:
+    """faster-whisper's own model object on the pipeline's Whisper folder, same compute type,
+    every core: what a user's ten-line loop loads."""
+    from faster_whisper import WhisperModel
+
+    from pipeline.config import WhisperConfig
+    from pipeline.models.whisper_runtime import resolve_model_dir
+
+    whisper = WhisperConfig()
+    return WhisperModel(
+        str(resolve_model_dir(whisper)),
+        device="cpu",
+        compute_type=whisper.resolved_compute_type(),
+        cpu_threads=os.cpu_count() or 0,
+    )

@@ -37,7 +37,13 @@ from typing import Any
 import psutil
 import pyarrow.parquet as pq
 
-from benchmarks._common import PIPELINE, extract_command, print_table, write_json
+from benchmarks._common import (
+    PIPELINE,
+    extract_command,
+    faster_whisper_model,
+    print_table,
+    write_json,
+)
 from pipeline.synth.truth import read_truth
 
 POLL_S = 0.2
@@ -65,20 +71,13 @@ def run_measured(command: list[str]) -> tuple[float, float]:
 
 def user_loop(method: str, catalog: Path, batch_size: int, result: Path) -> None:
     """A or A2 in this process: transcribe each file, embed its text; per-track seconds."""
-    from faster_whisper import BatchedInferencePipeline, WhisperModel
+    from faster_whisper import BatchedInferencePipeline
 
-    from pipeline.config import TextEmbedConfig, WhisperConfig
+    from pipeline.config import TextEmbedConfig
     from pipeline.io.catalog import read_catalog
-    from pipeline.models.whisper_runtime import resolve_model_dir
     from pipeline.stages.embed_text import clean_transcript, embed_text
 
-    whisper = WhisperConfig()
-    model = WhisperModel(
-        str(resolve_model_dir(whisper)),
-        device="cpu",
-        compute_type=whisper.resolved_compute_type(),
-        cpu_threads=os.cpu_count() or 0,
-    )
+    model = faster_whisper_model()
     batched = BatchedInferencePipeline(model) if method == "A2" else None
     seconds = []
     for entry in read_catalog(catalog):

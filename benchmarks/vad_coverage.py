@@ -12,22 +12,19 @@ the words it wrote, beside the windows ``pipeline run extract`` judged sung and 
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from benchmarks._common import extract_command, print_table, write_json
+from benchmarks._common import extract_command, faster_whisper_model, print_table, write_json
 from benchmarks.real_recordings import read_labels, real_catalog
-from pipeline.config import WhisperConfig
 from pipeline.io.catalog import read_catalog
-from pipeline.models.whisper_runtime import resolve_model_dir
 
 
 def main(argv: list[str] | None = None) -> None:
-    from faster_whisper import BatchedInferencePipeline, WhisperModel
+    from faster_whisper import BatchedInferencePipeline
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path("vad-bench"))
@@ -42,14 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         if row["singing"] == "sung":
             sung_windows[row["track_id"]] += 1
             sung_words[row["track_id"]] += len(row["clean_transcript"].split())
-    whisper = WhisperConfig()
-    model = WhisperModel(
-        str(resolve_model_dir(whisper)),
-        device="cpu",
-        compute_type=whisper.resolved_compute_type(),
-        cpu_threads=os.cpu_count() or 0,
-    )
-    batched = BatchedInferencePipeline(model)
+    batched = BatchedInferencePipeline(faster_whisper_model())
     rows = []
     for entry in read_catalog(catalog):
         segments, info = batched.transcribe(entry.audio_path, batch_size=8, beam_size=1)
