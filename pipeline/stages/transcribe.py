@@ -1,12 +1,12 @@
-"""Transcribe one segment from its encoder states with CTranslate2's ``generate``.
+"""Transcribe segments from their encoder states with CTranslate2's ``generate``.
 
 Greedy decoding with temperature fallback, as Whisper does it; no segment is conditioned on
 another, so segments stay independent and any one can be recomputed alone. Segments are
-decoded in batches (one greedy ``generate`` per batch, one sampled pass per fallback
-temperature for those that still fail): a batch is what fills a GPU, and on a CPU it streams
-the decoder's weights once per step for all of its segments. CTranslate2's sampling cannot be
+decoded in batches (one greedy ``generate`` per batch, then the fallback temperatures of the
+segments that fail sampled together): a batch is what fills a GPU, and on a CPU it streams
+the decoder's weights once per step for all of its rows. CTranslate2's sampling cannot be
 seeded reproducibly, so the fallback temperatures sample from the PyTorch decoder with a
-seeded generator per segment: identical inputs give identical outputs, on any worker.
+seeded generator per row: identical inputs give identical outputs, on any worker.
 """
 
 from __future__ import annotations
