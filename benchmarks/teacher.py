@@ -1,0 +1,151 @@
+"""Whose transcripts find covers best: the pipeline's, or a ten-line faster-whisper loop's?
+
+Data: ``pipeline make-bench`` songs (the voice at -6..+6 dB under a full band, intro, breaks
+and outro), every work in several versions. Each method turns a track into text and the same
+text encoder (multilingual-e5-small, ``stages/embed_text.py``) into one vector:
+
+- ``transcript-text``: ``pipeline run extract``, then ``run embed --model transcript-text``
+  (the mean of the sung windows' text embeddings: LIVI's teacher);
+- ``A``: faster-whisper ``WhisperModel.transcribe`` per file (greedy, its defaults otherwise:
+  conditioning on previous text, timestamps, no VAD), the whole transcript embedded;
+- ``A2``: ``BatchedInferencePipeline`` (batch 8, its default Silero VAD, greedy), the same.
+
+Every track queries all the others; a track left without text is a zero vector (found by
+nothing, finds nothing). MAP with a 95% bootstrap interval over the queries (the same
+resampled queries for every method, so the difference to ``transcript-text`` gets its own
+interval), MR1 and HR@1 are printed and written as JSON.
+
+    .venv/bin/python -m benchmarks.teacher --workdir /tmp/teacher-bench --works 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks._common import (
+    PIPELINE,
+    extract_command,
+    faster_whisper_model,
+    print_table,
+    write_json,
+)
+from pipeline.config import TextEmbedConfig
+from pipeline.io.catalog import read_catalog
+from pipeline.io.embeddings import read_embeddings
+from pipeline.retrieval.metrics import average_precision, cosine_distances, relevant_ranks
+from pipeline.stages.embed_text import clean_transcript, embed_text, text_dimension
+
+BOOTSTRAP = 2000
+
+
+def pipeline_vectors(catalog: Path, workdir: Path) -> dict[str, np.ndarray | None]:
+    """transcript-text embeddings from the pipeline's own extraction (resumable, cached)."""
+    features = workdir / "features"
+    subprocess.run(extract_command(catalog, features), check=True, capture_output=True)
+    output = workdir / "transcript-text.parquet"
+    embed = [PIPELINE, "run", "embed", "--model", "transcript-text", "--input", str(features)]
+    subprocess.run([*embed, "--output", str(output)], check=True, capture_output=True)
+    ids, vectors = read_embeddings(output)
+    return dict(zip(ids, vectors, strict=True))
+
+
+def loop_vectors(method: str, catalog: Path, cache: Path) -> dict[str, np.ndarray | None]:
+    """A or A2: each file's transcript, embedded whole; transcripts cached as JSON."""
+    if not cache.is_file():
+        from faster_whisper import BatchedInferencePipeline
+
+        model = faster_whisper_model()
+        batched = BatchedInferencePipeline(model) if method == "A2" else None
+        texts = {}
+        for entry in read_catalog(catalog):
+            if batched:
+                segments, _ = batched.transcribe(entry.audio_path, batch_size=8, beam_size=1)
+            else:
+                segments, _ = model.transcribe(entry.audio_path, beam_size=1)
+            texts[entry.track_id] = " ".join(s.text for s in segments)
+        cache.write_text(json.dumps(texts, ensure_ascii=False))
+    texts = json.loads(cache.read_text())
+    return {t: embed_text(clean_transcript(text), TextEmbedConfig()) for t, text in texts.items()}
+
+
+def per_query(
+    vectors: dict[str, np.ndarray | None], ids: list[str], works: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(AP, rank of the first version) of every track as a query against all the others."""
+    zero = np.zeros(text_dimension(), np.float32)
+    embeddings = np.stack([v if (v := vectors.get(t)) is not None else zero for t in ids])
+    distances = cosine_distances(embeddings)
+    labels = np.array(works, dtype=object)
+    aps, first = [], []
+    for q in range(len(ids)):
+        others = np.arange(len(ids)) != q
+        ranks = relevant_ranks(distances[q, others], labels[others] == labels[q])
+        aps.append(average_precision(ranks))
+        first.append(ranks[0])
+    return np.array(aps), np.array(first)
+
+
+def interval(values: np.ndarray, samples: np.ndarray) -> list[float]:
+    """95% bootstrap interval of the mean of ``values`` over the resampled query sets."""
+    means = values[samples].mean(axis=1)
+    return [round(float(np.percentile(means, 2.5)), 3), round(float(np.percentile(means, 97.5)), 3)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", type=Path, default=Path("teacher-bench"))
+    parser.add_argument("--works", type=int, default=50)
+    parser.add_argument("--versions-per-work", type=int, default=3)
+    parser.add_argument("--length", choices=("short", "full"), default="short")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    catalog = args.workdir / "bench" / "catalog.csv"
+    if not catalog.is_file():
+        make_bench = [PIPELINE, "make-bench", "--output", str(catalog.parent)]
+        make_bench += [
+            "--works",
+            str(args.works),
+            "--versions-per-work",
+            str(args.versions_per_work),
+        ]
+        make_bench += ["--distractors", "0", "--instrumentals", "0", "--spoken", "0"]
+        make_bench += ["--length", args.length, "--seed", str(args.seed)]
+        subprocess.run(make_bench, check=True, stdout=subprocess.DEVNULL)
+    entries = read_catalog(catalog)
+    ids = [e.track_id for e in entries]
+    works = [e.work_id or e.track_id for e in entries]
+    methods = {
+        "transcript-text": pipeline_vectors(catalog, args.workdir),
+        "A": loop_vectors("A", catalog, args.workdir / "A-transcripts.json"),
+        "A2": loop_vectors("A2", catalog, args.workdir / "A2-transcripts.json"),
+    }
+    rng = np.random.default_rng(args.seed)
+    samples = rng.integers(0, len(ids), size=(BOOTSTRAP, len(ids)))
+    ours, _ = per_query(methods["transcript-text"], ids, works)
+    rows = []
+    for name, vectors in methods.items():
+        aps, first = per_query(vectors, ids, works)
+        rows.append(
+            {
+                "method": name,
+                "queries": len(aps),
+                "without_text": sum(vectors.get(t) is None for t in ids),
+                "map": round(float(aps.mean()), 3),
+                "map_95": interval(aps, samples),
+                "minus_transcript_text_95": interval(aps - ours, samples),
+                "mr1": round(float(first.mean()), 2),
+                "hr_at_1": round(float((first == 1).mean()), 3),
+            }
+        )
+    print(f"{len(ids)} tracks of {len(set(works))} works ({args.length}), every track a query")
+    print_table(rows)
+    print(f"json: {write_json('teacher', {'rows': rows, 'bootstrap': BOOTSTRAP})}")
+
+
+if __name__ == "__main__":
+    main()
