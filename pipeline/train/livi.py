@@ -150,10 +150,10 @@ def livi_validation_map(
     batch_size: int,
     device: torch.device,
 ) -> float | None:
-    """MAP among the held-out tracks, each embedded from its audio alone as at query time (the
-    mean of its segments' embeddings, every segment, sung or not); None when no held-out work
-    has two versions. Training tracks are left out: reading their encoder states again would
-    cost an epoch's reading per validation."""
+    """MAP among the held-out tracks, each embedded from its audio alone (the mean of its
+    shard segments' embeddings: the sung windows); None when no held-out work has two
+    versions. Training tracks are left out: reading their encoder states again would cost an
+    epoch's reading per validation."""
     sums: dict[str, np.ndarray] = {}
     works: dict[str, str] = {}
     pending: list[tuple[str, np.ndarray]] = []
