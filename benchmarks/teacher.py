@@ -26,6 +26,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from benchmarks._common import (
     PIPELINE,
@@ -62,7 +63,7 @@ def loop_vectors(method: str, catalog: Path, cache: Path) -> dict[str, np.ndarra
         model = faster_whisper_model()
         batched = BatchedInferencePipeline(model) if method == "A2" else None
         texts = {}
-        for entry in read_catalog(catalog):
+        for entry in tqdm(read_catalog(catalog), desc=method, unit="track"):
             if batched:
                 segments, _ = batched.transcribe(entry.audio_path, batch_size=8, beam_size=1)
             else:
