@@ -38,7 +38,7 @@ from benchmarks._common import (
 from pipeline.config import TextEmbedConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.io.embeddings import read_embeddings
-from pipeline.retrieval.metrics import average_precision, cosine_distances, relevant_ranks
+from pipeline.retrieval.metrics import average_precision, cosine_distances, query_ranks
 from pipeline.stages.embed_text import clean_transcript, embed_text, text_dimension
 
 BOOTSTRAP = 2000
@@ -80,15 +80,8 @@ def per_query(
     """(AP, rank of the first version) of every track as a query against all the others."""
     zero = np.zeros(text_dimension(), np.float32)
     embeddings = np.stack([v if (v := vectors.get(t)) is not None else zero for t in ids])
-    distances = cosine_distances(embeddings)
-    labels = np.array(works, dtype=object)
-    aps, first = [], []
-    for q in range(len(ids)):
-        others = np.arange(len(ids)) != q
-        ranks = relevant_ranks(distances[q, others], labels[others] == labels[q])
-        aps.append(average_precision(ranks))
-        first.append(ranks[0])
-    return np.array(aps), np.array(first)
+    ranks = query_ranks(cosine_distances(embeddings), works)
+    return np.array([average_precision(r) for r in ranks]), np.array([r[0] for r in ranks])
 
 
 def interval(values: np.ndarray, samples: np.ndarray) -> list[float]:

@@ -67,6 +67,24 @@ def expected_random_ap(candidates: int, relevant: int) -> float:
     return (harmonic + spread) / n
 
 
+def query_ranks(
+    distances: np.ndarray, works: Sequence[str | None], queries: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """Per query with another version of its work, in track order, the ascending 1-based ranks
+    of those versions among all other tracks (see ``retrieval_metrics`` for the arguments)."""
+    n = len(works)
+    if distances.shape != (n, n):
+        raise ValueError(f"distances must be ({n}, {n}), got {distances.shape}")
+    labels = np.array([w if w is not None else f"\0{i}" for i, w in enumerate(works)], dtype=object)
+    found = []
+    for q in range(n) if queries is None else np.flatnonzero(queries):
+        others = np.arange(n) != q
+        relevant = labels[others] == labels[q]
+        if relevant.any():
+            found.append(relevant_ranks(distances[q, others], relevant))
+    return found
+
+
 def retrieval_metrics(
     distances: np.ndarray, works: Sequence[str | None], queries: np.ndarray | None = None
 ) -> RetrievalMetrics:
@@ -77,23 +95,14 @@ def retrieval_metrics(
     another version, since then there is nothing to measure.
     """
     n = len(works)
-    if distances.shape != (n, n):
-        raise ValueError(f"distances must be ({n}, {n}), got {distances.shape}")
-    labels = np.array([w if w is not None else f"\0{i}" for i, w in enumerate(works)], dtype=object)
-    aps, aps10, first, percentiles, random_aps = [], [], [], [], []
-    for q in range(n) if queries is None else np.flatnonzero(queries):
-        others = np.arange(n) != q
-        relevant = labels[others] == labels[q]
-        if not relevant.any():
-            continue
-        ranks = relevant_ranks(distances[q, others], relevant)
-        aps.append(average_precision(ranks))
-        aps10.append(average_precision_at(ranks, 10))
-        first.append(ranks[0])
-        percentiles.append(float(np.mean(100.0 * ranks / (n - 1))))
-        random_aps.append(expected_random_ap(n - 1, len(ranks)))
-    if not aps:
+    per_query = query_ranks(distances, works, queries)
+    if not per_query:
         raise RetrievalInputError("no query has another version of its work: nothing to evaluate")
+    aps = [average_precision(ranks) for ranks in per_query]
+    aps10 = [average_precision_at(ranks, 10) for ranks in per_query]
+    first = [ranks[0] for ranks in per_query]
+    percentiles = [float(np.mean(100.0 * ranks / (n - 1))) for ranks in per_query]
+    random_aps = [expected_random_ap(n - 1, len(ranks)) for ranks in per_query]
     first_ranks = np.array(first)
     return RetrievalMetrics(
         queries=len(aps),
