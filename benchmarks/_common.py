@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,3 +64,21 @@ def faster_whisper_model() -> WhisperModel:
         compute_type=whisper.resolved_compute_type(),
         cpu_threads=os.cpu_count() or 0,
     )
+
+
+def faster_whisper_loop(method: str, batch_size: int = 8) -> Callable[[str], str]:
+    """The body of a user's loop, file path -> whole transcript, greedy: ``A`` calls
+    ``WhisperModel.transcribe``, ``A2`` faster-whisper's ``BatchedInferencePipeline``."""
+    from faster_whisper import BatchedInferencePipeline
+
+    model = faster_whisper_model()
+    batched = BatchedInferencePipeline(model) if method == "A2" else None
+
+    def transcript(path: str) -> str:
+        if batched:
+            segments, _ = batched.transcribe(path, batch_size=batch_size, beam_size=1)
+        else:
+            segments, _ = model.transcribe(path, beam_size=1)
+        return " ".join(s.text for s in segments)
+
+    return transcript

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from benchmarks._common import (
     PIPELINE,
     extract_command,
-    faster_whisper_model,
+    faster_whisper_loop,
     print_table,
     write_json,
 )
@@ -58,17 +58,11 @@ def pipeline_vectors(catalog: Path, workdir: Path) -> dict[str, np.ndarray | Non
 def loop_vectors(method: str, catalog: Path, cache: Path) -> dict[str, np.ndarray | None]:
     """A or A2: each file's transcript, embedded whole; transcripts cached as JSON."""
     if not cache.is_file():
-        from faster_whisper import BatchedInferencePipeline
-
-        model = faster_whisper_model()
-        batched = BatchedInferencePipeline(model) if method == "A2" else None
-        texts = {}
-        for entry in tqdm(read_catalog(catalog), desc=method, unit="track"):
-            if batched:
-                segments, _ = batched.transcribe(entry.audio_path, batch_size=8, beam_size=1)
-            else:
-                segments, _ = model.transcribe(entry.audio_path, beam_size=1)
-            texts[entry.track_id] = " ".join(s.text for s in segments)
+        transcript = faster_whisper_loop(method)
+        texts = {
+            entry.track_id: transcript(entry.audio_path)
+            for entry in tqdm(read_catalog(catalog), desc=method, unit="track")
+        }
         cache.write_text(json.dumps(texts, ensure_ascii=False))
     texts = json.loads(cache.read_text())
     return {t: embed_text(clean_transcript(text), TextEmbedConfig()) for t, text in texts.items()}

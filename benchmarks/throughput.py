@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from benchmarks._common import (
     PIPELINE,
     extract_command,
-    faster_whisper_model,
+    faster_whisper_loop,
     print_table,
     write_json,
 )
@@ -71,23 +71,15 @@ def run_measured(command: list[str]) -> tuple[float, float]:
 
 def user_loop(method: str, catalog: Path, batch_size: int, result: Path) -> None:
     """A or A2 in this process: transcribe each file, embed its text; per-track seconds."""
-    from faster_whisper import BatchedInferencePipeline
-
     from pipeline.config import TextEmbedConfig
     from pipeline.io.catalog import read_catalog
     from pipeline.stages.embed_text import clean_transcript, embed_text
 
-    model = faster_whisper_model()
-    batched = BatchedInferencePipeline(model) if method == "A2" else None
+    transcript = faster_whisper_loop(method, batch_size)
     seconds = []
     for entry in read_catalog(catalog):
         start = time.perf_counter()
-        if batched:
-            segments, _ = batched.transcribe(entry.audio_path, batch_size=batch_size, beam_size=1)
-        else:
-            segments, _ = model.transcribe(entry.audio_path, beam_size=1)
-        text = clean_transcript(" ".join(s.text for s in segments))
-        embed_text(text, TextEmbedConfig())
+        embed_text(clean_transcript(transcript(entry.audio_path)), TextEmbedConfig())
         seconds.append(time.perf_counter() - start)
     result.write_text(json.dumps(seconds))
 
