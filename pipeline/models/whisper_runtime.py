@@ -122,16 +122,16 @@ class WhisperRuntime:
     def end_of_text(self) -> int:
         return self.tokenizer.token_to_id("<|endoftext|>")
 
-    def mask_unemitted(self, logits: torch.Tensor, first_step: bool) -> torch.Tensor:
+    def mask_unemitted(self, logits: torch.Tensor, first_rows: int) -> torch.Tensor:
         """Mask (in place) what no-timestamp decoding never emits, as CTranslate2 does.
 
-        ``logits`` is (n, vocab); with ``first_step`` its row 0 is the first generated token.
+        ``logits`` is (n, vocab); its first ``first_rows`` rows predict a first generated
+        token (1 for a teacher-forced sequence, every row for a batch at its first step).
         """
         timestamp_begin = self.tokenizer.token_to_id("<|notimestamps|>") + 1
         logits[:, list(self.suppress_ids)] = -torch.inf
         logits[:, timestamp_begin:] = -torch.inf
-        if first_step:
-            logits[0, list(self.suppress_ids_begin)] = -torch.inf
+        logits[:first_rows, list(self.suppress_ids_begin)] = -torch.inf
         return logits
 
 

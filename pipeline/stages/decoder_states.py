@@ -39,7 +39,7 @@ def decoder_states(
         kept = states[row, start : start + len(t.tokens)].float()  # (m, d)
         agreement = None
         if t.temperature == 0.0 and t.tokens:
-            logits = runtime.mask_unemitted(runtime.decoder.logits(kept), first_step=True)
+            logits = runtime.mask_unemitted(runtime.decoder.logits(kept), first_rows=1)
             predicted = logits.argmax(-1).cpu()
             agreement = float((predicted == torch.tensor(t.tokens)).float().mean())
         results.append((kept.cpu().numpy().astype(np.float16), agreement))

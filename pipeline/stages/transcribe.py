@@ -210,9 +210,8 @@ def _sample(
     length = prompt_length
     while active and length < max_length:
         states = decoder(step, cross, cache)[:, -1]  # (R, d)
-        logits = decoder.logits(states).float()  # (R, vocab)
-        for row in logits:
-            runtime.mask_unemitted(row[None], length == prompt_length)  # in place, per row
+        first_rows = len(active) if length == prompt_length else 0
+        logits = runtime.mask_unemitted(decoder.logits(states).float(), first_rows)  # (R, vocab)
         log_probabilities = torch.log_softmax(logits, dim=-1).cpu()
         probabilities = torch.softmax(logits / tempers, dim=-1).cpu()
         still, next_tokens = [], []
