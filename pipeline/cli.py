@@ -20,8 +20,9 @@ from pipeline.config import ExtractConfig, load_config
 from pipeline.errors import UserError
 from pipeline.io.output_dir import OutputDirError
 from pipeline.models.separator import weights_path
+from pipeline.report import REPORT_FILE
 from pipeline.retrieval import cli as retrieval_cli
-from pipeline.run_log import run_log_handler
+from pipeline.run_log import add_log_format_argument, configure, run_log_handler, stderr_handler
 from pipeline.synth import bench
 from pipeline.train import cli as train_cli
 
@@ -105,6 +106,7 @@ def _add_extract_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace outputs made with other settings instead of refusing",
     )
+    add_log_format_argument(p)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,9 +123,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(output: Path) -> Path:
-    handler, log_file = run_log_handler(output, "extract")
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+def _setup_logging(output: Path, log_format: str) -> Path:
+    """Text goes to the log file only (the terminal has the progress bar); JSON goes to the log
+    file and to stderr, for a collector."""
+    handler, log_file = run_log_handler(output, "extract", log_format)
+    handlers = [handler, stderr_handler(log_format)] if log_format == "json" else [handler]
+    configure(handlers, log_format)
     return log_file
 
 
@@ -141,6 +146,7 @@ def _print_summary(summary: RunSummary, config: ExtractConfig, log_file: Path) -
         f"resumed     {s['resumed_partitions']} partition(s)",
         f"workers     {s['workers_lost']} lost (Dask re-ran their tasks)",
         f"outputs     {config.output}  (log: {log_file})",
+        f"report      {Path(config.output) / REPORT_FILE}",
     ]
     for index, error in s["failed_partitions"].items():
         lines.append(f"FAILED      partition {index}: {error} (re-run to retry)")
@@ -184,16 +190,17 @@ def _extract(args: argparse.Namespace) -> int:
     if output.exists() and not output.is_dir():
         raise OutputDirError(f"--output {output} is a file; name a folder (made if missing)")
     try:
-        log_file = _setup_logging(output)
+        log_file = _setup_logging(output, args.log_format)
     except OSError as e:
         fix = OS_FIXES.get(e.errno, "choose a folder you can write to")
         message = f"--output {output}: cannot write there ({e.strerror}); {fix}"
         raise OutputDirError(message) from None
-    progress = TqdmProgress()
+    progress = TqdmProgress() if args.log_format == "text" else None  # JSON: only whole lines
     try:
         summary = run_extract(config, overwrite=args.overwrite, progress=progress)
     finally:
-        progress.close()
+        if progress is not None:
+            progress.close()
     _print_summary(summary, config, log_file)
     if summary.failed_partitions:
         return 1
@@ -203,8 +210,19 @@ def _extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_error(message: str, log_format: str) -> None:
+    """The one ``error:`` line of a user mistake; a JSON record when logs are JSON."""
+    if log_format == "json":
+        if not logging.getLogger().handlers:  # it failed before the run's logging was set up
+            configure([stderr_handler("json")], "json")
+        logging.getLogger("pipeline").error("%s", message)
+    else:
+        print(f"error: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    log_format = getattr(args, "log_format", "text")
     try:
         if args.command == "make-example":
             from pipeline.synth.example import make_example
@@ -216,13 +234,13 @@ def main(argv: list[str] | None = None) -> int:
             return args.handler(args)
         return _extract(args)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        _print_error(str(e), log_format)
         return 2
     except OSError as e:
         if e.errno not in OS_FIXES:
             raise
         where = f"{e.filename}: " if e.filename else ""
-        print(f"error: {where}{e.strerror}; {OS_FIXES[e.errno]}", file=sys.stderr)
+        _print_error(f"{where}{e.strerror}; {OS_FIXES[e.errno]}", log_format)
         return 2
 
 

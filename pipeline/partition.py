@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.io.output_dir import OutputDir, file_record
@@ -153,11 +154,13 @@ def _commit(
         "tracks": len(track_rows),
         "ok": len(ok),
         "rejected": dict(sorted(reasons.items())),
+        "rejected_tracks": {r["track_id"]: r["reason"] for r in track_rows if r["status"] != "ok"},
         "flagged": dict(sorted(flags.items())),
         "segments": len(segment_rows),
         "audio_s": sum(r["duration_s"] for r in ok),
         "track_ids": track_ids,
         "files": {rel: file_record(out.root / rel) for rel in out.partition_files(index)},
+        "completed_at": datetime.now(UTC).isoformat(timespec="milliseconds"),  # throughput
     }
     out.write_marker(index, marker)
     return marker

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,6 +34,9 @@ from pipeline.models.separator import load_separator, weights_path, weights_sha2
 from pipeline.models.whisper_runtime import model_sha256, resolve_model_dir
 from pipeline.partition import prune_partition, write_partition
 from pipeline.plan import Plan, make_plan, plan_document, track_fingerprint
+from pipeline.report import write_report
+from pipeline.retries import retry_counts, start_counting, stop_counting
+from pipeline.run_log import current_run_id
 from pipeline.stages.embed_text import TEXT_ENCODER
 from pipeline.track import extract_track, prepare_track
 
@@ -57,7 +61,9 @@ class RunSummary:
     audio_s: float = 0.0
     wall_s: float = 0.0
     workers_lost: int = 0  # Dask re-ran their tasks elsewhere
+    task_retries: Counter[str] = field(default_factory=Counter)  # erred runs Dask re-ran, by task
     processed: int = 0  # tracks that went through the stages in this run
+    completed_partitions: int = 0  # in this run
 
     def add(self, marker: dict[str, Any]) -> None:
         self.tracks += marker["tracks"]
@@ -78,6 +84,7 @@ class RunSummary:
             "segments": self.segments,
             "processed": self.processed,
             "workers_lost": self.workers_lost,
+            "task_retries": dict(sorted(self.task_retries.items())),
             "audio_s": round(self.audio_s, 3),
             "wall_s": round(self.wall_s, 3),
             "audio_s_per_wall_s": round(self.audio_s / self.wall_s, 3) if self.wall_s else None,
@@ -108,6 +115,26 @@ def no_singing_warning(summary: RunSummary, config: ExtractConfig) -> str | None
         f"warning: {rejected} of {summary.tracks} tracks ({rejected / summary.tracks:.0%}) "
         f"were rejected for having no singing; {fix}"
     )
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _run_record(summary: RunSummary, started_at: str, status: str) -> dict[str, Any]:
+    """What this run did, kept in the manifest beside the earlier runs on the same folder."""
+    return {
+        "run_id": current_run_id(),
+        "started_at": started_at,
+        "finished_at": utc_now(),
+        "status": status,
+        "wall_s": round(summary.wall_s, 3),
+        "processed": summary.processed,
+        "completed_partitions": summary.completed_partitions,
+        "failed_partitions": {str(k): v for k, v in summary.failed_partitions.items()},
+        "workers_lost": summary.workers_lost,
+        "task_retries": dict(sorted(summary.task_retries.items())),
+    }
 
 
 def _git_commit() -> str | None:
@@ -212,7 +239,7 @@ def run_extract(
     config: ExtractConfig, overwrite: bool = False, progress: Progress | None = None
 ) -> RunSummary:
     """Extract every catalog track into ``config.output``; resume what a previous run did."""
-    started = time.monotonic()
+    started, started_at = time.monotonic(), utc_now()
     check_separator(config)
     entries = read_catalog(Path(config.input))
     out = OutputDir(Path(config.output))
@@ -222,7 +249,8 @@ def run_extract(
         out.check_compatible(header, overwrite)
         if removed := out.remove_leftovers():
             log.info("removed %d temporary file(s) left by an interrupted run", removed)
-        out.write_manifest(header | {"status": "running", "partitions": []})
+        earlier_runs = (out.read_manifest() or {}).get("runs", [])
+        out.write_manifest(header | {"status": "running", "partitions": [], "runs": earlier_runs})
         fingerprints = {e.track_id: track_fingerprint(e) for e in entries}
         partitions = make_plan(entries, fingerprints, out.read_plan(), config.partition_size)
         out.write_plan(plan_document(partitions, fingerprints))
@@ -250,8 +278,10 @@ def run_extract(
                 "status": status,
                 "partitions": [markers[i] for i in sorted(markers)],
                 "summary": summary.to_dict(),
+                "runs": [*earlier_runs, _run_record(summary, started_at, status)],
             }
         )
+        write_report(out.root)
     return summary
 
 
@@ -270,6 +300,7 @@ def _run_pending(
     token = _token(config)
     retries = config.run.retries
     with dask_client(config.run, config.whisper.device == "cuda") as (client, threads):
+        start_counting(client, token)
         seen_workers = set(client.scheduler_info()["workers"])
         window = 2 * max(1, len(seen_workers))
 
@@ -336,9 +367,25 @@ def _run_pending(
                 marker = future.result()
             except Exception as e:  # noqa: BLE001 - a failed partition is reported, not fatal
                 summary.failed_partitions[index] = f"{type(e).__name__}: {e}"
-                log.error("partition %d failed: %s", index, summary.failed_partitions[index])
+                log.error(
+                    "partition %d failed: %s",
+                    index,
+                    summary.failed_partitions[index],
+                    extra={"partition": index},
+                )
             else:
                 markers[index] = marker
                 summary.add(marker)
-                log.info("partition %d complete: %d tracks", index, marker["tracks"])
+                summary.completed_partitions += 1
+                _log_partition(marker)
             submit_next()
+        summary.task_retries.update(retry_counts(client, token))
+        stop_counting(client, token)
+
+
+def _log_partition(marker: dict[str, Any]) -> None:
+    index = marker["partition"]
+    where = {"partition": index}
+    log.info("partition %d complete: %d tracks", index, marker["tracks"], extra=where)
+    for track_id, reason in marker["rejected_tracks"].items():
+        log.warning("track %s rejected: %s", track_id, reason, extra=where | {"track_id": track_id})

@@ -19,18 +19,20 @@ def write_table(rows: list[dict[str, Any]], name: str, target: Path) -> None:
         pq.write_table(table, tmp, compression="zstd")
 
 
-def read_table(path: Path, name: str) -> pa.Table:
-    """Read a part file or a folder of parts (``.tmp-`` leftovers ignored), checking the version."""
+def read_table(path: Path, name: str, columns: list[str] | None = None) -> pa.Table:
+    """Read a part file or a folder of parts (``.tmp-`` leftovers ignored), checking the version;
+    ``columns`` reads only those (a report needs no embeddings)."""
     path = Path(path)
     files = sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
+    schema = table_schema(name)  # a newer minor version may add columns: keep ours
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
     if not files:
-        return table_schema(name).empty_table()
+        return schema.empty_table()
     tables = []
     for f in files:
-        table = pq.read_table(f)
-        metadata = table.schema.metadata or {}
-        found = metadata.get(b"schema_version")
+        table = pq.read_table(f, columns=columns)
+        found = (table.schema.metadata or {}).get(b"schema_version")
         check_version(name, found.decode() if found else None, str(f))
-        schema = table_schema(name)  # a newer minor version may add columns: keep ours
         tables.append(table.select(schema.names).cast(schema))
     return pa.concat_tables(tables)

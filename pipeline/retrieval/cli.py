@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,9 +14,11 @@ from pipeline.io.atomic import atomic_write_bytes
 from pipeline.io.catalog import read_catalog
 from pipeline.io.embeddings import write_embeddings
 from pipeline.records import CatalogEntry, Rejected
+from pipeline.report import write_report
 from pipeline.retrieval.baselines import BASELINES
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.retrieval.search import nearest, nearest_to_vector
+from pipeline.run_log import add_log_format_argument, configure, start_run, stderr_handler
 
 if TYPE_CHECKING:
     from pipeline.retrieval.audio import LiviAudioEmbedder
@@ -32,8 +33,14 @@ def _audio_embedder(args: argparse.Namespace) -> LiviAudioEmbedder:
     return LiviAudioEmbedder.load(Path(args.model), config, args.device)
 
 
+def _setup_logging(job: str, log_format: str) -> None:
+    """No run folder, so no log file: stderr, as text or JSON lines."""
+    start_run(job)
+    configure([stderr_handler(log_format, "%(levelname)s %(name)s: %(message)s")], log_format)
+
+
 def _embed(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _setup_logging("embed", args.log_format)
     if (args.input is None) == (args.audio is None):
         raise RetrievalInputError("give one of --input FEATURES_DIR or --audio CATALOG")
     if args.audio is not None:
@@ -63,15 +70,18 @@ def _embed(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from pipeline.retrieval.evaluate import FusionSpec, evaluate  # torch: only here
 
+    _setup_logging("evaluate", args.log_format)
     fusion = FusionSpec(args.fusion, args.weight) if args.fusion else None
     result = evaluate(args.embeddings, args.catalog, fusion, args.holdout, args.max_windows)
     output = args.output or args.embeddings.with_suffix(".metrics.json")
     atomic_write_bytes(output, json.dumps(result, indent=2).encode())
+    report = write_report(output.parent)
     for key in ("tracks", "queries", "map", "map_at_10", "mr1", "hr_at_1", "hr_at_10", "arp"):
         value = result[key]
         print(f"{key:<11} {value:.4f}" if isinstance(value, float) else f"{key:<11} {value}")
     print(f"random MAP  {result['random_map']:.4f}  (expected for a random ranking)")
     print(f"written     {output}")
+    print(f"report      {report}")
     return 0
 
 
@@ -117,6 +127,7 @@ def register_run(run: argparse._SubParsersAction) -> None:
     embed.add_argument(
         "--keep-windows", action="store_true", help="WEALY: also store the window embeddings"
     )
+    add_log_format_argument(embed)
     embed.set_defaults(handler=_embed)
 
     ev = run.add_parser("evaluate", help="MAP, MR1, HR@k, MAP@10, ARP of an embeddings file")
@@ -131,6 +142,7 @@ def register_run(run: argparse._SubParsersAction) -> None:
         help="score by the max cosine over window pairs (WEALY, embedded with --keep-windows)",
     )
     ev.add_argument("--output", type=Path, help="metrics JSON (default: EMBEDDINGS.metrics.json)")
+    add_log_format_argument(ev)
     ev.set_defaults(handler=_evaluate)
 
 

@@ -13,7 +13,8 @@ from tqdm import tqdm
 
 from pipeline.config import apply_overrides
 from pipeline.io.webdataset import list_shards
-from pipeline.run_log import run_log_handler
+from pipeline.report import write_report
+from pipeline.run_log import add_log_format_argument, configure, run_log_handler, stderr_handler
 from pipeline.train.curve import CURVE_FILE
 
 if TYPE_CHECKING:
@@ -40,11 +41,15 @@ class TqdmLogHandler(logging.Handler):
         tqdm.write(self.format(record))
 
 
-def _setup_logging(run_dir: Path) -> Path:
-    file_handler, log_file = run_log_handler(run_dir, "train")
-    terminal = TqdmLogHandler()
-    terminal.setFormatter(logging.Formatter("%(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[file_handler, terminal], force=True)
+def _setup_logging(run_dir: Path, log_format: str) -> Path:
+    """Text: the file, and the terminal above the progress bar. JSON: the file and stderr."""
+    file_handler, log_file = run_log_handler(run_dir, "train", log_format)
+    if log_format == "json":
+        terminal = stderr_handler(log_format)
+    else:
+        terminal = TqdmLogHandler()
+        terminal.setFormatter(logging.Formatter("%(message)s"))
+    configure([file_handler, terminal], log_format)
     return log_file
 
 
@@ -55,10 +60,12 @@ def _train(args: argparse.Namespace) -> int:
     config = dataclasses.replace(config, **{k: v for k, v in flags.items() if v is not None})
     config = apply_overrides(config, args.set)
     list_shards(args.shards)  # no shards: fail before making a run folder
-    log_file = _setup_logging(args.output)
+    log_file = _setup_logging(args.output, args.log_format)
     bars: list[tqdm] = []
 
     def on_step(step: int, loss: float) -> None:
+        if args.log_format == "json":  # whole lines only
+            return
         if not bars:
             bars.append(tqdm(initial=step - 1, unit="step", desc=f"train {args.model}"))
         bars[0].update(1)
@@ -69,8 +76,10 @@ def _train(args: argparse.Namespace) -> int:
     finally:
         for bar in bars:
             bar.close()
+    report = write_report(args.output)
     trained = f"{len(results)} epoch(s) trained" if results else "nothing left to train"
-    print(f"{trained}; run folder {args.output} (best.pt, last.pt, {CURVE_FILE}; log: {log_file})")
+    files = f"best.pt, last.pt, {CURVE_FILE}, {report.name}; log: {log_file}"
+    print(f"{trained}; run folder {args.output} ({files})")
     return 0
 
 
@@ -94,4 +103,5 @@ def register_train(run: argparse._SubParsersAction) -> None:
             metavar="KEY=VALUE",
             help="override any config field, e.g. --set batch_size=64",
         )
+        add_log_format_argument(p)
         p.set_defaults(handler=_train)

@@ -140,7 +140,13 @@ def fit(
             state["epoch"], steps, train_loss, val_score, time.monotonic() - started
         )
         state["history"].append(
-            {"epoch": result.epoch, "train_loss": result.train_loss, "val_score": val_score}
+            {
+                "epoch": result.epoch,
+                "train_loss": result.train_loss,
+                "val_score": val_score,
+                "metric": name,
+                "best": improved,  # best.pt was written after this epoch
+            }
         )
         checkpoint = {
             "model": model.state_dict(),

@@ -1,0 +1,48 @@
+"""``report.html``: what a run did, as one static page in its output folder.
+
+The page is rebuilt from the folder's own files after every extract, train or evaluate run,
+so a resumed run reports the whole output, not only its own part: the extraction sections when
+the folder holds a manifest, the training sections when it holds a run's ``config.json``, the
+metrics table when it holds evaluate outputs. No server, script or network: plots are inline
+SVG.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.io.atomic import atomic_write_bytes
+from pipeline.report import html
+
+REPORT_FILE = "report.html"
+
+
+def report_sections(folder: Path) -> list[str]:
+    # Here, not at the top: the CLI imports this package, and loads pyarrow and torch only
+    # inside the command that needs them.
+    from pipeline.io.output_dir import MANIFEST
+    from pipeline.report.evaluate import metrics_files, metrics_section
+    from pipeline.report.extract import extract_sections
+    from pipeline.report.train import train_sections
+    from pipeline.train.run_dir import CONFIG_FILE
+
+    sections = []
+    if (folder / MANIFEST).is_file():
+        sections += extract_sections(folder)
+    if (folder / CONFIG_FILE).is_file():
+        sections += train_sections(folder)
+    if files := metrics_files(folder):
+        sections.append(metrics_section(files))
+    return sections
+
+
+def write_report(folder: Path) -> Path:
+    """Rewrite ``folder/report.html`` from what the folder holds now; return its path."""
+    folder = Path(folder)
+    written = datetime.now(UTC).isoformat(timespec="seconds")
+    intro = [html.paragraph(f"{folder.absolute()}, report written {written}.", note=True)]
+    page = html.document(f"Run report: {folder.name}", intro, report_sections(folder))
+    target = folder / REPORT_FILE
+    atomic_write_bytes(target, page.encode())
+    return target

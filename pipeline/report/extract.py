@@ -1,0 +1,201 @@
+"""The extraction sections of a run report, each computed from the output folder's own files:
+the tracks and segments tables, the partition markers and the manifest's run history."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.io.output_dir import OutputDir
+from pipeline.io.parquet import read_table
+from pipeline.report import html, plots
+
+TRACK_COLUMNS = ["status", "reason", "language", "segment_count", "sung_segment_count"]
+SEGMENT_COLUMNS = ["track_id", "language", "transcript", "singing"]
+QUANTILES = (("min", 0.0), ("median", 0.5), ("p90", 0.9), ("max", 1.0))
+
+
+def track_outcome(row: dict[str, Any]) -> str:
+    """One label per track: ok, ok but flagged, or rejected with its reason."""
+    if row["status"] == "ok":
+        return "ok" if row["reason"] is None else f"ok, flagged {row['reason']}"
+    return f"rejected: {row['reason']}"
+
+
+def outcome_counts(tracks: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(track_outcome(r) for r in tracks)
+
+
+def distribution(values: list[float]) -> list[float | None]:
+    """min, median, p90 and max (numpy's linear interpolation); dashes when empty."""
+    if not values:
+        return [None] * len(QUANTILES)
+    return [float(np.quantile(values, q)) for _, q in QUANTILES]
+
+
+def transcript_words(text: str) -> int:
+    return len(text.split())
+
+
+def tracks_section(tracks: list[dict[str, Any]]) -> str:
+    counts = outcome_counts(tracks)
+    ordered = sorted(counts.items(), key=lambda item: (not item[0].startswith("ok"), item[0]))
+    parts = [
+        html.paragraph(f"{len(tracks)} tracks in the tracks table."),
+        html.table(["outcome", "tracks"], ordered, "track-outcomes"),
+    ]
+    if ordered:
+        labels, values = zip(*ordered, strict=True)
+        parts.append(html.figure(plots.bar_chart(labels, values, "tracks"), "tracks by outcome"))
+    return html.section("tracks", "Tracks ok and rejected, by reason", parts)
+
+
+def languages_section(tracks: list[dict[str, Any]], segments: list[dict[str, Any]]) -> str:
+    by_track = Counter(r["language"] for r in tracks if r["status"] == "ok")
+    by_segment = Counter(s["language"] for s in segments if s["singing"] == "sung")
+    languages = sorted(by_track.keys() | by_segment.keys(), key=lambda x: (-by_track[x], x))
+    rows = [(lang, by_track[lang], by_segment[lang]) for lang in languages]
+    parts = [
+        html.paragraph(
+            "A track's language is the one Whisper detected most over its windows; a sung "
+            "window's is its own."
+        ),
+        html.table(["language", "ok tracks", "sung windows"], rows, "languages"),
+    ]
+    return html.section("languages", "Detected languages", parts)
+
+
+def segments_section(tracks: list[dict[str, Any]], segments: list[dict[str, Any]]) -> str:
+    ok = [r for r in tracks if r["status"] == "ok"]
+    per_track = [r["segment_count"] for r in ok]
+    sung_per_track = [r["sung_segment_count"] for r in ok]
+    sung = [s for s in segments if s["singing"] == "sung"]
+    words = [transcript_words(s["transcript"]) for s in sung]
+    characters = [len(s["transcript"]) for s in sung]
+    rows = [
+        ("windows per ok track", len(per_track), *distribution(per_track)),
+        ("sung windows per ok track", len(sung_per_track), *distribution(sung_per_track)),
+        ("words per sung window's transcript", len(words), *distribution(words)),
+        ("characters per sung window's transcript", len(characters), *distribution(characters)),
+    ]
+    headers = ["quantity", "count", *(name for name, _ in QUANTILES)]
+    parts = [html.table(headers, rows, "segment-distributions")]
+    if per_track:
+        svg = plots.histogram(per_track, "30 s windows per ok track")
+        parts.append(html.figure(svg, "windows per ok track"))
+    if words:
+        parts.append(html.figure(plots.histogram(words, "words"), "words per sung transcript"))
+    return html.section("segments", "Segments per track and transcript lengths", parts)
+
+
+def completion_times(markers: list[dict[str, Any]]) -> list[tuple[datetime, int]]:
+    """(completion time, tracks) of each partition that recorded its time, in time order."""
+    timed = [
+        (datetime.fromisoformat(m["completed_at"]), m["tracks"])
+        for m in markers
+        if m.get("completed_at")
+    ]
+    return sorted(timed)
+
+
+def _throughput_svg(timed: list[tuple[datetime, int]]) -> str:
+    figure = plots.new_figure()
+    axis = figure.subplots()
+    times = [t for t, _ in timed]
+    axis.step(times, np.cumsum([n for _, n in timed]), where="post", marker="o")
+    axis.set_xlabel("partition completed (UTC)")
+    axis.set_ylabel("tracks done")
+    figure.autofmt_xdate()
+    return plots.to_svg(figure)
+
+
+def throughput_section(markers: list[dict[str, Any]], runs: list[dict[str, Any]]) -> str:
+    rows = []
+    for run in runs:
+        rate = run["processed"] / run["wall_s"] * 60 if run["wall_s"] else None
+        rows.append(
+            (
+                run["run_id"] or "-",
+                run["started_at"],
+                run["finished_at"],
+                run["status"],
+                run["wall_s"],
+                run["completed_partitions"],
+                run["processed"],
+                rate,
+            )
+        )
+    headers = [
+        "run",
+        "started (UTC)",
+        "finished (UTC)",
+        "status",
+        "wall s",
+        "partitions completed",
+        "tracks processed",
+        "tracks per minute",
+    ]
+    parts = [html.table(headers, rows, "runs")]
+    timed = completion_times(markers)
+    if timed:
+        parts.append(html.figure(_throughput_svg(timed), "tracks done as partitions complete"))
+    else:
+        parts.append(html.paragraph("No partition recorded its completion time.", note=True))
+    return html.section("throughput", "Throughput over time", parts)
+
+
+def cluster_section(runs: list[dict[str, Any]]) -> str:
+    kinds = sorted({kind for run in runs for kind in run["task_retries"]})
+    rows = [
+        (
+            run["run_id"] or "-",
+            run["workers_lost"],
+            sum(run["task_retries"].values()),
+            *(run["task_retries"].get(kind, 0) for kind in kinds),
+            len(run["failed_partitions"]),
+        )
+        for run in runs
+    ]
+    headers = [
+        "run",
+        "workers lost",
+        "task retries",
+        *(f"retries: {kind}" for kind in kinds),
+        "failed partitions",
+    ]
+    parts = [
+        html.paragraph(
+            "Dask re-runs the tasks of a lost worker elsewhere, and re-runs a task that raised "
+            "up to --retries times; a partition fails when its tasks still fail, and a re-run "
+            "of the same command retries it."
+        ),
+        html.table(headers, rows, "cluster-events"),
+    ]
+    failed = [
+        (run["run_id"] or "-", int(index), error)
+        for run in runs
+        for index, error in run["failed_partitions"].items()
+    ]
+    if failed:
+        parts.append(html.table(["run", "partition", "error"], failed, "failed-partitions"))
+    return html.section("cluster", "Lost workers and retries", parts)
+
+
+def extract_sections(folder: Path) -> list[str]:
+    """Every extraction section of the output folder ``folder``."""
+    out = OutputDir(folder)
+    manifest = out.read_manifest() or {}
+    tracks = read_table(folder / "tracks", "tracks", TRACK_COLUMNS).to_pylist()
+    segments = read_table(folder / "segments", "segments", SEGMENT_COLUMNS).to_pylist()
+    runs = manifest.get("runs", [])
+    return [
+        tracks_section(tracks),
+        languages_section(tracks, segments),
+        segments_section(tracks, segments),
+        throughput_section(manifest.get("partitions", []), runs),
+        cluster_section(runs),
+    ]
