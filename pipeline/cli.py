@@ -213,8 +213,6 @@ def _extract(args: argparse.Namespace) -> int:
 def _print_error(message: str, log_format: str) -> None:
     """The one ``error:`` line of a user mistake; a JSON record when logs are JSON."""
     if log_format == "json":
-        if not logging.getLogger().handlers:  # it failed before the run's logging was set up
-            configure([stderr_handler("json")], "json")
         logging.getLogger("pipeline").error("%s", message)
     else:
         print(f"error: {message}", file=sys.stderr)
@@ -223,6 +221,8 @@ def _print_error(message: str, log_format: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     log_format = getattr(args, "log_format", "text")
+    if log_format == "json":  # from the start: a mistake found before the run is JSON too
+        configure([stderr_handler(log_format)], log_format)
     try:
         if args.command == "make-example":
             from pipeline.synth.example import make_example

@@ -95,6 +95,7 @@ def configure(handlers: list[logging.Handler], log_format: str) -> None:
     """Root logging through ``handlers``. In JSON mode Dask's own loggers, which print text to
     stderr by themselves, go through them too, so every line a collector reads is JSON."""
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
+    logging.captureWarnings(log_format == "json")  # Python warnings as records too
     if log_format == "json":
         for name in ("distributed", "dask"):
             logger = logging.getLogger(name)

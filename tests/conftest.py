@@ -55,9 +55,12 @@ def run_extract(catalog: Path, output: Path, *extra: str) -> subprocess.Complete
 
 @pytest.fixture(scope="session")
 def example_features(example_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example catalog extracted by the CLI on a LocalCluster, in partitions of three."""
+    """The example catalog extracted by the CLI on a LocalCluster, in partitions of three, with
+    its run log as JSON lines (text logging has runs of its own in tests/test_extract_cli.py)."""
     output = tmp_path_factory.mktemp("features")
-    result = run_extract(example_dir / "catalog.csv", output, "--partition-size", "3")
+    result = run_extract(
+        example_dir / "catalog.csv", output, "--partition-size", "3", "--log-format", "json"
+    )
     assert result.returncode == 0, result.stderr
     return output
 

@@ -7,6 +7,8 @@ is read, so no cluster or model is needed.
 from __future__ import annotations
 
 import errno
+import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -46,13 +48,27 @@ def test_output_that_cannot_be_made(capsys, catalog: Path) -> None:
 
 
 def test_full_disk_names_the_path_and_the_fix(capsys, catalog: Path, tmp_path, monkeypatch):
-    def full(folder: Path, job: str):
+    def full(folder: Path, job: str, log_format: str):
         raise OSError(errno.ENOSPC, "No space left on device", str(folder / "logs"))
 
     monkeypatch.setattr(run_log, "run_log_handler", full)
     monkeypatch.setattr(cli, "run_log_handler", full)
     err = _fails(capsys, *_extract(catalog, tmp_path / "out"))
     assert "No space left on device" in err and "free disk space" in err
+
+
+def test_json_logs_give_the_error_as_one_json_line(capsys, tmp_path: Path) -> None:
+    missing = tmp_path / "catalog.csv"
+    argv = [*_extract(missing, tmp_path / "out"), "--log-format", "json"]
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    try:
+        assert cli.main(argv) == 2
+    finally:
+        root.handlers[:] = handlers  # main() configured logging for this process
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    record = json.loads(line)
+    assert record["level"] == "ERROR" and "catalog not found" in record["message"]
 
 
 @pytest.mark.parametrize("kind", ["missing", "folder"])

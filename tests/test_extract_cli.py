@@ -16,9 +16,11 @@ import pytest
 from pipeline.io.output_dir import file_record
 from pipeline.io.parquet import read_table
 from pipeline.io.webdataset import iter_samples
+from pipeline.report import REPORT_FILE
 from pipeline.synth.example import TRACKS
 from tests.audio_fixtures import write_float_wav
 from tests.conftest import REPO, extract_command, run_cli, run_extract
+from tests.report.page import read_page
 
 pytestmark = pytest.mark.integration
 
@@ -133,6 +135,10 @@ def test_killed_run_resumes_to_identical_outputs(
 
     again = run_cli(*args[1:])
     assert again.returncode == 0 and "resumed     4 partition(s)" in again.stdout
+    page = read_page(output / REPORT_FILE)  # rewritten for the whole output by each run
+    assert sum(int(r["tracks"]) for r in page.rows("track-outcomes")) == 10
+    resume, nothing_left = page.rows("runs")  # the killed run never finished its record
+    assert int(resume["tracks processed"]) > 0 and int(nothing_left["tracks processed"]) == 0
 
 
 def test_other_settings_on_the_same_output_are_refused(

@@ -102,9 +102,11 @@ def completion_times(markers: list[dict[str, Any]]) -> list[tuple[datetime, int]
     return sorted(timed)
 
 
-def _throughput_svg(timed: list[tuple[datetime, int]]) -> str:
+def _throughput_svg(timed: list[tuple[datetime, int]], start: datetime | None) -> str:
     figure = plots.new_figure()
     axis = figure.subplots()
+    if start is not None and start <= timed[0][0]:
+        timed = [(start, 0), *timed]  # the curve starts where the first run started
     times = [t for t, _ in timed]
     axis.step(times, np.cumsum([n for _, n in timed]), where="post", marker="o")
     axis.set_xlabel("partition completed (UTC)")
@@ -142,7 +144,9 @@ def throughput_section(markers: list[dict[str, Any]], runs: list[dict[str, Any]]
     parts = [html.table(headers, rows, "runs")]
     timed = completion_times(markers)
     if timed:
-        parts.append(html.figure(_throughput_svg(timed), "tracks done as partitions complete"))
+        start = datetime.fromisoformat(runs[0]["started_at"]) if runs else None
+        svg = _throughput_svg(timed, start)
+        parts.append(html.figure(svg, "tracks done as partitions complete"))
     else:
         parts.append(html.paragraph("No partition recorded its completion time.", note=True))
     return html.section("throughput", "Throughput over time", parts)

@@ -21,11 +21,11 @@ p.note { color: #555; }
 
 
 def cell_text(value: Any) -> str:
-    """How a table shows a value: floats with 4 decimals, None as a dash."""
+    """How a table shows a value: floats to 4 decimals without trailing zeros, None as a dash."""
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return f"{value:.4f}".rstrip("0").rstrip(".")
     return str(value)
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
 
 
 def new_figure(width_in: float = 6.4, height_in: float = 3.2) -> Figure:
@@ -17,12 +20,12 @@ def new_figure(width_in: float = 6.4, height_in: float = 3.2) -> Figure:
 
 
 def to_svg(figure: Figure) -> str:
-    """The figure as an ``<svg>`` element (the XML prolog and DOCTYPE dropped)."""
+    """The figure as an ``<svg>`` element: the XML prolog, DOCTYPE and RDF metadata dropped."""
     figure.tight_layout()
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
-    return text[text.index("<svg") :]
+    return METADATA.sub("", text[text.index("<svg") :])
 
 
 def bar_chart(labels: Sequence[str], counts: Sequence[float], ylabel: str) -> str:
