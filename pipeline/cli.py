@@ -127,12 +127,25 @@ def _setup_logging(output: Path, log_format: str) -> Path:
     """Text goes to the log file only (the terminal has the progress bar); JSON goes to the log
     file and to stderr, for a collector."""
     handler, log_file = run_log_handler(output, "extract", log_format)
-    handlers = [handler, stderr_handler(log_format)] if log_format == "json" else [handler]
+    handlers = [handler]
+    if log_format == "json":
+        handlers.append(stderr_handler(log_format, log_file.stem))
     configure(handlers, log_format)
     return log_file
 
 
-def _print_summary(summary: RunSummary, config: ExtractConfig, log_file: Path) -> None:
+def _to_stderr(message: str, level: int, log_format: str) -> None:
+    """A line for the person at the terminal; with JSON logs, a record like every other line."""
+    if log_format == "json":
+        logging.getLogger("pipeline.cli").log(level, "%s", message)
+    else:
+        prefix = "error: " if level >= logging.ERROR else ""
+        print(f"{prefix}{message}", file=sys.stderr)
+
+
+def _print_summary(
+    summary: RunSummary, config: ExtractConfig, log_file: Path, log_format: str
+) -> None:
     s = summary.to_dict()
     rate = s["audio_s_per_wall_s"]
     lines = [
@@ -145,6 +158,8 @@ def _print_summary(summary: RunSummary, config: ExtractConfig, log_file: Path) -
         f"processed   {s['processed']} track(s) in this run",
         f"resumed     {s['resumed_partitions']} partition(s)",
         f"workers     {s['workers_lost']} lost (Dask re-ran their tasks)",
+        f"retries     {sum(s['task_retries'].values())} task run(s) failed and were re-run"
+        + "".join(f", {kind} {n}" for kind, n in s["task_retries"].items()),
         f"outputs     {config.output}  (log: {log_file})",
         f"report      {Path(config.output) / REPORT_FILE}",
     ]
@@ -154,7 +169,7 @@ def _print_summary(summary: RunSummary, config: ExtractConfig, log_file: Path) -
     from pipeline.runner import no_singing_warning
 
     if warning := no_singing_warning(summary, config):
-        print(warning, file=sys.stderr)
+        _to_stderr(warning, logging.WARNING, log_format)
 
 
 def _extract(args: argparse.Namespace) -> int:
@@ -197,32 +212,25 @@ def _extract(args: argparse.Namespace) -> int:
         raise OutputDirError(message) from None
     progress = TqdmProgress() if args.log_format == "text" else None  # JSON: only whole lines
     try:
-        summary = run_extract(config, overwrite=args.overwrite, progress=progress)
+        summary = run_extract(config, args.overwrite, progress, log_file.stem, args.log_format)
     finally:
         if progress is not None:
             progress.close()
-    _print_summary(summary, config, log_file)
+    _print_summary(summary, config, log_file, args.log_format)
     if summary.failed_partitions:
         return 1
     if config.run.strict and summary.rejected:
-        print(f"--strict: {sum(summary.rejected.values())} track(s) rejected", file=sys.stderr)
+        rejected = sum(summary.rejected.values())
+        _to_stderr(f"--strict: {rejected} track(s) rejected", logging.WARNING, args.log_format)
         return 3
     return 0
-
-
-def _print_error(message: str, log_format: str) -> None:
-    """The one ``error:`` line of a user mistake; a JSON record when logs are JSON."""
-    if log_format == "json":
-        logging.getLogger("pipeline").error("%s", message)
-    else:
-        print(f"error: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     log_format = getattr(args, "log_format", "text")
     if log_format == "json":  # from the start: a mistake found before the run is JSON too
-        configure([stderr_handler(log_format)], log_format)
+        configure([stderr_handler(log_format, None)], log_format)
     try:
         if args.command == "make-example":
             from pipeline.synth.example import make_example
@@ -234,13 +242,13 @@ def main(argv: list[str] | None = None) -> int:
             return args.handler(args)
         return _extract(args)
     except UserError as e:
-        _print_error(str(e), log_format)
+        _to_stderr(str(e), logging.ERROR, log_format)
         return 2
     except OSError as e:
         if e.errno not in OS_FIXES:
             raise
         where = f"{e.filename}: " if e.filename else ""
-        _print_error(f"{where}{e.strerror}; {OS_FIXES[e.errno]}", log_format)
+        _to_stderr(f"{where}{e.strerror}; {OS_FIXES[e.errno]}", logging.ERROR, log_format)
         return 2
 
 

@@ -2,15 +2,14 @@
 was made; as text for people or, with ``--log-format json``, one JSON object per line for a
 cluster's log collector.
 
-Every record carries the run id; ``extra={"partition": i, "track_id": t}`` adds where it
-happened. The run id lives in a context variable set once per run, so library code logs as
-usual and never passes it around.
+Every JSON record carries the run id, which its handler's formatter holds (records come from
+the scheduler's and Dask's threads too); ``extra={"partition": i, "track_id": t}`` adds where
+it happened, so library code logs as usual and never passes the run id around.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextvars
 import json
 import logging
 import sys
@@ -23,8 +22,6 @@ LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CONTEXT_FIELDS = ("partition", "track_id")  # set per record through ``extra=``
 
-_run_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("run_id", default=None)
-
 
 def add_log_format_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -35,19 +32,24 @@ def add_log_format_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def current_run_id() -> str | None:
-    return _run_id.get()
+def new_run_id(job: str) -> str:
+    """``JOB-<local time>``: also the name of the run's log file."""
+    return f"{job}-{time.strftime('%Y%m%dT%H%M%S')}"
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time (UTC, ISO 8601), level, run id, logger, message, and
     partition and track_id when the record has them; a traceback as ``exception``."""
 
+    def __init__(self, run_id: str | None) -> None:
+        super().__init__()
+        self.run_id = run_id
+
     def format(self, record: logging.LogRecord) -> str:
         document: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
-            "run_id": current_run_id(),
+            "run_id": self.run_id,
             "logger": record.name,
             "message": record.getMessage(),
         }
@@ -60,34 +62,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, ensure_ascii=False, default=str)
 
 
-def formatter(log_format: str, text_format: str = TEXT_FORMAT) -> logging.Formatter:
-    return JsonFormatter() if log_format == "json" else logging.Formatter(text_format)
+def formatter(
+    log_format: str, run_id: str | None, text_format: str = TEXT_FORMAT
+) -> logging.Formatter:
+    return JsonFormatter(run_id) if log_format == "json" else logging.Formatter(text_format)
 
 
 def run_log_handler(
     folder: Path, job: str, log_format: str = "text"
 ) -> tuple[logging.Handler, Path]:
-    """A file handler for ``folder/logs/JOB-<time>.log`` and that file's path; the file's name
-    (without ``.log``) becomes the run id of every record from now on."""
+    """A file handler for ``folder/logs/<run id>.log`` and that file's path; the file's name
+    without ``.log`` is the run id."""
     log_dir = folder / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_file = log_dir / f"{job}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    log_file = log_dir / f"{new_run_id(job)}.log"
     handler = logging.FileHandler(log_file)
-    handler.setFormatter(formatter(log_format))
-    _run_id.set(log_file.stem)
+    handler.setFormatter(formatter(log_format, log_file.stem))
     return handler, log_file
 
 
-def start_run(job: str) -> str:
-    """The run id of a command that writes no log file of its own (embed, evaluate)."""
-    run_id = f"{job}-{time.strftime('%Y%m%dT%H%M%S')}"
-    _run_id.set(run_id)
-    return run_id
-
-
-def stderr_handler(log_format: str, text_format: str = TEXT_FORMAT) -> logging.Handler:
+def stderr_handler(
+    log_format: str, run_id: str | None, text_format: str = TEXT_FORMAT
+) -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(formatter(log_format, text_format))
+    handler.setFormatter(formatter(log_format, run_id, text_format))
     return handler
 
 

@@ -36,9 +36,9 @@ from pipeline.partition import prune_partition, write_partition
 from pipeline.plan import Plan, make_plan, plan_document, track_fingerprint
 from pipeline.report import write_report
 from pipeline.retries import retry_counts, start_counting, stop_counting
-from pipeline.run_log import current_run_id
 from pipeline.stages.embed_text import TEXT_ENCODER
 from pipeline.track import extract_track, prepare_track
+from pipeline.worker_logs import JsonWorkerLogs
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +121,12 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _run_record(summary: RunSummary, started_at: str, status: str) -> dict[str, Any]:
+def _run_record(
+    summary: RunSummary, run_id: str | None, started_at: str, status: str
+) -> dict[str, Any]:
     """What this run did, kept in the manifest beside the earlier runs on the same folder."""
     return {
-        "run_id": current_run_id(),
+        "run_id": run_id,
         "started_at": started_at,
         "finished_at": utc_now(),
         "status": status,
@@ -175,8 +177,11 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
 
 
 @contextmanager
-def dask_client(run: RunConfig, gpu: bool) -> Iterator[tuple[Client, int]]:
-    """A client and the CPU threads each worker task may use (0: the worker decides)."""
+def dask_client(
+    run: RunConfig, gpu: bool, worker_logs: JsonWorkerLogs | None = None
+) -> Iterator[tuple[Client, int]]:
+    """A client and the CPU threads each worker task may use (0: the worker decides);
+    ``worker_logs`` sets up the logging of the LocalCluster's workers, never a remote one's."""
     if run.scheduler:
         with Client(run.scheduler) as client:
             yield client, 0
@@ -199,6 +204,8 @@ def dask_client(run: RunConfig, gpu: bool) -> Iterator[tuple[Client, int]]:
         ) as cluster,
         Client(cluster) as client,
     ):
+        if worker_logs is not None:
+            client.register_plugin(worker_logs)
         yield client, max(1, cores // n_workers)
 
 
@@ -236,9 +243,16 @@ def check_separator(config: ExtractConfig) -> None:
 
 
 def run_extract(
-    config: ExtractConfig, overwrite: bool = False, progress: Progress | None = None
+    config: ExtractConfig,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    run_id: str | None = None,
+    log_format: str = "text",
 ) -> RunSummary:
-    """Extract every catalog track into ``config.output``; resume what a previous run did."""
+    """Extract every catalog track into ``config.output``; resume what a previous run did.
+
+    ``run_id`` names this run in the manifest; ``log_format`` json makes the workers of the
+    LocalCluster it starts log JSON lines with that id."""
     started, started_at = time.monotonic(), utc_now()
     check_separator(config)
     entries = read_catalog(Path(config.input))
@@ -268,7 +282,18 @@ def run_extract(
         if progress:
             progress.start(len(entries), summary.tracks)
         if pending:
-            _run_pending(config, out, partitions, fingerprints, pending, markers, summary, progress)
+            worker_logs = JsonWorkerLogs(run_id) if log_format == "json" else None
+            _run_pending(
+                config,
+                out,
+                partitions,
+                fingerprints,
+                pending,
+                markers,
+                summary,
+                progress,
+                worker_logs,
+            )
         out.remove_leftovers()  # e.g. from a worker killed while writing
         summary.wall_s = time.monotonic() - started
         status = "incomplete" if summary.failed_partitions else "complete"
@@ -278,7 +303,7 @@ def run_extract(
                 "status": status,
                 "partitions": [markers[i] for i in sorted(markers)],
                 "summary": summary.to_dict(),
-                "runs": [*earlier_runs, _run_record(summary, started_at, status)],
+                "runs": [*earlier_runs, _run_record(summary, run_id, started_at, status)],
             }
         )
         write_report(out.root)
@@ -294,12 +319,14 @@ def _run_pending(
     markers: dict[int, dict[str, Any]],
     summary: RunSummary,
     progress: Progress | None,
+    worker_logs: JsonWorkerLogs | None,
 ) -> None:
     resources = config.run.resolved_whisper_resources(config.whisper.device)
     separating = config.separate.method != "none"
     token = _token(config)
     retries = config.run.retries
-    with dask_client(config.run, config.whisper.device == "cuda") as (client, threads):
+    gpu = config.whisper.device == "cuda"
+    with dask_client(config.run, gpu, worker_logs) as (client, threads):
         start_counting(client, token)
         seen_workers = set(client.scheduler_info()["workers"])
         window = 2 * max(1, len(seen_workers))

@@ -54,15 +54,23 @@ def run_extract(catalog: Path, output: Path, *extra: str) -> subprocess.Complete
 
 
 @pytest.fixture(scope="session")
-def example_features(example_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def example_extraction(
+    example_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """The example catalog extracted by the CLI on a LocalCluster, in partitions of three, with
-    its run log as JSON lines (text logging has runs of its own in tests/test_extract_cli.py)."""
+    its logs as JSON lines (text logging has runs of its own in tests/test_extract_cli.py):
+    the output folder and the finished command."""
     output = tmp_path_factory.mktemp("features")
     result = run_extract(
         example_dir / "catalog.csv", output, "--partition-size", "3", "--log-format", "json"
     )
     assert result.returncode == 0, result.stderr
-    return output
+    return output, result
+
+
+@pytest.fixture(scope="session")
+def example_features(example_extraction: tuple[Path, subprocess.CompletedProcess[str]]) -> Path:
+    return example_extraction[0]
 
 
 @pytest.fixture(scope="session")

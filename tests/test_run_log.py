@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import subprocess
 from datetime import datetime
 from pathlib import Path
 
@@ -39,15 +40,22 @@ def test_json_formatter_fields(tmp_path: Path) -> None:
 
 def test_json_formatter_is_one_line_per_record() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "two\nlines", None, None)
-    assert "\n" not in JsonFormatter().format(record)
+    assert "\n" not in JsonFormatter("r1").format(record)
 
 
 @pytest.mark.integration
-def test_extraction_log_is_json_lines(example_features: Path) -> None:
-    """The session's example extraction runs with ``--log-format json`` (tests/conftest.py)."""
-    (log_file,) = (example_features / "logs").glob("extract-*.log")
+def test_extraction_logs_are_json_lines(
+    example_extraction: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """The session's example extraction runs with ``--log-format json`` (tests/conftest.py):
+    every line of its log file and of its stderr (the driver's and the LocalCluster workers')
+    is a JSON record of that run."""
+    output, result = example_extraction
+    (log_file,) = (output / "logs").glob("extract-*.log")
     records = [json.loads(line) for line in log_file.read_text().splitlines()]
-    assert records
+    terminal = [json.loads(line) for line in result.stderr.splitlines()]
+    assert records and terminal
+    assert {r["run_id"] for r in terminal} == {log_file.stem}
     for record in records:
         assert {"time", "level", "run_id", "logger", "message"} <= record.keys()
         assert record["run_id"] == log_file.stem

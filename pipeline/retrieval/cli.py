@@ -18,7 +18,7 @@ from pipeline.report import write_report
 from pipeline.retrieval.baselines import BASELINES
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.retrieval.search import nearest, nearest_to_vector
-from pipeline.run_log import add_log_format_argument, configure, start_run, stderr_handler
+from pipeline.run_log import add_log_format_argument, configure, new_run_id, stderr_handler
 
 if TYPE_CHECKING:
     from pipeline.retrieval.audio import LiviAudioEmbedder
@@ -35,8 +35,8 @@ def _audio_embedder(args: argparse.Namespace) -> LiviAudioEmbedder:
 
 def _setup_logging(job: str, log_format: str) -> None:
     """No run folder, so no log file: stderr, as text or JSON lines."""
-    start_run(job)
-    configure([stderr_handler(log_format, "%(levelname)s %(name)s: %(message)s")], log_format)
+    handler = stderr_handler(log_format, new_run_id(job), "%(levelname)s %(name)s: %(message)s")
+    configure([handler], log_format)
 
 
 def _embed(args: argparse.Namespace) -> int:

@@ -45,7 +45,7 @@ def _setup_logging(run_dir: Path, log_format: str) -> Path:
     """Text: the file, and the terminal above the progress bar. JSON: the file and stderr."""
     file_handler, log_file = run_log_handler(run_dir, "train", log_format)
     if log_format == "json":
-        terminal = stderr_handler(log_format)
+        terminal = stderr_handler(log_format, log_file.stem)
     else:
         terminal = TqdmLogHandler()
         terminal.setFormatter(logging.Formatter("%(message)s"))
