@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.io.output_dir import OutputDir
 from pipeline.io.parquet import read_table
 from pipeline.report import html, plots
 
 TRACK_COLUMNS = ["status", "reason", "language", "segment_count", "sung_segment_count"]
-SEGMENT_COLUMNS = ["track_id", "language", "transcript", "singing"]
+SEGMENT_COLUMNS = ["language", "transcript", "singing"]  # no embeddings or tokens: millions fit
+WORD = r"[^\s\p{Z}]+"  # a word is what str.split() would give: a run of non-space characters
 QUANTILES = (("min", 0.0), ("median", 0.5), ("p90", 0.9), ("max", 1.0))
 
 
@@ -26,10 +29,6 @@ def track_outcome(row: dict[str, Any]) -> str:
     return f"rejected: {row['reason']}"
 
 
-def outcome_counts(tracks: list[dict[str, Any]]) -> Counter[str]:
-    return Counter(track_outcome(r) for r in tracks)
-
-
 def distribution(values: list[float]) -> list[float | None]:
     """min, median, p90 and max (numpy's linear interpolation); dashes when empty."""
     if not values:
@@ -37,12 +36,12 @@ def distribution(values: list[float]) -> list[float | None]:
     return [float(np.quantile(values, q)) for _, q in QUANTILES]
 
 
-def transcript_words(text: str) -> int:
-    return len(text.split())
+def sung_windows(segments: pa.Table) -> pa.Table:
+    return segments.filter(pc.equal(segments["singing"], "sung"))
 
 
 def tracks_section(tracks: list[dict[str, Any]]) -> str:
-    counts = outcome_counts(tracks)
+    counts = Counter(track_outcome(r) for r in tracks)
     ordered = sorted(counts.items(), key=lambda item: (not item[0].startswith("ok"), item[0]))
     parts = [
         html.paragraph(f"{len(tracks)} tracks in the tracks table."),
@@ -54,28 +53,33 @@ def tracks_section(tracks: list[dict[str, Any]]) -> str:
     return html.section("tracks", "Tracks ok and rejected, by reason", parts)
 
 
-def languages_section(tracks: list[dict[str, Any]], segments: list[dict[str, Any]]) -> str:
-    by_track = Counter(r["language"] for r in tracks if r["status"] == "ok")
-    by_segment = Counter(s["language"] for s in segments if s["singing"] == "sung")
+def languages_section(tracks: list[dict[str, Any]], sung: pa.Table) -> str:
+    ok = [r for r in tracks if r["status"] == "ok"]
+    by_track = Counter(r["language"] or "-" for r in ok)  # "-": a flagged track, nothing sung
+    by_segment = Counter(dict(zip(*_value_counts(sung["language"]), strict=True)))
     languages = sorted(by_track.keys() | by_segment.keys(), key=lambda x: (-by_track[x], x))
     rows = [(lang, by_track[lang], by_segment[lang]) for lang in languages]
     parts = [
         html.paragraph(
-            "A track's language is the one Whisper detected most over its windows; a sung "
-            "window's is its own."
+            "A track's language is the one Whisper detected in most of its sung windows; a "
+            "sung window's is its own."
         ),
         html.table(["language", "ok tracks", "sung windows"], rows, "languages"),
     ]
     return html.section("languages", "Detected languages", parts)
 
 
-def segments_section(tracks: list[dict[str, Any]], segments: list[dict[str, Any]]) -> str:
+def _value_counts(column: pa.ChunkedArray) -> tuple[list[Any], list[int]]:
+    counts = pc.value_counts(column)
+    return counts.field("values").to_pylist(), counts.field("counts").to_pylist()
+
+
+def segments_section(tracks: list[dict[str, Any]], sung: pa.Table) -> str:
     ok = [r for r in tracks if r["status"] == "ok"]
     per_track = [r["segment_count"] for r in ok]
     sung_per_track = [r["sung_segment_count"] for r in ok]
-    sung = [s for s in segments if s["singing"] == "sung"]
-    words = [transcript_words(s["transcript"]) for s in sung]
-    characters = [len(s["transcript"]) for s in sung]
+    words = pc.count_substring_regex(sung["transcript"], WORD).to_pylist()
+    characters = pc.utf8_length(sung["transcript"]).to_pylist()
     rows = [
         ("windows per ok track", len(per_track), *distribution(per_track)),
         ("sung windows per ok track", len(sung_per_track), *distribution(sung_per_track)),
@@ -194,12 +198,12 @@ def extract_sections(folder: Path) -> list[str]:
     out = OutputDir(folder)
     manifest = out.read_manifest() or {}
     tracks = read_table(folder / "tracks", "tracks", TRACK_COLUMNS).to_pylist()
-    segments = read_table(folder / "segments", "segments", SEGMENT_COLUMNS).to_pylist()
+    sung = sung_windows(read_table(folder / "segments", "segments", SEGMENT_COLUMNS))
     runs = manifest.get("runs", [])
     return [
         tracks_section(tracks),
-        languages_section(tracks, segments),
-        segments_section(tracks, segments),
+        languages_section(tracks, sung),
+        segments_section(tracks, sung),
         throughput_section(manifest.get("partitions", []), runs),
         cluster_section(runs),
     ]

@@ -37,8 +37,8 @@ def test_training_report_and_json_log(example_features: Path, tmp_path: Path) ->
     rows = page.rows("epochs")
     assert [int(r["epoch"]) for r in rows] == [h["epoch"] for h in history] == [1, 2]
     for row, epoch in zip(rows, history, strict=True):
-        assert _value(row["train loss"]) == pytest.approx(epoch["train_loss"], abs=5e-5)
-        assert _value(row["val_map"]) == pytest.approx(epoch["val_score"], abs=5e-5)
+        assert _value(row["train loss"]) == pytest.approx(epoch["train_loss"], abs=1e-4)
+        assert _value(row["val_map"]) == pytest.approx(epoch["val_score"], abs=1e-4)
         assert row["best.pt"] == ("written" if epoch["best"] else "")
 
     (log_file,) = (run / "logs").glob("train-*.log")
@@ -73,4 +73,4 @@ def test_evaluation_report_lists_every_metrics_file(
         assert row["embeddings"] == Path(metrics["embeddings"]).name
         assert row["scoring"] == metrics["scoring"] == "track vectors"
         for key in ("tracks", "queries", "map", "map_at_10", "mr1", "hr_at_1", "arp", "random_map"):
-            assert _value(row[key]) == pytest.approx(metrics[key], abs=5e-5), key
+            assert _value(row[key]) == pytest.approx(metrics[key], abs=1e-4), key
