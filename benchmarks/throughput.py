@@ -18,7 +18,13 @@ each method, encoder windows per minute of singing, and the ratios B/A, B/A2, A/
 medians over the repeats; writes JSON. Process start and model loading count: they are what a
 user waits for.
 
-    .venv/bin/python -m benchmarks.throughput --workdir /tmp/throughput-bench
+Then the cost of the singing judgement (``--judging-cost``): B hears every window, so Whisper
+also runs on the intros, breaks and outros it then drops. In this process, on one thread, each
+song's ``extract_track`` is timed, then the encoder and transcription of the windows it judged
+unsung alone: the seconds a perfect singing detector would have saved.
+
+    .venv/bin/python -m benchmarks.throughput --workdir /tmp/throughput-bench \
+        --real-cache /tmp/real-cache
 """
 
 from __future__ import annotations
@@ -48,6 +54,52 @@ from pipeline.synth.truth import read_truth
 
 POLL_S = 0.2
 LOOPS = ("A", "A2")
+
+
+def judging_cost(catalog: Path) -> list[dict[str, Any]]:
+    """Per song: seconds of ``extract_track`` and of Whisper (encoder and transcription) on the
+    windows the judgement dropped, one thread, the model loaded once beforehand."""
+    from pipeline.config import ExtractConfig
+    from pipeline.io.catalog import read_catalog
+    from pipeline.models.whisper_runtime import load_whisper
+    from pipeline.records import Rejected
+    from pipeline.stages.encode import encode, log_mel
+    from pipeline.stages.transcribe import transcribe_batch
+    from pipeline.track import extract_track, prepare_track
+
+    config = ExtractConfig()
+    runtime = load_whisper(config.whisper, threads=1)
+    rows = []
+    for entry in read_catalog(catalog):
+        track = prepare_track(entry, config, threads=1)
+        if isinstance(track, Rejected):
+            raise RuntimeError(f"{entry.track_id}: {track.reason} ({track.detail})")
+        start = time.perf_counter()
+        features = extract_track(track, config, threads=1)
+        track_s = time.perf_counter() - start
+        if isinstance(features, Rejected):  # no sung window: the whole track was judging
+            unsung = list(track.segments)
+        else:
+            unsung = [
+                s for s, f in zip(track.segments, features.segments, strict=True) if not f.sung
+            ]
+        start = time.perf_counter()
+        for first in range(0, len(unsung), config.whisper.batch_size):
+            batch = unsung[first : first + config.whisper.batch_size]
+            transcribe_batch(encode(log_mel(batch, runtime), runtime), runtime, config.whisper)
+        unsung_s = time.perf_counter() - start
+        rows.append(
+            {
+                "track_id": entry.track_id,
+                "windows": len(track.segments),
+                "unsung_windows": len(unsung),
+                "extract_track_s": round(track_s, 2),
+                "unsung_whisper_s": round(unsung_s, 2),
+                "share": round(unsung_s / track_s, 3),
+            }
+        )
+        print(f"judging cost: {rows[-1]}", flush=True)
+    return rows
 
 
 def run_measured(command: list[str]) -> tuple[float, float]:
@@ -117,6 +169,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8, help="A2's batch size")
     parser.add_argument("--methods", nargs="+", default=["A", "A2", "B", "C"])
+    parser.add_argument(
+        "--judging-cost",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time Whisper on the windows the singing judgement drops (default: on)",
+    )
+    parser.add_argument(
+        "--real-cache",
+        type=Path,
+        help="also measure the judging cost on the real recordings (fetched into this folder)",
+    )
     parser.add_argument("--loop", choices=LOOPS, help=argparse.SUPPRESS)  # one run of A or A2
     parser.add_argument("--catalog", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--loop-result", type=Path, help=argparse.SUPPRESS)
@@ -154,7 +217,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{len(truth)} songs, {audio_s:.0f} s of audio, {os.cpu_count()} CPUs")
     print_table(rows)
     print_table([ratios])
-    payload = {"songs": len(truth), "audio_s": audio_s, "runs": runs, "rows": rows}
+    payload: dict[str, Any] = {"songs": len(truth), "audio_s": audio_s, "runs": runs}
+    payload["rows"] = rows
+    if args.judging_cost:
+        sets = {"generated full songs": catalog}
+        if args.real_cache:
+            from benchmarks.real_recordings import real_catalog
+
+            sets["real recordings"] = real_catalog(args.real_cache)
+        costs = {name: judging_cost(path) for name, path in sets.items()}
+        payload["judging_cost"] = costs
+        print_table([{"set": name, **_cost_summary(cost)} for name, cost in costs.items()])
     print(f"json: {write_json('throughput', {**payload, 'ratios': ratios})}")
 
 
@@ -174,6 +247,18 @@ def _row(method: str, runs: list[dict[str, Any]], audio_s: float, tracks: int) -
     if "windows_per_sung_min" in runs[0]:
         row["windows_per_sung_min"] = round(runs[0]["windows_per_sung_min"], 2)
     return row
+
+
+def _cost_summary(cost: list[dict[str, Any]]) -> dict[str, Any]:
+    unsung_s = [c["unsung_whisper_s"] for c in cost]
+    return {
+        "unsung_windows_per_track": round(statistics.mean(c["unsung_windows"] for c in cost), 2),
+        "windows_per_track": round(statistics.mean(c["windows"] for c in cost), 2),
+        "unsung_whisper_s_median": round(statistics.median(unsung_s), 2),
+        "unsung_whisper_s_mean": round(statistics.mean(unsung_s), 2),
+        "extract_track_s_median": round(statistics.median(c["extract_track_s"] for c in cost), 2),
+        "share_of_time": round(sum(unsung_s) / sum(c["extract_track_s"] for c in cost), 3),
+    }
 
 
 def _ratios(runs: dict[str, list[dict[str, Any]]]) -> dict[str, float]:

@@ -29,7 +29,7 @@ def _audio_embedder(args: argparse.Namespace) -> LiviAudioEmbedder:
 
     overrides = {"whisper.device": args.device, "whisper.model_dir": args.whisper_model}
     config = load_config(args.config, overrides)
-    return LiviAudioEmbedder.load(Path(args.model), config, args.device)
+    return LiviAudioEmbedder.load(Path(args.model), config)
 
 
 def _embed(args: argparse.Namespace) -> int:
