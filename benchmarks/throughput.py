@@ -11,7 +11,9 @@ same Whisper model and compute type, each in its own process, interleaved ``--re
 - ``B``: ``pipeline run extract``, every feature (encoder states, transcript, singing
   judgement, decoder states, text embedding), on its default LocalCluster;
 - ``C``: ``pipeline run embed --audio`` with a LIVI head (paper sizes, trained one epoch on
-  B's shards: its speed does not depend on how well it is trained).
+  B's shards: its speed does not depend on how well it is trained), in one process;
+- ``C2``: the same head as a Dask job over the catalog, ``pipeline run extract --livi-run``
+  (resumable, partitioned, on the default LocalCluster like B).
 
 Prints audio seconds per wall second, seconds per track, peak RSS of the largest process of
 each method, encoder windows per minute of singing, and the ratios B/A, B/A2, A/C, A2/C as
@@ -143,6 +145,8 @@ def _command(method: str, catalog: Path, work: Path, args: argparse.Namespace) -
         return [*loop, "--loop-result", str(work / f"{method}.json")]
     if method == "B":
         return extract_command(catalog, work / "B")
+    if method == "C2":
+        return extract_command(catalog, work / "C2", "--livi-run", str(work / "livi-run"))
     embed = [PIPELINE, "run", "embed", "--model", str(work / "livi-run"), "--audio", str(catalog)]
     return [*embed, "--output", str(work / "C.parquet")]
 
@@ -168,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--songs", type=int, default=6, help="full-length generated songs")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8, help="A2's batch size")
-    parser.add_argument("--methods", nargs="+", default=["A", "A2", "B", "C"])
+    parser.add_argument("--methods", nargs="+", default=["A", "A2", "B", "C", "C2"])
     parser.add_argument(
         "--judging-cost",
         action=argparse.BooleanOptionalAction,
@@ -197,12 +201,13 @@ def main(argv: list[str] | None = None) -> None:
     audio_s = sum(t.duration_s for t in truth.values())
     work = args.workdir / "runs"
     work.mkdir(parents=True, exist_ok=True)
-    if "C" in args.methods:
+    if {"C", "C2"} & set(args.methods):
         _prepare(catalog, work)
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in args.methods}
     for repeat in range(args.repeats):
         for method in args.methods:  # interleaved: the machine's noise hits every method alike
-            shutil.rmtree(work / "B", ignore_errors=True)  # each run starts from nothing
+            for folder in ("B", "C2"):  # each run starts from nothing
+                shutil.rmtree(work / folder, ignore_errors=True)
             (work / "C.parquet").unlink(missing_ok=True)
             wall_s, rss_mb = run_measured(_command(method, catalog, work, args))
             run: dict[str, Any] = {"wall_s": wall_s, "peak_rss_mb": rss_mb}
@@ -263,7 +268,7 @@ def _cost_summary(cost: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _ratios(runs: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     """Each ratio per repeat (both sides from the same pass), then the median."""
-    pairs = (("B", "A"), ("B", "A2"), ("A", "C"), ("A2", "C"))
+    pairs = (("B", "A"), ("B", "A2"), ("A", "C"), ("A2", "C"), ("A", "C2"), ("A2", "C2"))
     ratios = {}
     for top, bottom in pairs:
         if top in runs and bottom in runs:
