@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
 RESULTS = Path(__file__).resolve().parent / "results"
+POLL_S = 0.2
 PIPELINE = str(Path(sys.executable).with_name("pipeline"))
 
 
@@ -30,6 +32,29 @@ def make_example_catalog(root: Path) -> Path:
 def extract_command(catalog: Path, output: Path, *extra: str) -> list[str]:
     """The whole ``pipeline run extract`` command line."""
     return [PIPELINE, "run", "extract", "--input", str(catalog), "--output", str(output), *extra]
+
+
+def run_measured(command: list[str]) -> tuple[float, dict[str, float]]:
+    """(wall seconds, peak RSS in MB of each process of its tree), polled every ``POLL_S``.
+    Processes are named ``pid command-line``: a Dask worker shows as ``... dask worker``."""
+    import psutil
+
+    start = time.perf_counter()
+    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peaks: dict[str, float] = {}
+    while process.poll() is None:
+        try:
+            for p in [process, *process.children(recursive=True)]:
+                name = f"{p.pid} {' '.join(p.cmdline())[:60]}"
+                peaks[name] = max(peaks.get(name, 0.0), p.memory_info().rss / 1e6)
+        except psutil.Error:  # a process ended between listing and reading
+            pass
+        time.sleep(POLL_S)
+    wall_s = time.perf_counter() - start
+    if process.returncode:
+        stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+        raise RuntimeError(f"{' '.join(command)} failed:\n{stderr[-3000:]}")
+    return wall_s, peaks
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

@@ -42,7 +42,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pyarrow.parquet as pq
 
 from benchmarks._common import (
@@ -50,11 +49,11 @@ from benchmarks._common import (
     extract_command,
     faster_whisper_loop,
     print_table,
+    run_measured,
     write_json,
 )
 from pipeline.synth.truth import read_truth
 
-POLL_S = 0.2
 LOOPS = ("A", "A2")
 
 
@@ -102,25 +101,6 @@ def judging_cost(catalog: Path) -> list[dict[str, Any]]:
         )
         print(f"judging cost: {rows[-1]}", flush=True)
     return rows
-
-
-def run_measured(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB of the largest process of its tree), polled."""
-    start = time.perf_counter()
-    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    while process.poll() is None:
-        try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, *(p.memory_info().rss for p in tree))
-        except psutil.Error:  # a process ended between listing and reading
-            pass
-        time.sleep(POLL_S)
-    wall_s = time.perf_counter() - start
-    if process.returncode:
-        stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-        raise RuntimeError(f"{' '.join(command)} failed:\n{stderr[-3000:]}")
-    return wall_s, peak / 1e6
 
 
 def user_loop(method: str, catalog: Path, batch_size: int, result: Path) -> None:
@@ -209,7 +189,8 @@ def main(argv: list[str] | None = None) -> None:
             for folder in ("B", "C2"):  # each run starts from nothing
                 shutil.rmtree(work / folder, ignore_errors=True)
             (work / "C.parquet").unlink(missing_ok=True)
-            wall_s, rss_mb = run_measured(_command(method, catalog, work, args))
+            wall_s, peaks = run_measured(_command(method, catalog, work, args))
+            rss_mb = max(peaks.values())
             run: dict[str, Any] = {"wall_s": wall_s, "peak_rss_mb": rss_mb}
             if method in LOOPS:
                 run["track_s"] = json.loads((work / f"{method}.json").read_text())
