@@ -42,7 +42,7 @@ def repeated_catalog(catalog: Path, times: int, target: Path) -> Path:
 def measure(catalog: Path, output: Path, extra: list[str]) -> dict[str, Any]:
     shutil.rmtree(output, ignore_errors=True)
     wall_s, peaks = run_measured(extract_command(catalog, output, *extra))
-    workers = {name: mb for name, mb in peaks.items() if "dask" in name or "spawn" in name}
+    workers = {name: mb for name, mb in peaks.items() if "dask worker" in name}
     driver = max(mb for name, mb in peaks.items() if name not in workers)
     return {
         "catalog": catalog.name,
