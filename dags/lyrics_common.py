@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import TriggerRule
 
 # A task exits with this to say it had nothing to do (BashOperator's default skip code).
 NOTHING_TO_DO = 99
@@ -31,6 +32,7 @@ def cli_task(
     env: dict[str, str],
     timeout: timedelta,
     retries: int = 2,
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS,
 ) -> BashOperator:
     """A task running ``command`` under bash with ``env`` (templated) added to its environment.
 
@@ -45,4 +47,5 @@ def cli_task(
         execution_timeout=timeout,
         retries=retries,
         skip_on_exit_code=NOTHING_TO_DO,
+        trigger_rule=trigger_rule,
     )

@@ -88,25 +88,25 @@ pipeline run evaluate --embeddings "$OUTPUT/embeddings/$NAME.parquet" --catalog 
 
 # The extraction's report.html where the pipeline writes one, else its manifest; and every
 # evaluation's files, into reports/<run>/, with reports/latest pointing there.
-PUBLISH = """\
+PUBLISH = f"""\
 features="$OUTPUT/features"
 if [ -e "$features/report.html" ]; then
     cp "$features/report.html" "$REPORT/extract.html"
 else
     cp "$features/manifest.json" "$REPORT/extract-manifest.json"
 fi
-for name in EMBEDDINGS; do
+for name in {" ".join(EMBEDDINGS)}; do
     for file in "$OUTPUT/metrics/$name"/*; do
-        if [ -f "$file" ]; then cp "$file" "$REPORT/$name-${file##*/}"; fi
+        if [ -f "$file" ]; then cp "$file" "$REPORT/$name-${{file##*/}}"; fi
     done
 done
-ln -sfn "${REPORT##*/}" "$OUTPUT/reports/latest"
+ln -sfn "${{REPORT##*/}}" "$OUTPUT/reports/latest"
 ls "$REPORT"
-""".replace("EMBEDDINGS", " ".join(EMBEDDINGS))
+"""
 
 with DAG(
     dag_id="lyrics_nightly",
-    description=__doc__.splitlines()[0],
+    description="Extract new or changed catalog rows, refresh embeddings, evaluate, publish",
     schedule="0 1 * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,
@@ -116,8 +116,14 @@ with DAG(
     tags=["lyrics-pipeline"],
 ) as dag:
     extract = cli_task("extract", EXTRACT, ENV, timeout=timedelta(hours=10), retries=3)
-    publish = cli_task("publish_report", PUBLISH, ENV, timeout=timedelta(minutes=10))
-    publish.trigger_rule = TriggerRule.NONE_FAILED  # skipped models leave nothing to publish
+    # Skipped models leave nothing to publish; the others' results still are.
+    publish = cli_task(
+        "publish_report",
+        PUBLISH,
+        ENV,
+        timeout=timedelta(minutes=10),
+        trigger_rule=TriggerRule.NONE_FAILED,
+    )
     for name in EMBEDDINGS:
         model = "{{ params." + name + "_model }}" if name in TRAINED else name
         env = {**ENV, "NAME": name, "MODEL": model}

@@ -76,7 +76,7 @@ def publish(kind: str) -> dict[str, object]:
 
 with DAG(
     dag_id="lyrics_retrain",
-    description=__doc__.splitlines()[0],
+    description="Retrain LIVI and WEALY; publish each whose validation MAP is higher",
     schedule="0 3 * * 6",
     start_date=datetime(2026, 1, 1),
     catchup=False,

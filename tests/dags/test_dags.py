@@ -108,6 +108,7 @@ def test_retraining_publishes_a_run_only_when_its_validation_map_is_higher(
     from pipeline.train.publish import best_validation_map
 
     output = tmp_path / "lyrics"
+    output.mkdir()
     (output / "features").symlink_to(example_features, target_is_directory=True)
     conf = {
         "catalog": str(example_dir / "catalog.csv"),
