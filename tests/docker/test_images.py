@@ -172,3 +172,43 @@ def test_compose_starts_a_scheduler_two_workers_and_a_one_shot_extract(tmp_path:
             port = spec["environment"]["HEALTH_URL"].split(":")[2].split("/")[0]
             assert f":{port}" in spec["command"], name  # the dashboard it checks is served
     assert "--resources" in services["worker-gpu"]["command"]
+
+
+def readme_docker_commands() -> list[list[str]]:
+    """The commands of the README's block under "**The images**", continuations joined."""
+    text = (REPO / "README.md").read_text().split("**The images**", 1)[1]
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0].replace("\\\n", " ")
+    commands = []
+    for line in block.splitlines():
+        for part in line.split("#", 1)[0].split("&&"):
+            if part.strip():
+                commands.append(shlex.split(part))
+    return commands
+
+
+def test_the_readme_s_docker_commands_match_the_files() -> None:
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    services = compose["services"]
+    images = {
+        (DOCKER / s["build"]["context"] / s["build"]["dockerfile"]).resolve(): s["image"]
+        for s in services.values()
+    }
+    used = set()
+    for argv in readme_docker_commands():
+        if argv[:2] == ["docker", "build"]:
+            dockerfile = (REPO / argv[argv.index("-f") + 1]).resolve()
+            assert images[dockerfile] == argv[argv.index("-t") + 1]  # the tag compose runs
+            used.add("build")
+        elif argv[:2] == ["docker", "compose"]:
+            assert (REPO / argv[argv.index("-f") + 1]).resolve() == DOCKER / "compose.yaml"
+            if "--profile" in argv:
+                profile = argv[argv.index("--profile") + 1]
+                assert any(profile in s.get("profiles", []) for s in services.values())
+            verb = next(a for a in argv if a in ("up", "run", "down"))
+            rest = [a for a in argv[argv.index(verb) + 1 :] if a not in ("--build", "-d", "--rm")]
+            if verb in ("up", "run"):
+                assert rest[0] in services, argv
+            if verb == "run":
+                pipeline_parser().parse_args(rest[1:])  # exits on an unknown flag
+            used.add(verb)
+    assert used == {"build", "up", "run", "down"}
