@@ -71,7 +71,8 @@ def test_nightly_extracts_only_the_new_row_and_publishes_a_report(
     shutil.copytree(example_features, output / "features")  # last night's extraction
     catalog = _catalog_with_a_new_row(example_dir)
     conf = {"catalog": str(catalog), "output": str(output), "partition_size": 3}
-    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0")
+    with cluster:
         run = dag_bag.get_dag("lyrics_nightly").test(
             run_conf={**conf, "scheduler": cluster.scheduler_address}
         )
@@ -93,7 +94,8 @@ def test_nightly_extracts_only_the_new_row_and_publishes_a_report(
     assert sorted(track_ids.to_pylist()) == sorted(catalog_ids)  # each once, the new one too
     report = output / "reports" / "latest"
     summary = (report / "extract-summary.txt").read_text()
-    assert "processed   1 track(s) in this run" in summary  # the others were resumed
+    assert "processed   1 track(s) in this run" in summary
+    assert "resumed     4 partition(s)" in summary  # last night's, untouched
     assert "rejected      1  no_singing" in summary  # a rejected track fails no task
     metrics = json.loads((report / "transcript-text-metrics.json").read_text())
     assert metrics["tracks"] == 10  # the ok tracks, the new one included
