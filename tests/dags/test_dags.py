@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.integration
 DAG_IDS = {"lyrics_nightly", "lyrics_retrain"}
 NEW_TRACK = "river-en-1-remaster"
 
@@ -59,6 +58,7 @@ def _catalog_with_a_new_row(example_dir: Path) -> Path:
     return catalog
 
 
+@pytest.mark.integration
 @pytest.mark.timeout(900)
 def test_nightly_extracts_only_the_new_row_and_publishes_a_report(
     dag_bag: Any, example_dir: Path, example_features: Path, tmp_path: Path, on_path: None
@@ -103,6 +103,7 @@ def test_nightly_extracts_only_the_new_row_and_publishes_a_report(
     assert manifest["status"] == "complete"
 
 
+@pytest.mark.integration
 @pytest.mark.timeout(900)
 def test_retraining_publishes_a_run_only_when_its_validation_map_is_higher(
     dag_bag: Any, example_dir: Path, example_features: Path, tmp_path: Path, on_path: None
