@@ -4,7 +4,7 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: setup example test lint
 
-$(VENV)/.installed: pyproject.toml requirements.lock scripts/setup.sh
+$(VENV)/.installed: pyproject.toml requirements.lock requirements-airflow.lock scripts/setup.sh
 	bash scripts/setup.sh
 
 setup: $(VENV)/.installed

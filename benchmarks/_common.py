@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
 RESULTS = Path(__file__).resolve().parent / "results"
+POLL_S = 0.2
 PIPELINE = str(Path(sys.executable).with_name("pipeline"))
 
 
@@ -30,6 +33,33 @@ def make_example_catalog(root: Path) -> Path:
 def extract_command(catalog: Path, output: Path, *extra: str) -> list[str]:
     """The whole ``pipeline run extract`` command line."""
     return [PIPELINE, "run", "extract", "--input", str(catalog), "--output", str(output), *extra]
+
+
+def run_measured(command: list[str]) -> tuple[float, dict[str, float]]:
+    """(wall seconds, peak RSS in MB of each process of its tree), polled every ``POLL_S``.
+    Processes are named ``pid command-line``: a Dask worker shows as ``... dask worker``.
+    stderr goes to a file (a pipe nobody reads would fill and block the command)."""
+    import psutil
+
+    with tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        peaks: dict[int, float] = {}
+        names: dict[int, str] = {}  # the last command line seen: a worker retitles itself
+        while process.poll() is None:
+            try:
+                for p in [process, *process.children(recursive=True)]:
+                    names[p.pid] = " ".join(p.cmdline())[:60]
+                    peaks[p.pid] = max(peaks.get(p.pid, 0.0), p.memory_info().rss / 1e6)
+            except psutil.Error:  # a process ended between listing and reading
+                pass
+            time.sleep(POLL_S)
+        wall_s = time.perf_counter() - start
+        if process.returncode:
+            stderr.seek(0)
+            tail = stderr.read().decode(errors="replace")[-3000:]
+            raise RuntimeError(f"{' '.join(command)} failed:\n{tail}")
+    return wall_s, {f"{pid} {names[pid]}": mb for pid, mb in peaks.items()}
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

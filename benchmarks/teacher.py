@@ -6,6 +6,8 @@ text encoder (multilingual-e5-small, ``stages/embed_text.py``) into one vector:
 
 - ``transcript-text``: ``pipeline run extract``, then ``run embed --model transcript-text``
   (the mean of the sung windows' text embeddings: LIVI's teacher);
+- ``transcript-text, greedy only``: the same with ``--set whisper.temperatures=[0.0]``, no
+  temperature fallback: what the sampled re-decoding of failing windows buys;
 - ``A``: faster-whisper ``WhisperModel.transcribe`` per file (greedy, its defaults otherwise:
   conditioning on previous text, timestamps, no VAD), the whole transcript embedded;
 - ``A2``: ``BatchedInferencePipeline`` (batch 8, its default Silero VAD, greedy), the same.
@@ -44,11 +46,15 @@ from pipeline.stages.embed_text import clean_transcript, embed_text, text_dimens
 BOOTSTRAP = 2000
 
 
-def pipeline_vectors(catalog: Path, workdir: Path) -> dict[str, np.ndarray | None]:
-    """transcript-text embeddings from the pipeline's own extraction (resumable, cached)."""
-    features = workdir / "features"
-    subprocess.run(extract_command(catalog, features), check=True, capture_output=True)
-    output = workdir / "transcript-text.parquet"
+def pipeline_vectors(
+    catalog: Path, workdir: Path, tag: str = "", *settings: str
+) -> dict[str, np.ndarray | None]:
+    """transcript-text embeddings from the pipeline's own extraction (resumable, cached), with
+    extra ``--set`` items under folders suffixed ``-tag``."""
+    features = workdir / f"features{tag and '-' + tag}"
+    extra = [arg for item in settings for arg in ("--set", item)]
+    subprocess.run(extract_command(catalog, features, *extra), check=True, capture_output=True)
+    output = workdir / f"transcript-text{tag and '-' + tag}.parquet"
     embed = [PIPELINE, "run", "embed", "--model", "transcript-text", "--input", str(features)]
     subprocess.run([*embed, "--output", str(output)], check=True, capture_output=True)
     ids, vectors = read_embeddings(output)
@@ -109,6 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     works = [e.work_id or e.track_id for e in entries]
     methods = {
         "transcript-text": pipeline_vectors(catalog, args.workdir),
+        "transcript-text, greedy only": pipeline_vectors(
+            catalog, args.workdir, "greedy", "whisper.temperatures=[0.0]"
+        ),
         "A": loop_vectors("A", catalog, args.workdir / "A-transcripts.json"),
         "A2": loop_vectors("A2", catalog, args.workdir / "A2-transcripts.json"),
     }

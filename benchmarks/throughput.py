@@ -11,14 +11,22 @@ same Whisper model and compute type, each in its own process, interleaved ``--re
 - ``B``: ``pipeline run extract``, every feature (encoder states, transcript, singing
   judgement, decoder states, text embedding), on its default LocalCluster;
 - ``C``: ``pipeline run embed --audio`` with a LIVI head (paper sizes, trained one epoch on
-  B's shards: its speed does not depend on how well it is trained).
+  B's shards: its speed does not depend on how well it is trained), in one process;
+- ``C2``: the same head as a Dask job over the catalog, ``pipeline run extract --livi-run``
+  (resumable, partitioned, on the default LocalCluster like B).
 
 Prints audio seconds per wall second, seconds per track, peak RSS of the largest process of
 each method, encoder windows per minute of singing, and the ratios B/A, B/A2, A/C, A2/C as
 medians over the repeats; writes JSON. Process start and model loading count: they are what a
 user waits for.
 
-    .venv/bin/python -m benchmarks.throughput --workdir /tmp/throughput-bench
+Then the cost of the singing judgement (``--judging-cost``): B hears every window, so Whisper
+also runs on the intros, breaks and outros it then drops. In this process, on one thread, each
+song's ``extract_track`` is timed, then the encoder and transcription of the windows it judged
+unsung alone: the seconds a perfect singing detector would have saved.
+
+    .venv/bin/python -m benchmarks.throughput --workdir /tmp/throughput-bench \
+        --real-cache /tmp/real-cache
 """
 
 from __future__ import annotations
@@ -34,7 +42,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pyarrow.parquet as pq
 
 from benchmarks._common import (
@@ -42,31 +49,58 @@ from benchmarks._common import (
     extract_command,
     faster_whisper_loop,
     print_table,
+    run_measured,
     write_json,
 )
 from pipeline.synth.truth import read_truth
 
-POLL_S = 0.2
 LOOPS = ("A", "A2")
 
 
-def run_measured(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB of the largest process of its tree), polled."""
-    start = time.perf_counter()
-    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    while process.poll() is None:
-        try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, *(p.memory_info().rss for p in tree))
-        except psutil.Error:  # a process ended between listing and reading
-            pass
-        time.sleep(POLL_S)
-    wall_s = time.perf_counter() - start
-    if process.returncode:
-        stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-        raise RuntimeError(f"{' '.join(command)} failed:\n{stderr[-3000:]}")
-    return wall_s, peak / 1e6
+def judging_cost(catalog: Path) -> list[dict[str, Any]]:
+    """Per song: seconds of ``extract_track`` and of Whisper (encoder and transcription) on the
+    windows the judgement dropped, one thread, the model loaded once beforehand."""
+    from pipeline.config import ExtractConfig
+    from pipeline.io.catalog import read_catalog
+    from pipeline.models.whisper_runtime import load_whisper
+    from pipeline.records import Rejected
+    from pipeline.stages.encode import encode, log_mel
+    from pipeline.stages.transcribe import transcribe_batch
+    from pipeline.track import extract_track, prepare_track
+
+    config = ExtractConfig()
+    runtime = load_whisper(config.whisper, threads=1)
+    rows = []
+    for entry in read_catalog(catalog):
+        track = prepare_track(entry, config, threads=1)
+        if isinstance(track, Rejected):
+            raise RuntimeError(f"{entry.track_id}: {track.reason} ({track.detail})")
+        start = time.perf_counter()
+        features = extract_track(track, config, threads=1)
+        track_s = time.perf_counter() - start
+        if isinstance(features, Rejected):  # no sung window: the whole track was judging
+            unsung = list(track.segments)
+        else:
+            unsung = [
+                s for s, f in zip(track.segments, features.segments, strict=True) if not f.sung
+            ]
+        start = time.perf_counter()
+        for first in range(0, len(unsung), config.whisper.batch_size):
+            batch = unsung[first : first + config.whisper.batch_size]
+            transcribe_batch(encode(log_mel(batch, runtime), runtime), runtime, config.whisper)
+        unsung_s = time.perf_counter() - start
+        rows.append(
+            {
+                "track_id": entry.track_id,
+                "windows": len(track.segments),
+                "unsung_windows": len(unsung),
+                "extract_track_s": round(track_s, 2),
+                "unsung_whisper_s": round(unsung_s, 2),
+                "share": round(unsung_s / track_s, 3),
+            }
+        )
+        print(f"judging cost: {rows[-1]}", flush=True)
+    return rows
 
 
 def user_loop(method: str, catalog: Path, batch_size: int, result: Path) -> None:
@@ -91,6 +125,8 @@ def _command(method: str, catalog: Path, work: Path, args: argparse.Namespace) -
         return [*loop, "--loop-result", str(work / f"{method}.json")]
     if method == "B":
         return extract_command(catalog, work / "B")
+    if method == "C2":
+        return extract_command(catalog, work / "C2", "--livi-run", str(work / "livi-run"))
     embed = [PIPELINE, "run", "embed", "--model", str(work / "livi-run"), "--audio", str(catalog)]
     return [*embed, "--output", str(work / "C.parquet")]
 
@@ -116,7 +152,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--songs", type=int, default=6, help="full-length generated songs")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8, help="A2's batch size")
-    parser.add_argument("--methods", nargs="+", default=["A", "A2", "B", "C"])
+    parser.add_argument("--methods", nargs="+", default=["A", "A2", "B", "C", "C2"])
+    parser.add_argument(
+        "--judging-cost",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time Whisper on the windows the singing judgement drops (default: on)",
+    )
+    parser.add_argument(
+        "--real-cache",
+        type=Path,
+        help="also measure the judging cost on the real recordings (fetched into this folder)",
+    )
     parser.add_argument("--loop", choices=LOOPS, help=argparse.SUPPRESS)  # one run of A or A2
     parser.add_argument("--catalog", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--loop-result", type=Path, help=argparse.SUPPRESS)
@@ -134,14 +181,16 @@ def main(argv: list[str] | None = None) -> None:
     audio_s = sum(t.duration_s for t in truth.values())
     work = args.workdir / "runs"
     work.mkdir(parents=True, exist_ok=True)
-    if "C" in args.methods:
+    if {"C", "C2"} & set(args.methods):
         _prepare(catalog, work)
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in args.methods}
     for repeat in range(args.repeats):
         for method in args.methods:  # interleaved: the machine's noise hits every method alike
-            shutil.rmtree(work / "B", ignore_errors=True)  # each run starts from nothing
+            for folder in ("B", "C2"):  # each run starts from nothing
+                shutil.rmtree(work / folder, ignore_errors=True)
             (work / "C.parquet").unlink(missing_ok=True)
-            wall_s, rss_mb = run_measured(_command(method, catalog, work, args))
+            wall_s, peaks = run_measured(_command(method, catalog, work, args))
+            rss_mb = max(peaks.values())
             run: dict[str, Any] = {"wall_s": wall_s, "peak_rss_mb": rss_mb}
             if method in LOOPS:
                 run["track_s"] = json.loads((work / f"{method}.json").read_text())
@@ -154,7 +203,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{len(truth)} songs, {audio_s:.0f} s of audio, {os.cpu_count()} CPUs")
     print_table(rows)
     print_table([ratios])
-    payload = {"songs": len(truth), "audio_s": audio_s, "runs": runs, "rows": rows}
+    payload: dict[str, Any] = {"songs": len(truth), "audio_s": audio_s, "runs": runs}
+    payload["rows"] = rows
+    if args.judging_cost:
+        sets = {"generated full songs": catalog}
+        if args.real_cache:
+            from benchmarks.real_recordings import real_catalog
+
+            sets["real recordings"] = real_catalog(args.real_cache)
+        costs = {name: judging_cost(path) for name, path in sets.items()}
+        payload["judging_cost"] = costs
+        print_table([{"set": name, **_cost_summary(cost)} for name, cost in costs.items()])
     print(f"json: {write_json('throughput', {**payload, 'ratios': ratios})}")
 
 
@@ -176,9 +235,21 @@ def _row(method: str, runs: list[dict[str, Any]], audio_s: float, tracks: int) -
     return row
 
 
+def _cost_summary(cost: list[dict[str, Any]]) -> dict[str, Any]:
+    unsung_s = [c["unsung_whisper_s"] for c in cost]
+    return {
+        "unsung_windows_per_track": round(statistics.mean(c["unsung_windows"] for c in cost), 2),
+        "windows_per_track": round(statistics.mean(c["windows"] for c in cost), 2),
+        "unsung_whisper_s_median": round(statistics.median(unsung_s), 2),
+        "unsung_whisper_s_mean": round(statistics.mean(unsung_s), 2),
+        "extract_track_s_median": round(statistics.median(c["extract_track_s"] for c in cost), 2),
+        "share_of_time": round(sum(unsung_s) / sum(c["extract_track_s"] for c in cost), 3),
+    }
+
+
 def _ratios(runs: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     """Each ratio per repeat (both sides from the same pass), then the median."""
-    pairs = (("B", "A"), ("B", "A2"), ("A", "C"), ("A2", "C"))
+    pairs = (("B", "A"), ("B", "A2"), ("A", "C"), ("A2", "C"), ("A", "C2"), ("A2", "C2"))
     ratios = {}
     for top, bottom in pairs:
         if top in runs and bottom in runs:

@@ -30,6 +30,7 @@ sung tracks kept, and instrumentals with no embedded text (no kept segment).
 
 With ``--separator-weights PATH`` (an HTDemucs file), the evidence comes from the vocal stem:
 Whisper and Silero hear it instead of the mixture (outputs beside the mixture's, suffixed).
+With ``--greedy`` the evidence comes from greedy decoding alone (no temperature fallback).
 """
 
 from __future__ import annotations
@@ -259,11 +260,11 @@ EVIDENCE_SETTINGS = (
 )
 
 
-def extract_evidence(catalog: Path, output: Path, separator: list[str]) -> float:
+def extract_evidence(catalog: Path, output: Path, extra: list[str]) -> float:
     """Every window's transcript and scores (resumable); returns the wall seconds it took."""
     started = time.monotonic()
     settings = [arg for item in EVIDENCE_SETTINGS for arg in ("--set", item)]
-    command = extract_command(catalog, output, *settings, *separator)
+    command = extract_command(catalog, output, *settings, *extra)
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return time.monotonic() - started
 
@@ -349,12 +350,20 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         help="an HTDemucs .th file: Whisper and Silero hear the vocal stem instead of the mix",
     )
+    parser.add_argument(
+        "--greedy",
+        action="store_true",
+        help="evidence from greedy decoding alone (whisper.temperatures=[0.0]): no fallback",
+    )
     args = parser.parse_args(argv)
-    separator, suffix = [], ""
+    evidence_args, suffix = [], ""  # extraction options of the evidence run
     if args.separator_weights:
         weights = str(args.separator_weights)
-        separator = ["--separator", "htdemucs", "--separator-weights", weights, "--keep-stems"]
+        evidence_args = ["--separator", "htdemucs", "--separator-weights", weights, "--keep-stems"]
         suffix = "-htdemucs"
+    if args.greedy:
+        evidence_args += ["--set", "whisper.temperatures=[0.0]"]
+        suffix += "-greedy"
     args.workdir.mkdir(parents=True, exist_ok=True)
     sets = {
         "generated-short": generated_set(
@@ -375,8 +384,8 @@ def main(argv: list[str] | None = None) -> None:
     rows, by_level, cost = [], [], {}
     for name, (catalog, labels) in sets.items():
         features = args.workdir / f"{name}-features{suffix}"
-        wall_s = extract_evidence(catalog, features, separator)
-        stems = features if separator else None
+        wall_s = extract_evidence(catalog, features, evidence_args)
+        stems = features if args.separator_weights else None
         silero = silero_evidence(catalog, args.workdir / f"{name}-silero{suffix}.npz", stems)
         tracks = load_tracks(catalog, features, silero, labels)
         cost[name] = _cost(tracks, wall_s)
@@ -402,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
         "default_by_voice_level": by_level,
         "cost": cost,
         "judge_config": config,
-        "separator": separator,
+        "evidence_args": evidence_args,
     }
     path = write_json(f"vocal_detection{suffix}", payload)
     print(f"json: {path}")

@@ -92,6 +92,10 @@ def _add_extract_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--language", help="force a language code instead of detecting it")
     p.add_argument("--initial-prompt", help="text given to Whisper before each segment")
     p.add_argument("--partition-size", type=int, help="tracks per output partition (16)")
+    p.add_argument(
+        "--livi-run",
+        help="a LIVI training run: extract only its audio embeddings (no transcripts, no shards)",
+    )
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     p.add_argument("--workers", type=int, help="LocalCluster worker processes (one per core)")
     p.add_argument("--retries", type=int, help="Dask task retries (2)")
@@ -190,6 +194,7 @@ def _extract(args: argparse.Namespace) -> int:
         "whisper.language": args.language,
         "whisper.initial_prompt": args.initial_prompt,
         "partition_size": args.partition_size,
+        "livi_run": args.livi_run,
         "run.scheduler": args.scheduler,
         "run.n_workers": args.workers,
         "run.retries": args.retries,

@@ -123,6 +123,9 @@ class ExtractConfig:
     whisper: WhisperConfig = field(default_factory=WhisperConfig)
     text: TextEmbedConfig = field(default_factory=TextEmbedConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    # A LIVI run folder: extract only its audio embedding (decode, segment, encoder, LIVI head;
+    # no transcription, no decoder, no shards). Empty: every feature.
+    livi_run: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

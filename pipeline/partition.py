@@ -6,10 +6,13 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.io.output_dir import OutputDir, file_record
+import numpy as np
+
+from pipeline.io.embeddings import write_embeddings
+from pipeline.io.output_dir import EMBEDDINGS, OutputDir, file_record
 from pipeline.io.parquet import read_table, write_table
 from pipeline.io.webdataset import ShardSample, iter_samples, write_shard
-from pipeline.records import CatalogEntry, Rejected, SegmentFeatures, TrackFeatures
+from pipeline.records import CatalogEntry, Rejected, SegmentFeatures, TrackEmbedding, TrackFeatures
 
 
 def printable(text: str | None) -> str | None:
@@ -58,7 +61,9 @@ def _segment_row(
     }
 
 
-def _track_row(entry: CatalogEntry, result: TrackFeatures | Rejected) -> dict[str, Any]:
+def _track_row(
+    entry: CatalogEntry, result: TrackFeatures | TrackEmbedding | Rejected
+) -> dict[str, Any]:
     row = _catalog_columns(entry)
     if isinstance(result, Rejected):
         return row | {
@@ -69,14 +74,18 @@ def _track_row(entry: CatalogEntry, result: TrackFeatures | Rejected) -> dict[st
             "segment_count": 0,
         }
     info = result.info
-    detail = "; ".join(d for d in (info.note, result.no_singing) if d)
-    return row | {
+    row |= {
         "status": "ok",
-        "reason": None if result.no_singing is None else "no_singing",
-        "detail": printable(detail) or None,
         "duration_s": info.duration_s,
         "truncated": info.truncated,
         "mean_vocalness": info.mean_vocalness,
+    }
+    if isinstance(result, TrackEmbedding):  # no transcript: no language, no judgement
+        return row | {"detail": printable(info.note) or None, "segment_count": result.segment_count}
+    detail = "; ".join(d for d in (info.note, result.no_singing) if d)
+    return row | {
+        "reason": None if result.no_singing is None else "no_singing",
+        "detail": printable(detail) or None,
         "language": result.language,
         "segment_count": len(result.segments),
         "sung_segment_count": sum(s.sung for s in result.segments),
@@ -89,7 +98,8 @@ def write_partition(
     results: list[TrackFeatures | Rejected],
     out: OutputDir,
 ) -> dict[str, Any]:
-    """Write the partition's three files atomically, then its marker; return the marker."""
+    """Write the partition's segments and shard, then its tracks table and its marker (each
+    file atomically); return the marker."""
     part = out.part_name(index)
     track_rows, segment_rows, samples = [], [], []
     for entry, result in zip(entries, results, strict=True):
@@ -116,39 +126,80 @@ def write_partition(
                 "singing": seg.singing,
             }
             samples.append(ShardSample(key, meta, arrays))
-    return _commit(index, [e.track_id for e in entries], track_rows, segment_rows, samples, out)
+    write_table(segment_rows, "segments", out.segments_path(index))
+    write_shard(samples, out.shard_path(index))
+    return _commit(index, [e.track_id for e in entries], track_rows, len(segment_rows), out)
+
+
+def write_embedding_partition(
+    index: int,
+    entries: list[CatalogEntry],
+    results: list[TrackEmbedding | Rejected],
+    out: OutputDir,
+) -> dict[str, Any]:
+    """LIVI-only extraction: the partition's tracks rows and embeddings file, then its marker."""
+    track_rows = [_track_row(e, r) for e, r in zip(entries, results, strict=True)]
+    embeddings = {
+        printable(e.track_id): r.embedding
+        for e, r in zip(entries, results, strict=True)
+        if isinstance(r, TrackEmbedding)
+    }
+    write_embeddings(embeddings, list(embeddings), out.embeddings_path(index))
+    windows = sum(r.segment_count for r in results if isinstance(r, TrackEmbedding))
+    return _commit(index, [e.track_id for e in entries], track_rows, windows, out)
 
 
 def prune_partition(index: int, keep_track_ids: list[str], out: OutputDir) -> dict[str, Any]:
     """Rewrite a complete partition without the tracks that left or changed in the catalog."""
     keep = {printable(t) for t in keep_track_ids}
-    tracks = read_table(out.tracks_path(index), "tracks").to_pylist()
-    segments = read_table(out.segments_path(index), "segments").to_pylist()
-    samples = list(iter_samples(out.shard_path(index)))
-    return _commit(
-        index,
-        keep_track_ids,
-        [r for r in tracks if r["track_id"] in keep],
-        [r for r in segments if r["track_id"] in keep],
-        [s for s in samples if s.meta["track_id"] in keep],
-        out,
-    )
+    tracks = [
+        r for r in read_table(out.tracks_path(index), "tracks").to_pylist() if r["track_id"] in keep
+    ]
+    if out.embeddings_only:
+        ids, vectors = _read_embedding_part(out, index)
+        kept = {t: v for t, v in zip(ids, vectors, strict=True) if t in keep}
+        write_embeddings(kept, list(kept), out.embeddings_path(index))
+        windows = sum(r["segment_count"] for r in tracks if r["status"] == "ok")
+        return _commit(index, keep_track_ids, tracks, windows, out)
+    segments = [
+        r
+        for r in read_table(out.segments_path(index), "segments").to_pylist()
+        if r["track_id"] in keep
+    ]
+    samples = [s for s in iter_samples(out.shard_path(index)) if s.meta["track_id"] in keep]
+    write_table(segments, "segments", out.segments_path(index))
+    write_shard(samples, out.shard_path(index))
+    return _commit(index, keep_track_ids, tracks, len(segments), out)
+
+
+def _read_embedding_part(out: OutputDir, index: int) -> tuple[list[str], np.ndarray]:
+    table = read_table(out.embeddings_path(index), "embeddings")
+    vectors = np.array(table.column("embedding").to_pylist(), dtype=np.float32)
+    return table.column("track_id").to_pylist(), vectors
+
+
+def merge_embeddings(out: OutputDir, indices: list[int]) -> None:
+    """One embeddings file of every partition's, in partition order: what ``run evaluate``,
+    ``run match`` and ``search`` read."""
+    embeddings: dict[str, np.ndarray] = {}
+    for index in indices:
+        ids, vectors = _read_embedding_part(out, index)
+        embeddings.update(zip(ids, vectors, strict=True))
+    write_embeddings(embeddings, list(embeddings), out.root / EMBEDDINGS)
 
 
 def _commit(
     index: int,
     track_ids: list[str],  # as in the catalog, which may hold non-UTF-8 bytes
     track_rows: list[dict[str, Any]],
-    segment_rows: list[dict[str, Any]],
-    samples: list[ShardSample],
+    segments: int,  # rows of the segments table; windows embedded in LIVI-only extraction
     out: OutputDir,
 ) -> dict[str, Any]:
+    """The tracks table, then the marker: the partition's other files are already written."""
     write_table(track_rows, "tracks", out.tracks_path(index))
-    write_table(segment_rows, "segments", out.segments_path(index))
-    write_shard(samples, out.shard_path(index))
     ok = [r for r in track_rows if r["status"] == "ok"]
     reasons = Counter(r["reason"] for r in track_rows if r["status"] != "ok")
-    flags = Counter(r["reason"] for r in ok if r["reason"])
+    flags = Counter(r["reason"] for r in ok if r.get("reason"))
     marker = {
         "partition": index,
         "tracks": len(track_rows),
@@ -156,7 +207,7 @@ def _commit(
         "rejected": dict(sorted(reasons.items())),
         "rejected_tracks": {r["track_id"]: r["reason"] for r in track_rows if r["status"] != "ok"},
         "flagged": dict(sorted(flags.items())),
-        "segments": len(segment_rows),
+        "segments": segments,
         "audio_s": sum(r["duration_s"] for r in ok),
         "track_ids": track_ids,
         "files": {rel: file_record(out.root / rel) for rel in out.partition_files(index)},

@@ -115,3 +115,12 @@ class TrackFeatures:
                 prob + s.transcript.language_probability,
             )
         return max(votes, key=votes.__getitem__) if votes else None
+
+
+@dataclass(frozen=True)
+class TrackEmbedding:
+    """LIVI-only extraction's result: the track's audio embedding, without transcripts."""
+
+    info: TrackInfo
+    embedding: np.ndarray  # (e,) float32, unit length: the mean of its windows' LIVI embeddings
+    segment_count: int  # windows the encoder and the LIVI head saw

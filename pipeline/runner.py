@@ -28,16 +28,24 @@ from distributed import Client, Future, LocalCluster, as_completed
 import pipeline
 from pipeline.config import ConfigError, ExtractConfig, RunConfig
 from pipeline.io.catalog import read_catalog
-from pipeline.io.output_dir import OutputDir, file_record
+from pipeline.io.output_dir import EMBEDDINGS, OutputDir, file_record
 from pipeline.io.schemas import schema_version
 from pipeline.models.separator import load_separator, weights_path, weights_sha256
 from pipeline.models.whisper_runtime import model_sha256, resolve_model_dir
-from pipeline.partition import prune_partition, write_partition
+from pipeline.partition import (
+    merge_embeddings,
+    prune_partition,
+    write_embedding_partition,
+    write_partition,
+)
 from pipeline.plan import Plan, make_plan, plan_document, track_fingerprint
 from pipeline.report import write_report
 from pipeline.retries import retry_counts, start_counting, stop_counting
+from pipeline.retrieval.audio import embed_track_audio
 from pipeline.stages.embed_text import TEXT_ENCODER
 from pipeline.track import extract_track, prepare_track
+from pipeline.train.run_dir import RunFolderError, read_run_config
+from pipeline.train.trained import run_checkpoint
 from pipeline.worker_logs import JsonWorkerLogs
 
 log = logging.getLogger(__name__)
@@ -166,8 +174,15 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
         weights = weights_path(config.separate.weights)
         resolved["separate"]["weights"] = str(weights)
         models["separator"] = {"method": config.separate.method, "sha256": weights_sha256(weights)}
+    tables = ("tracks", "segments", "shard_sample")
+    output_config.pop("livi_run")  # the checkpoint's hash identifies the head
+    if config.livi_run:
+        checkpoint = livi_checkpoint(config.livi_run)
+        resolved["livi_run"] = str(Path(config.livi_run).absolute())
+        models["livi"] = {"checkpoint": checkpoint.name} | file_record(checkpoint)
+        tables = ("tracks", "embeddings")
     return {
-        "schema_versions": {n: schema_version(n) for n in ("tracks", "segments", "shard_sample")},
+        "schema_versions": {n: schema_version(n) for n in tables},
         "output_config": output_config,
         "models": models | {"text_encoder": TEXT_ENCODER},
         "config": resolved,
@@ -242,6 +257,17 @@ def check_separator(config: ExtractConfig) -> None:
         load_separator(config.separate.weights)
 
 
+def livi_checkpoint(run_dir: str) -> Path:
+    """The weights of a LIVI run folder; another kind of run or no checkpoint stops the run."""
+    kind, _ = read_run_config(Path(run_dir))
+    if kind != "livi":
+        raise RunFolderError(
+            f"--livi-run {run_dir} is a {kind} run; LIVI-only extraction needs a LIVI run "
+            "(pipeline run train livi)"
+        )
+    return run_checkpoint(Path(run_dir))
+
+
 def run_extract(
     config: ExtractConfig,
     overwrite: bool = False,
@@ -256,7 +282,7 @@ def run_extract(
     started, started_at = time.monotonic(), utc_now()
     check_separator(config)
     entries = read_catalog(Path(config.input))
-    out = OutputDir(Path(config.output))
+    out = OutputDir(Path(config.output), embeddings_only=bool(config.livi_run))
     summary = RunSummary()
     with out.lock():
         header = manifest_header(config)
@@ -265,6 +291,7 @@ def run_extract(
             log.info("removed %d temporary file(s) left by an interrupted run", removed)
         earlier_runs = (out.read_manifest() or {}).get("runs", [])
         out.write_manifest(header | {"status": "running", "partitions": [], "runs": earlier_runs})
+        (out.root / EMBEDDINGS).unlink(missing_ok=True)  # rewritten once every partition is
         fingerprints = {e.track_id: track_fingerprint(e) for e in entries}
         partitions = make_plan(entries, fingerprints, out.read_plan(), config.partition_size)
         out.write_plan(plan_document(partitions, fingerprints))
@@ -295,8 +322,10 @@ def run_extract(
                 worker_logs,
             )
         out.remove_leftovers()  # e.g. from a worker killed while writing
-        summary.wall_s = time.monotonic() - started
         status = "incomplete" if summary.failed_partitions else "complete"
+        if out.embeddings_only and status == "complete":
+            merge_embeddings(out, sorted(markers))
+        summary.wall_s = time.monotonic() - started
         out.write_manifest(
             header
             | {
@@ -323,6 +352,8 @@ def _run_pending(
 ) -> None:
     resources = config.run.resolved_whisper_resources(config.whisper.device)
     separating = config.separate.method != "none"
+    whisper_stage = embed_track_audio if out.embeddings_only else extract_track
+    write = write_embedding_partition if out.embeddings_only else write_partition
     token = _token(config)
     retries = config.run.retries
     gpu = config.whisper.device == "cuda"
@@ -358,7 +389,7 @@ def _run_pending(
                     resources=resources if separating else None,  # demucs shares Whisper's GPU
                 )
                 extracted = client.submit(
-                    extract_track,
+                    whisper_stage,
                     prepared,
                     config,
                     threads,
@@ -368,8 +399,8 @@ def _run_pending(
                 )
                 features.append(extracted)
                 completed.add(extracted)
-            write = client.submit(
-                write_partition,
+            written = client.submit(
+                write,
                 index,
                 part,
                 features,
@@ -377,8 +408,8 @@ def _run_pending(
                 key=f"write-{token}-{index}",
                 retries=retries,
             )
-            writes[write] = index
-            completed.add(write)
+            writes[written] = index
+            completed.add(written)
 
         for _ in range(window):
             submit_next()

@@ -19,7 +19,8 @@ python=${PYTHON:-python3.11}
 command -v "$python" >/dev/null 2>&1 || python=python3
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-# torch==2.13.0 is pinned in the lock: the CPU build; an unpinned torch pulls CUDA.
-.venv/bin/pip install -q -r requirements.lock
-.venv/bin/pip install -q --no-deps -e '.[dev]'
+# torch==2.13.0 is pinned in the lock: the CPU build; an unpinned torch pulls CUDA. Airflow
+# (the `airflow` extra, for dags/ and its tests) has its own lock, resolved with this one.
+.venv/bin/pip install -q -r requirements.lock -r requirements-airflow.lock
+.venv/bin/pip install -q --no-deps -e '.[dev,airflow]'
 touch .venv/.installed

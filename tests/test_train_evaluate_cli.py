@@ -17,7 +17,9 @@ import pytest
 from pipeline.io.catalog import read_catalog
 from pipeline.io.embeddings import read_embeddings
 from pipeline.io.parquet import read_table
-from tests.conftest import run_cli
+from pipeline.report import REPORT_FILE
+from tests.conftest import run_cli, run_extract
+from tests.report.page import read_page
 
 pytestmark = pytest.mark.integration
 EPOCHS = {"livi": "6", "wealy": "8"}
@@ -129,12 +131,9 @@ def test_window_scoring_fusion_and_search(
     assert len(found.splitlines()) == 3 and "river-es" not in found
 
 
-def test_livi_from_audio_matches_livi_from_shards(
-    runs: Path, example_dir: Path, example_features: Path
-) -> None:
-    """Decode, segment, encoder only: the same vectors as from the extracted encoder states
-    wherever every window was sung. The audio path has no transcript to judge, so it also
-    embeds tracks and windows that extraction judged unsung (the instrumental interlude)."""
+@pytest.fixture(scope="module")
+def livi_from_audio(runs: Path, example_dir: Path) -> Path:
+    """``run embed --audio``: the example embedded by the LIVI run, in this one process."""
     from_audio = runs / "livi-audio.parquet"
     _ok(
         "run",
@@ -146,7 +145,16 @@ def test_livi_from_audio_matches_livi_from_shards(
         "--output",
         str(from_audio),
     )
-    audio = dict(zip(*read_embeddings(from_audio), strict=True))
+    return from_audio
+
+
+def test_livi_from_audio_matches_livi_from_shards(
+    runs: Path, livi_from_audio: Path, example_features: Path
+) -> None:
+    """Decode, segment, encoder only: the same vectors as from the extracted encoder states
+    wherever every window was sung. The audio path has no transcript to judge, so it also
+    embeds tracks and windows that extraction judged unsung (the instrumental interlude)."""
+    audio = dict(zip(*read_embeddings(livi_from_audio), strict=True))
     shards = dict(zip(*read_embeddings(runs / "livi.parquet"), strict=True))
     assert set(shards) < set(audio) and "interlude" in audio
     segments = read_table(example_features / "segments", "segments").to_pylist()
@@ -155,6 +163,50 @@ def test_livi_from_audio_matches_livi_from_shards(
     assert len(compared) >= 5, unsung
     for track_id in compared:
         assert float(np.dot(audio[track_id], shards[track_id])) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_livi_only_extraction_on_dask_equals_embed_audio_and_resumes(
+    runs: Path, livi_from_audio: Path, example_dir: Path, tmp_path: Path
+) -> None:
+    """``run extract --livi-run``: the LocalCluster workers give each track the vector the
+    one-process path gives it, write no transcripts or shards, and a re-run after a lost
+    partition redoes only that partition, to the same embeddings file."""
+    catalog = example_dir / "catalog.csv"
+    out = tmp_path / "livi-only"
+    livi = ("--livi-run", str(runs / "livi"), "--partition-size", "4")
+    result = run_extract(catalog, out, *livi)
+    assert result.returncode == 0, result.stderr
+    ids, vectors = read_embeddings(out / "embeddings.parquet")
+    expected_ids, expected = read_embeddings(livi_from_audio)
+    assert ids == expected_ids == [e.track_id for e in read_catalog(catalog)]
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+    assert not (out / "segments").exists() and not (out / "shards").exists()
+    tracks = read_table(out / "tracks", "tracks").to_pylist()
+    assert [t["status"] for t in tracks] == ["ok"] * len(ids)
+    assert all(t["segment_count"] > 0 and t["language"] is None for t in tracks)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and "livi" in manifest["models"]
+    page = read_page(out / REPORT_FILE)  # no transcripts: no languages, windows only
+    assert page.sections == ["tracks", "segments", "throughput", "cluster"]
+    (windows,) = page.rows("segment-distributions")
+    assert int(windows["count"]) == len(tracks)
+
+    before = (out / "embeddings.parquet").read_bytes()
+    (out / "_complete" / "part-00001.json").unlink()  # as if the run died writing it
+    (out / "embeddings" / "part-00001.parquet").unlink()
+    result = run_extract(catalog, out, *livi)
+    assert result.returncode == 0, result.stderr
+    assert "resumed     2 partition(s)" in result.stdout
+    assert "processed   4 track(s)" in result.stdout
+    assert (out / "embeddings.parquet").read_bytes() == before
+
+
+def test_livi_only_extraction_refuses_a_wealy_run(
+    runs: Path, example_dir: Path, tmp_path: Path
+) -> None:
+    result = run_extract(example_dir / "catalog.csv", tmp_path, "--livi-run", str(runs / "wealy"))
+    assert result.returncode == 2
+    assert "is a wealy run; LIVI-only extraction needs a LIVI run" in result.stderr
 
 
 def test_search_by_audio_file_finds_that_track_first(runs: Path, example_dir: Path) -> None:

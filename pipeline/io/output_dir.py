@@ -21,7 +21,9 @@ from pipeline.io.atomic import atomic_write_bytes
 
 MANIFEST = "manifest.json"
 PLAN = "plan.json"
-_DATA_DIRS = ("tracks", "segments", "shards", "stems", "_complete")  # stems: --keep-stems
+# stems: --keep-stems; embeddings: LIVI-only extraction
+_DATA_DIRS = ("tracks", "segments", "shards", "embeddings", "stems", "_complete")
+EMBEDDINGS = "embeddings.parquet"  # LIVI-only extraction: every partition's, once complete
 
 
 class OutputDirError(UserError, RuntimeError):
@@ -58,26 +60,32 @@ def describe_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 @dataclass(frozen=True)
 class OutputDir:
     root: Path
+    embeddings_only: bool = False  # LIVI-only extraction: tracks and embeddings, no shards
 
     @staticmethod
     def part_name(index: int) -> str:
         return f"part-{index:05d}"
 
     def tracks_path(self, index: int) -> Path:
-        return self.root / self.partition_files(index)[0]
+        return self.root / "tracks" / f"{self.part_name(index)}.parquet"
 
     def segments_path(self, index: int) -> Path:
-        return self.root / self.partition_files(index)[1]
+        return self.root / "segments" / f"{self.part_name(index)}.parquet"
 
     def shard_path(self, index: int) -> Path:
-        return self.root / self.partition_files(index)[2]
+        return self.root / self.shard_rel(index)
 
     def shard_rel(self, index: int) -> str:
         return f"shards/{self.part_name(index)}.tar"
 
+    def embeddings_path(self, index: int) -> Path:
+        return self.root / "embeddings" / f"{self.part_name(index)}.parquet"
+
     def partition_files(self, index: int) -> list[str]:
         """The partition's data files, relative to the root."""
         part = self.part_name(index)
+        if self.embeddings_only:
+            return [f"tracks/{part}.parquet", f"embeddings/{part}.parquet"]
         return [f"tracks/{part}.parquet", f"segments/{part}.parquet", self.shard_rel(index)]
 
     def remove_partition(self, index: int) -> None:
@@ -155,7 +163,7 @@ class OutputDir:
         if old == new:
             return
         if overwrite:
-            for name in (*_DATA_DIRS, MANIFEST, PLAN):
+            for name in (*_DATA_DIRS, MANIFEST, PLAN, EMBEDDINGS):
                 target = self.root / name
                 if target.is_dir():
                     shutil.rmtree(target)

@@ -74,18 +74,22 @@ def _value_counts(column: pa.ChunkedArray) -> tuple[list[Any], list[int]]:
     return counts.field("values").to_pylist(), counts.field("counts").to_pylist()
 
 
-def segments_section(tracks: list[dict[str, Any]], sung: pa.Table) -> str:
+def segments_section(tracks: list[dict[str, Any]], sung: pa.Table | None) -> str:
+    """Windows per track and, unless it is a LIVI-only extraction (``sung`` None: no
+    transcripts), sung windows per track and transcript lengths."""
     ok = [r for r in tracks if r["status"] == "ok"]
     per_track = [r["segment_count"] for r in ok]
-    sung_per_track = [r["sung_segment_count"] for r in ok]
-    words = pc.count_substring_regex(sung["transcript"], WORD).to_pylist()
-    characters = pc.utf8_length(sung["transcript"]).to_pylist()
-    rows = [
-        ("windows per ok track", len(per_track), *distribution(per_track)),
-        ("sung windows per ok track", len(sung_per_track), *distribution(sung_per_track)),
-        ("words per sung window's transcript", len(words), *distribution(words)),
-        ("characters per sung window's transcript", len(characters), *distribution(characters)),
-    ]
+    rows = [("windows per ok track", len(per_track), *distribution(per_track))]
+    words: list[int] = []
+    if sung is not None:
+        sung_per_track = [r["sung_segment_count"] for r in ok]
+        words = pc.count_substring_regex(sung["transcript"], WORD).to_pylist()
+        characters = pc.utf8_length(sung["transcript"]).to_pylist()
+        rows += [
+            ("sung windows per ok track", len(sung_per_track), *distribution(sung_per_track)),
+            ("words per sung window's transcript", len(words), *distribution(words)),
+            ("characters per sung window's transcript", len(characters), *distribution(characters)),
+        ]
     headers = ["quantity", "count", *(name for name, _ in QUANTILES)]
     parts = [html.table(headers, rows, "segment-distributions")]
     if per_track:
@@ -198,11 +202,16 @@ def extract_sections(folder: Path) -> list[str]:
     out = OutputDir(folder)
     manifest = out.read_manifest() or {}
     tracks = read_table(folder / "tracks", "tracks", TRACK_COLUMNS).to_pylist()
-    sung = sung_windows(read_table(folder / "segments", "segments", SEGMENT_COLUMNS))
     runs = manifest.get("runs", [])
+    if manifest.get("config", {}).get("livi_run"):  # LIVI-only: no segments, no languages
+        sung = None
+        languages = []
+    else:
+        sung = sung_windows(read_table(folder / "segments", "segments", SEGMENT_COLUMNS))
+        languages = [languages_section(tracks, sung)]
     return [
         tracks_section(tracks),
-        languages_section(tracks, sung),
+        *languages,
         segments_section(tracks, sung),
         throughput_section(manifest.get("partitions", []), runs),
         cluster_section(runs),

@@ -5,10 +5,14 @@ encoder pass per 30 s segment. Segmentation follows the extraction settings give
 unless a YAML file says otherwise), which should be those the training shards were made with.
 Without a transcript there is no singing judgement: every window is embedded, including those
 extraction would judge unsung (instrumental intros and breaks, whole instrumentals).
+
+``LiviAudioEmbedder`` serves one process (``run embed --audio``, ``search``);
+``embed_track_audio`` is the same work as a Dask stage (``run extract --livi-run``).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +22,7 @@ import torch
 
 from pipeline.config import ExtractConfig
 from pipeline.models.whisper_runtime import WhisperRuntime, load_whisper
-from pipeline.records import CatalogEntry, Rejected, SegmentedTrack
+from pipeline.records import CatalogEntry, Rejected, SegmentedTrack, TrackEmbedding
 from pipeline.retrieval.embed import livi_segment_embeddings
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.stages.encode import encode, log_mel
@@ -46,20 +50,17 @@ class LiviAudioEmbedder:
     input_dim: int
 
     @classmethod
-    def load(cls, run_dir: Path, config: ExtractConfig, device: str = "cpu") -> LiviAudioEmbedder:
-        model, values = load_run(run_dir, torch.device(device))
-        if not isinstance(model, LiviModel):
-            raise RetrievalInputError(
-                f"{run_dir} is a {values['kind']} run; embedding audio directly needs a LIVI run"
-            )
-        return cls(model, load_whisper(config.whisper), config, values["input_dim"])
+    def load(cls, run_dir: Path, config: ExtractConfig, threads: int = 0) -> LiviAudioEmbedder:
+        """The run's LIVI head on the device of ``config.whisper``; both load once a process."""
+        model, input_dim = _livi_head(str(run_dir), config.whisper.device)
+        return cls(model, load_whisper(config.whisper, threads), config, input_dim)
 
     def __call__(self, entry: CatalogEntry) -> np.ndarray | Rejected:
         """The track's unit-length embedding (mean of its segments'), or why it has none."""
         track = prepare_track(entry, self.config)
         if isinstance(track, Rejected):
             return track
-        return self.embed_states(self.encoder_states(track))
+        return self.embed_segmented(track).embedding
 
     def encoder_states(self, track: SegmentedTrack) -> list[np.ndarray]:
         """(L, d) float16 encoder states per segment, as the training shards hold them."""
@@ -73,8 +74,32 @@ class LiviAudioEmbedder:
             segments.append(states.astype(np.float16))
         return segments
 
+    def embed_segmented(self, track: SegmentedTrack) -> TrackEmbedding:
+        states = self.encoder_states(track)
+        return TrackEmbedding(track.info, self.embed_states(states), len(states))
+
     def embed_states(self, segments: list[np.ndarray]) -> np.ndarray:
         """The LIVI head on each segment's states; their mean, unit length."""
         pairs = livi_segment_embeddings(self.model, (("", s) for s in segments))
         mean = np.mean([embedding for _, embedding in pairs], axis=0, dtype=np.float64)
         return (mean / np.linalg.norm(mean)).astype(np.float32)
+
+
+@functools.cache
+def _livi_head(run_dir: str, device: str) -> tuple[LiviModel, int]:
+    """A LIVI run's model in eval mode and the encoder width it was trained on."""
+    model, values = load_run(Path(run_dir), torch.device(device))
+    if not isinstance(model, LiviModel):
+        raise RetrievalInputError(
+            f"{run_dir} is a {values['kind']} run; embedding audio directly needs a LIVI run"
+        )
+    return model, values["input_dim"]
+
+
+def embed_track_audio(
+    track: SegmentedTrack | Rejected, config: ExtractConfig, threads: int = 0
+) -> TrackEmbedding | Rejected:
+    """LIVI-only extraction's Whisper stage: the encoder and ``config.livi_run``'s head."""
+    if isinstance(track, Rejected):
+        return track
+    return LiviAudioEmbedder.load(Path(config.livi_run), config, threads).embed_segmented(track)

@@ -30,7 +30,7 @@ def _audio_embedder(args: argparse.Namespace) -> LiviAudioEmbedder:
 
     overrides = {"whisper.device": args.device, "whisper.model_dir": args.whisper_model}
     config = load_config(args.config, overrides)
-    return LiviAudioEmbedder.load(Path(args.model), config, args.device)
+    return LiviAudioEmbedder.load(Path(args.model), config)
 
 
 def _setup_logging(job: str, log_format: str) -> None:

@@ -19,12 +19,18 @@ from pipeline.train.run_dir import (
 from pipeline.train.wealy import WealyConfig, WealyModel
 
 
-def load_run(run_dir: Path, device: torch.device) -> tuple[LiviModel | WealyModel, dict[str, Any]]:
-    """The model of a run folder with its ``best.pt`` (else ``last.pt``) weights, in eval mode."""
-    kind, values = read_run_config(run_dir)
+def run_checkpoint(run_dir: Path) -> Path:
+    """The weights a run folder's model is used with: ``best.pt``, else ``last.pt``."""
     checkpoint = run_dir / BEST if (run_dir / BEST).exists() else run_dir / LAST
     if not checkpoint.exists():
         raise RunFolderError(f"{run_dir}: no {BEST} or {LAST}; has the run finished an epoch?")
+    return checkpoint
+
+
+def load_run(run_dir: Path, device: torch.device) -> tuple[LiviModel | WealyModel, dict[str, Any]]:
+    """The model of a run folder with its ``best.pt`` (else ``last.pt``) weights, in eval mode."""
+    kind, values = read_run_config(run_dir)
+    checkpoint = run_checkpoint(run_dir)
     if kind == "livi":
         model: LiviModel | WealyModel = LiviModel(config_from_dict(LiviConfig, values))
     elif kind == "wealy":
