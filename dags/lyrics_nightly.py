@@ -86,15 +86,10 @@ pipeline run evaluate --embeddings "$OUTPUT/embeddings/$NAME.parquet" --catalog 
     --output "$OUTPUT/metrics/$NAME/metrics.json"
 """
 
-# The extraction's report.html where the pipeline writes one, else its manifest; and every
-# evaluation's files, into reports/<run>/, with reports/latest pointing there.
+# The extraction's report.html and every evaluation's files (metrics.json, report.html) into
+# reports/<run>/, with reports/latest pointing there.
 PUBLISH = f"""\
-features="$OUTPUT/features"
-if [ -e "$features/report.html" ]; then
-    cp "$features/report.html" "$REPORT/extract.html"
-else
-    cp "$features/manifest.json" "$REPORT/extract-manifest.json"
-fi
+cp "$OUTPUT/features/report.html" "$REPORT/extract.html"
 for name in {" ".join(EMBEDDINGS)}; do
     for file in "$OUTPUT/metrics/$name"/*; do
         if [ -f "$file" ]; then cp "$file" "$REPORT/$name-${{file##*/}}"; fi

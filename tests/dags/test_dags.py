@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.report.page import read_page
+
 DAG_IDS = {"lyrics_nightly", "lyrics_retrain"}
 NEW_TRACK = "river-en-1-remaster"
 
@@ -99,8 +101,11 @@ def test_nightly_extracts_only_the_new_row_and_publishes_a_report(
     assert "rejected      1  no_singing" in summary  # a rejected track fails no task
     metrics = json.loads((report / "transcript-text-metrics.json").read_text())
     assert metrics["tracks"] == 10  # the ok tracks, the new one included
-    manifest = json.loads((report / "extract-manifest.json").read_text())
-    assert manifest["status"] == "complete"
+    extraction = read_page(report / "extract.html")  # the whole output, last night's run too
+    assert sum(int(r["tracks"]) for r in extraction.rows("track-outcomes")) == len(catalog_ids)
+    assert [int(r["tracks processed"]) for r in extraction.rows("runs")] == [10, 1]
+    evaluation = read_page(report / "transcript-text-report.html")
+    assert int(evaluation.rows("metrics")[0]["tracks"]) == metrics["tracks"]
 
 
 @pytest.mark.integration
