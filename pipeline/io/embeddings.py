@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipeline.errors import UserError
 from pipeline.io.parquet import read_table, write_table
@@ -44,6 +46,17 @@ def _read(path: Path) -> pa.Table:
         raise EmbeddingsFileError(
             f"{path}: no such embeddings file; make one with `pipeline run embed`"
         )
+    try:
+        columns = pq.read_schema(path).names
+    except pa.ArrowInvalid as e:
+        raise EmbeddingsFileError(
+            f"{path}: not a Parquet file ({e}); make one with `pipeline run embed`"
+        ) from None
+    if not {"track_id", "embedding"} <= set(columns):
+        raise EmbeddingsFileError(
+            f"{path}: not an embeddings file (columns {', '.join(columns)}); "
+            "make one with `pipeline run embed`"
+        )
     return read_table(Path(path), "embeddings")
 
 
@@ -53,7 +66,15 @@ def read_embeddings(path: Path) -> tuple[list[str], np.ndarray]:
     ids = table.column("track_id").to_pylist()
     if not ids:
         raise EmbeddingsFileError(f"{path}: no embeddings")
-    return ids, np.array(table.column("embedding").to_pylist(), dtype=np.float32)
+    column = table.column("embedding").combine_chunks()  # columnar: a million rows in seconds
+    widths = np.unique(pc.list_value_length(column).to_numpy())
+    if len(widths) != 1:
+        raise EmbeddingsFileError(
+            f"{path}: embeddings of {len(widths)} different widths ({', '.join(map(str, widths))});"
+            " embed every track with one model"
+        )
+    flat = column.flatten().to_numpy(zero_copy_only=False)
+    return ids, flat.astype(np.float32, copy=False).reshape(len(ids), int(widths[0]))
 
 
 def read_windows(path: Path) -> list[np.ndarray]:

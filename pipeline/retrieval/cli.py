@@ -1,21 +1,34 @@
-"""``pipeline run embed|evaluate`` and ``pipeline search``: arguments and output."""
+"""``pipeline run embed|evaluate|match`` and ``pipeline search``: arguments and output."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from tqdm import tqdm
 
 from pipeline.config import load_config
 from pipeline.io.atomic import atomic_write_bytes
 from pipeline.io.catalog import read_catalog
-from pipeline.io.embeddings import write_embeddings
+from pipeline.io.embeddings import read_embeddings, write_embeddings
+from pipeline.io.parquet import write_column_batches
 from pipeline.records import CatalogEntry, Rejected
 from pipeline.retrieval.baselines import BASELINES
+from pipeline.retrieval.index import EXACT_BELOW, CosineIndex
+from pipeline.retrieval.match import (
+    MatchBlock,
+    MatchInputError,
+    check_match_settings,
+    check_unit_length,
+    connected_components,
+    match_blocks,
+)
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.retrieval.search import nearest, nearest_to_vector
 
@@ -75,7 +88,113 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+class _StageBars:
+    """One tqdm bar per stage (index, match) of a progress callback."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, tqdm] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.bars:
+            self.bars[stage] = tqdm(total=total, unit="track", desc=stage)
+        bar = self.bars[stage]
+        bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _check_match_arguments(args: argparse.Namespace) -> None:
+    check_match_settings(args.k, args.min_score)
+    if args.clusters and args.min_score is None:
+        raise MatchInputError(
+            "--clusters needs --min-score: without it every track joins its k nearest and the "
+            "catalog falls into a few giant clusters"
+        )
+    if args.output.resolve() == args.embeddings.resolve():
+        raise MatchInputError(f"--output {args.output} is the embeddings file; name another")
+    if args.output.is_dir():
+        raise MatchInputError(f"--output {args.output} is a folder; name a .parquet file")
+
+
+def _match_columns(
+    ids: np.ndarray, blocks: Iterator[MatchBlock], kept: list[MatchBlock] | None
+) -> Iterator[dict[str, np.ndarray]]:
+    """Column batches of the matches table; keeps the blocks in ``kept`` for clustering."""
+    for block in blocks:
+        if kept is not None:
+            kept.append(block)
+        yield {
+            "track_id": ids[block.track],
+            "match_track_id": ids[block.match],
+            "score": block.score,
+            "rank": block.rank,
+        }
+
+
+def _write_clusters(ids: np.ndarray, edges: list[MatchBlock], output: Path) -> dict[str, int]:
+    """The candidate works of the match graph beside ``output``; their counts for the summary."""
+    a = np.concatenate([e.track for e in edges]) if edges else np.empty(0, dtype=np.int64)
+    b = np.concatenate([e.match for e in edges]) if edges else np.empty(0, dtype=np.int64)
+    labels = connected_components(len(ids), a, b)
+    sizes = np.bincount(labels)
+    target = output.with_name(f"{output.stem}.clusters.parquet")
+    columns = {
+        "track_id": ids,
+        "cluster_id": labels.astype(np.int32),
+        "cluster_size": sizes[labels].astype(np.int32),
+    }
+    write_column_batches([columns], "clusters", target)
+    grouped = int((sizes > 1).sum())
+    print(
+        f"clusters    {grouped} of 2+ tracks (largest {sizes.max()}), {int((sizes == 1).sum())}"
+        f" tracks alone -> {target}"
+    )
+    return {
+        "clusters": grouped,
+        "largest_cluster": int(sizes.max()),
+        "alone": int((sizes == 1).sum()),
+    }
+
+
+def _match(args: argparse.Namespace) -> int:
+    _check_match_arguments(args)
+    start = time.perf_counter()
+    track_ids, vectors = read_embeddings(args.embeddings)
+    check_unit_length(vectors, str(args.embeddings))
+    bars = _StageBars()
+    try:
+        index = CosineIndex.build(vectors, len(vectors), args.exact_below, bars)
+        ids = np.array(track_ids, dtype=object)
+        edges: list[MatchBlock] | None = [] if args.clusters else None
+        blocks = match_blocks(index, args.k, args.min_score, bars)
+        rows = write_column_batches(_match_columns(ids, blocks, edges), "matches", args.output)
+    finally:
+        bars.close()
+    summary = {
+        "embeddings": str(args.embeddings),
+        "tracks": len(ids),
+        "dimension": int(vectors.shape[1]),
+        "k": args.k,
+        "min_score": args.min_score,
+        "method": index.method,
+        "rows": rows,
+    }
+    print(f"tracks      {len(ids)}  ({vectors.shape[1]}-d, {index.method} search)")
+    print(f"matches     {rows} rows -> {args.output}")
+    if edges is not None:
+        summary |= _write_clusters(ids, edges, args.output)
+    summary["seconds"] = round(time.perf_counter() - start, 2)
+    summary_path = args.output.with_name(f"{args.output.stem}.summary.json")
+    atomic_write_bytes(summary_path, json.dumps(summary, indent=2).encode())
+    print(f"summary     {summary_path}  ({summary['seconds']} s)")
+    return 0
+
+
 def _search(args: argparse.Namespace) -> int:
+    if args.k < 1:
+        raise RetrievalInputError(f"--k {args.k}: ask for at least 1 track")
     if Path(args.query).is_file():
         if args.model is None:
             raise RetrievalInputError(
@@ -103,7 +222,7 @@ def _add_audio_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def register_run(run: argparse._SubParsersAction) -> None:
-    """Add ``embed`` and ``evaluate`` under ``pipeline run``."""
+    """Add ``embed``, ``evaluate`` and ``match`` under ``pipeline run``."""
     embed = run.add_parser("embed", help="one embedding per ok track -> Parquet")
     embed.add_argument(
         "--model", required=True, help=f"a training run folder, or {' or '.join(BASELINES)}"
@@ -132,6 +251,29 @@ def register_run(run: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("--output", type=Path, help="metrics JSON (default: EMBEDDINGS.metrics.json)")
     ev.set_defaults(handler=_evaluate)
+    _register_match(run)
+
+
+def _register_match(run: argparse._SubParsersAction) -> None:
+    match = run.add_parser(
+        "match", help="every track's nearest other tracks of an embeddings file -> Parquet"
+    )
+    match.add_argument("--embeddings", type=Path, required=True)
+    match.add_argument("--output", type=Path, required=True, help="matches .parquet file")
+    match.add_argument("--k", type=int, default=20, help="nearest other tracks per track (20)")
+    match.add_argument("--min-score", type=float, help="leave out matches under this cosine")
+    match.add_argument(
+        "--clusters",
+        action="store_true",
+        help="also group tracks into candidate works: OUTPUT.clusters.parquet (needs --min-score)",
+    )
+    match.add_argument(
+        "--exact-below",
+        type=int,
+        default=EXACT_BELOW,
+        help=f"search exactly below this many tracks, else a faiss HNSW index ({EXACT_BELOW})",
+    )
+    match.set_defaults(handler=_match)
 
 
 def register_search(commands: argparse._SubParsersAction) -> None:

@@ -1,0 +1,186 @@
+"""ANN indexes against exact search on random unit vectors: recall@10, queries per second,
+build time and memory, for faiss and usearch HNSW side by side, in fresh processes.
+
+Random unit vectors in high dimension are the hardest case for an ANN index: they have no
+clusters or low-dimensional structure to exploit, and every point's 10 nearest neighbours sit
+at almost the same distance as the rest. Real embeddings of a catalog, where versions of one
+work crowd together, are easier; these figures are a floor.
+
+Every method runs in its own process on the same vectors (a fixed seed), so the peak RSS
+(VmHWM) of a row is that method's alone plus the vectors themselves (``data_MB``). Queries are
+``--queries`` catalog vectors, each searching the catalog for its 10 nearest *other* vectors,
+as ``pipeline run match`` does; recall@10 is against the exact answer of the same queries.
+``match_all_s`` estimates matching the whole catalog against itself: build + n / QPS.
+
+    PYTHONPATH=. python -m benchmarks.ann --sizes 10000 100000 1000000 --dims 384 512
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks._common import print_table, write_json
+from pipeline.retrieval.exact import exact_search
+
+K = 10
+HNSW_M = 32  # graph edges per node, both libraries
+EF_CONSTRUCTION = 128  # usearch's default expansion_add; faiss's default is 40
+EF_SEARCH = (64, 128, 256)
+METHODS = ("exact", "faiss-hnsw", "usearch-hnsw")
+
+
+def random_unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    """(n, dim) float32 unit vectors, drawn in blocks so the peak stays near n * dim * 4 bytes."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, 100_000):
+        block = rng.standard_normal((min(100_000, n - start), dim), dtype=np.float32)
+        out[start : start + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def others(positions: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(q, K) neighbours of each query with the query itself removed (or the last one, if the
+    index did not return it)."""
+    rows = []
+    for own, row in zip(queries, positions, strict=True):
+        kept = row[row != own]
+        rows.append(kept[:K])
+    return np.array(rows)
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth, strict=True)]))
+
+
+def _rss_mb(field: str) -> float:
+    status = Path("/proc/self/status").read_text()
+    return int(status.split(f"{field}:")[1].split()[0]) / 1024
+
+
+def _timed(search: Any, repeats: int = 3) -> tuple[np.ndarray, float]:
+    """The result of ``search()`` and its median wall seconds over ``repeats`` runs."""
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = search()
+        times.append(time.perf_counter() - start)
+    return result, statistics.median(times)
+
+
+def _faiss(vectors: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
+    import faiss
+
+    start = time.perf_counter()
+    index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = EF_CONSTRUCTION
+    index.add(vectors)
+    build_s = time.perf_counter() - start
+    index_mb = faiss.serialize_index(index).nbytes / 1e6
+    searches = {}
+    for ef in EF_SEARCH:
+        index.hnsw.efSearch = ef
+        searches[ef] = _timed(lambda: index.search(vectors[queries], K + 1)[1])
+    return {"build_s": build_s, "index_MB": index_mb, "searches": searches}
+
+
+def _usearch(vectors: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
+    from usearch.index import Index
+
+    start = time.perf_counter()
+    index = Index(
+        ndim=vectors.shape[1],
+        metric="ip",
+        dtype="f32",
+        connectivity=HNSW_M,
+        expansion_add=EF_CONSTRUCTION,
+    )
+    index.add(np.arange(len(vectors)), vectors, threads=0)
+    build_s = time.perf_counter() - start
+    searches = {}
+    for ef in EF_SEARCH:
+        index.expansion_search = ef
+        searches[ef] = _timed(lambda: index.search(vectors[queries], K + 1, threads=0).keys)
+    return {"build_s": build_s, "index_MB": index.memory_usage / 1e6, "searches": searches}
+
+
+def worker(method: str, n: int, dim: int, n_queries: int, truth_file: Path) -> dict[str, Any]:
+    """One method on one catalog, in this process: its rows of the table."""
+    vectors = random_unit_vectors(n, dim)
+    data_mb = _rss_mb("VmRSS")
+    queries = np.random.default_rng(1).choice(n, size=n_queries, replace=False)
+    base = {"n": n, "dim": dim, "method": method}
+    if method == "exact":
+        found, seconds = _timed(lambda: exact_search(vectors, vectors[queries], K + 1)[0])
+        np.save(truth_file, others(found, queries))
+        settings = {"-": (found, seconds)}
+        build_s, index_mb = 0.0, vectors.nbytes / 1e6
+    else:
+        built = (_faiss if method == "faiss-hnsw" else _usearch)(vectors, queries)
+        settings, build_s, index_mb = built["searches"], built["build_s"], built["index_MB"]
+    truth = np.load(truth_file)
+    rows = []
+    for setting, (found, seconds) in settings.items():
+        qps = n_queries / seconds
+        rows.append(
+            {
+                **base,
+                "ef_search": setting,
+                "recall_at_10": round(recall(others(found, queries), truth), 4),
+                "qps": round(qps),
+                "build_s": round(build_s, 1),
+                "match_all_s": round(build_s + n / qps, 1),
+                "index_MB": round(index_mb),
+                "data_MB": round(data_mb),
+                "peak_rss_MB": round(_rss_mb("VmHWM")),
+            }
+        )
+    return {"rows": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--dims", type=int, nargs="+", default=[384, 512])
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--worker", nargs=4, metavar=("METHOD", "N", "DIM", "TRUTH"))
+    args = parser.parse_args()
+    if args.worker:
+        method, n, dim, truth = args.worker
+        print(json.dumps(worker(method, int(n), int(dim), args.queries, Path(truth))))
+        return
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for dim in args.dims:
+            for n in args.sizes:
+                truth = Path(tmp) / f"truth-{n}-{dim}.npy"
+                for method in ["exact", *(m for m in args.methods if m != "exact")]:
+                    command = [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.ann",
+                        "--queries",
+                        str(args.queries),
+                    ]
+                    command += ["--worker", method, str(n), str(dim), str(truth)]
+                    done = subprocess.run(command, check=True, capture_output=True, text=True)
+                    rows += json.loads(done.stdout)["rows"]
+                    print(f"done {method} n={n} dim={dim}", file=sys.stderr, flush=True)
+    print_table(rows)
+    settings = {"hnsw_m": HNSW_M, "ef_construction": EF_CONSTRUCTION, "queries": args.queries}
+    print(f"json: {write_json('ann', {'settings': settings, 'rows': rows})}")
+
+
+if __name__ == "__main__":
+    main()
