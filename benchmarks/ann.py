@@ -12,6 +12,10 @@ Every method runs in its own process on the same vectors (a fixed seed), so the 
 as ``pipeline run match`` does; recall@10 is against the exact answer of the same queries.
 ``match_all_s`` estimates matching the whole catalog against itself: build + n / QPS.
 
+A build that passes ``--max-build-s`` stops there: its row gives the vectors inserted so far
+and ``build_s`` projected linearly to the whole catalog (``projected``), a lower bound, since
+each insertion into a larger graph costs a little more; it has no recall or QPS.
+
     PYTHONPATH=. python -m benchmarks.ann --sizes 10000 100000 1000000 --dims 384 512
 """
 
@@ -36,6 +40,7 @@ K = 10
 HNSW_M = 32  # graph edges per node, both libraries
 EF_CONSTRUCTION = 128  # usearch's default expansion_add; faiss's default is 40
 EF_SEARCH = (64, 128, 256)
+ADD_BLOCK = 50_000  # vectors per insertion call: the build-time limit is checked between them
 METHODS = ("exact", "faiss-hnsw", "usearch-hnsw")
 
 
@@ -78,14 +83,25 @@ def _timed(search: Any, repeats: int = 3) -> tuple[np.ndarray, float]:
     return result, statistics.median(times)
 
 
-def _faiss(vectors: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
+def _add(add: Any, vectors: np.ndarray, start: float, max_build_s: float) -> int:
+    """Insert ``vectors`` block by block until all are in or ``max_build_s`` has passed."""
+    for done in range(0, len(vectors), ADD_BLOCK):
+        if time.perf_counter() - start > max_build_s:
+            return done
+        add(done, vectors[done : done + ADD_BLOCK])
+    return len(vectors)
+
+
+def _faiss(vectors: np.ndarray, queries: np.ndarray, max_build_s: float) -> dict[str, Any]:
     import faiss
 
     start = time.perf_counter()
     index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = EF_CONSTRUCTION
-    index.add(vectors)
+    built = _add(lambda _, block: index.add(block), vectors, start, max_build_s)
     build_s = time.perf_counter() - start
+    if built < len(vectors):
+        return {"build_s": build_s, "built": built}
     index_mb = faiss.serialize_index(index).nbytes / 1e6
     searches = {}
     for ef in EF_SEARCH:
@@ -94,7 +110,7 @@ def _faiss(vectors: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
     return {"build_s": build_s, "index_MB": index_mb, "searches": searches}
 
 
-def _usearch(vectors: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
+def _usearch(vectors: np.ndarray, queries: np.ndarray, max_build_s: float) -> dict[str, Any]:
     from usearch.index import Index
 
     start = time.perf_counter()
@@ -105,8 +121,15 @@ def _usearch(vectors: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
         connectivity=HNSW_M,
         expansion_add=EF_CONSTRUCTION,
     )
-    index.add(np.arange(len(vectors)), vectors, threads=0)
+    built = _add(
+        lambda done, block: index.add(np.arange(done, done + len(block)), block, threads=0),
+        vectors,
+        start,
+        max_build_s,
+    )
     build_s = time.perf_counter() - start
+    if built < len(vectors):
+        return {"build_s": build_s, "built": built}
     searches = {}
     for ef in EF_SEARCH:
         index.expansion_search = ef
@@ -114,7 +137,9 @@ def _usearch(vectors: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
     return {"build_s": build_s, "index_MB": index.memory_usage / 1e6, "searches": searches}
 
 
-def worker(method: str, n: int, dim: int, n_queries: int, truth_file: Path) -> dict[str, Any]:
+def worker(
+    method: str, n: int, dim: int, n_queries: int, truth_file: Path, max_build_s: float
+) -> dict[str, Any]:
     """One method on one catalog, in this process: its rows of the table."""
     vectors = random_unit_vectors(n, dim)
     data_mb = _rss_mb("VmRSS")
@@ -126,7 +151,11 @@ def worker(method: str, n: int, dim: int, n_queries: int, truth_file: Path) -> d
         settings = {"-": (found, seconds)}
         build_s, index_mb = 0.0, vectors.nbytes / 1e6
     else:
-        built = (_faiss if method == "faiss-hnsw" else _usearch)(vectors, queries)
+        built = (_faiss if method == "faiss-hnsw" else _usearch)(vectors, queries, max_build_s)
+        if "built" in built:
+            projected = built["build_s"] * n / max(built["built"], 1)
+            row = {**base, "built": built["built"], "build_s": f"{projected:.0f} projected"}
+            return {"rows": [{**row, "peak_rss_MB": round(_rss_mb("VmHWM"))}]}
         settings, build_s, index_mb = built["searches"], built["build_s"], built["index_MB"]
     truth = np.load(truth_file)
     rows = []
@@ -154,32 +183,36 @@ def main() -> None:
     parser.add_argument("--dims", type=int, nargs="+", default=[384, 512])
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--max-build-s", type=float, default=float("inf"))
     parser.add_argument("--worker", nargs=4, metavar=("METHOD", "N", "DIM", "TRUTH"))
     args = parser.parse_args()
     if args.worker:
         method, n, dim, truth = args.worker
-        print(json.dumps(worker(method, int(n), int(dim), args.queries, Path(truth))))
+        result = worker(method, int(n), int(dim), args.queries, Path(truth), args.max_build_s)
+        print(json.dumps(result))
         return
+    name = f"ann-{'-'.join(map(str, args.sizes))}-d{'-'.join(map(str, args.dims))}"
+    settings = {
+        "hnsw_m": HNSW_M,
+        "ef_construction": EF_CONSTRUCTION,
+        "queries": args.queries,
+        "max_build_s": args.max_build_s,
+    }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for dim in args.dims:
             for n in args.sizes:
                 truth = Path(tmp) / f"truth-{n}-{dim}.npy"
                 for method in ["exact", *(m for m in args.methods if m != "exact")]:
-                    command = [
-                        sys.executable,
-                        "-m",
-                        "benchmarks.ann",
-                        "--queries",
-                        str(args.queries),
-                    ]
-                    command += ["--worker", method, str(n), str(dim), str(truth)]
+                    command = [sys.executable, "-m", "benchmarks.ann", "--worker", method]
+                    command += [str(n), str(dim), str(truth), "--queries", str(args.queries)]
+                    command += ["--max-build-s", str(args.max_build_s)]
                     done = subprocess.run(command, check=True, capture_output=True, text=True)
                     rows += json.loads(done.stdout)["rows"]
+                    write_json(name, {"settings": settings, "rows": rows})  # a kill keeps these
                     print(f"done {method} n={n} dim={dim}", file=sys.stderr, flush=True)
     print_table(rows)
-    settings = {"hnsw_m": HNSW_M, "ef_construction": EF_CONSTRUCTION, "queries": args.queries}
-    print(f"json: {write_json('ann', {'settings': settings, 'rows': rows})}")
+    print(f"json: {write_json(name, {'settings': settings, 'rows': rows})}")
 
 
 if __name__ == "__main__":
