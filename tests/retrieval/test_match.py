@@ -197,6 +197,8 @@ def test_match_cli_refuses_bad_input(capsys, tmp_path: Path) -> None:
     garbage.write_text("not parquet")
     assert "not a Parquet file" in _fails(capsys, *match, str(garbage), *out)
     assert "at least 1" in _fails(capsys, *match, str(embeddings), *out, "--k", "0")
+    search = ("search", "--embeddings", str(embeddings), "--query", "w0-0", "--k", "0")
+    assert "at least 1" in _fails(capsys, *search)
     assert "needs --min-score" in _fails(capsys, *match, str(embeddings), *out, "--clusters")
     err = _fails(capsys, *match, str(embeddings), *out, "--min-score", "1.5")
     assert "[-1, 1]" in err
