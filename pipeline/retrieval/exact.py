@@ -1,7 +1,7 @@
 """Exact cosine nearest neighbours: BLAS matrix products over blocks of queries.
 
-A block holds at most ``block_scores`` scores, so memory stays bounded (256 MB of float32 by
-default) whatever the catalog size; the cost grows with queries x catalog, which is why a large
+A block holds at most ``block_scores`` scores, so memory stays bounded (64 MB of float32 and
+twice that of positions by default) whatever the catalog size; the cost grows with queries x catalog, which is why a large
 catalog matched against itself goes through an ANN index instead (``pipeline.retrieval.index``).
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-BLOCK_SCORES = 1 << 26  # scores per block: 256 MB of float32
+BLOCK_SCORES = 1 << 24  # scores per block: 64 MB of float32
 
 
 def query_blocks(queries: int, catalog: int, block_scores: int = BLOCK_SCORES) -> Iterator[slice]:
@@ -24,9 +24,10 @@ def query_blocks(queries: int, catalog: int, block_scores: int = BLOCK_SCORES) -
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(q, k) positions and scores of each row's ``k`` highest scores, best first; equal scores
     in position order, so the result does not depend on the BLAS or the CPU."""
-    k = min(k, scores.shape[1])
-    if k < scores.shape[1]:
-        candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    n = scores.shape[1]
+    k = min(k, n)
+    if k < n:
+        candidates = np.argpartition(scores, n - k, axis=1)[:, n - k :]
     else:
         candidates = np.broadcast_to(np.arange(k), scores.shape).copy()
     values = np.take_along_axis(scores, candidates, axis=1)
