@@ -17,6 +17,8 @@ and ``build_s`` projected linearly to the whole catalog (``projected``), a lower
 each insertion into a larger graph costs a little more; it has no recall or QPS.
 
     PYTHONPATH=. python -m benchmarks.ann --sizes 10000 100000 1000000 --dims 384 512
+
+usearch is not a pipeline dependency: ``pip install usearch==2.26.6`` to compare it.
 """
 
 from __future__ import annotations
@@ -111,7 +113,13 @@ def _faiss(vectors: np.ndarray, queries: np.ndarray, max_build_s: float) -> dict
 
 
 def _usearch(vectors: np.ndarray, queries: np.ndarray, max_build_s: float) -> dict[str, Any]:
-    from usearch.index import Index
+    try:
+        from usearch.index import Index
+    except ImportError:
+        raise SystemExit(  # only this comparison needs it: not a pipeline dependency
+            "usearch is not installed: `.venv/bin/pip install usearch==2.26.6`, "
+            "or leave it out with --methods exact faiss-hnsw"
+        ) from None
 
     start = time.perf_counter()
     index = Index(
@@ -207,7 +215,9 @@ def main() -> None:
                     command = [sys.executable, "-m", "benchmarks.ann", "--worker", method]
                     command += [str(n), str(dim), str(truth), "--queries", str(args.queries)]
                     command += ["--max-build-s", str(args.max_build_s)]
-                    done = subprocess.run(command, check=True, capture_output=True, text=True)
+                    done = subprocess.run(command, capture_output=True, text=True)
+                    if done.returncode:
+                        sys.exit(f"{method} n={n} dim={dim} failed:\n{done.stderr}")
                     rows += json.loads(done.stdout)["rows"]
                     write_json(name, {"settings": settings, "rows": rows})  # a kill keeps these
                     print(f"done {method} n={n} dim={dim}", file=sys.stderr, flush=True)

@@ -1,8 +1,9 @@
 """Exact cosine nearest neighbours: BLAS matrix products over blocks of queries.
 
 A block holds at most ``block_scores`` scores, so memory stays bounded (64 MB of float32 and
-twice that of positions by default) whatever the catalog size; the cost grows with queries x catalog, which is why a large
-catalog matched against itself goes through an ANN index instead (``pipeline.retrieval.index``).
+twice that of positions by default) whatever the catalog size; the cost grows with queries x
+catalog, which is why a large catalog matched against itself goes through an ANN index instead
+(``pipeline.retrieval.index``).
 """
 
 from __future__ import annotations
