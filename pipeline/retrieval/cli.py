@@ -5,29 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from tqdm import tqdm
 
 from pipeline.config import load_config
 from pipeline.io.atomic import atomic_write_bytes
 from pipeline.io.catalog import read_catalog
-from pipeline.io.embeddings import read_embeddings, write_embeddings
-from pipeline.io.parquet import write_column_batches
+from pipeline.io.embeddings import write_embeddings
 from pipeline.records import CatalogEntry, Rejected
 from pipeline.retrieval.baselines import BASELINES
-from pipeline.retrieval.index import EXACT_BELOW, CosineIndex
+from pipeline.retrieval.index import EXACT_BELOW
 from pipeline.retrieval.match import (
-    MatchBlock,
     MatchInputError,
     check_match_settings,
-    check_unit_length,
-    connected_components,
-    match_blocks,
+    clusters_path,
+    run_match,
+    summary_path,
 )
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.retrieval.search import nearest, nearest_to_vector
@@ -106,89 +101,36 @@ class _StageBars:
 
 
 def _check_match_arguments(args: argparse.Namespace) -> None:
-    check_match_settings(args.k, args.min_score)
-    if args.clusters and args.min_score is None:
-        raise MatchInputError(
-            "--clusters needs --min-score: without it every track joins its k nearest and the "
-            "catalog falls into a few giant clusters"
-        )
+    check_match_settings(args.k, args.min_score, args.clusters)
     if args.output.resolve() == args.embeddings.resolve():
         raise MatchInputError(f"--output {args.output} is the embeddings file; name another")
     if args.output.is_dir():
         raise MatchInputError(f"--output {args.output} is a folder; name a .parquet file")
 
 
-def _match_columns(
-    ids: np.ndarray, blocks: Iterator[MatchBlock], kept: list[MatchBlock] | None
-) -> Iterator[dict[str, np.ndarray]]:
-    """Column batches of the matches table; keeps the blocks in ``kept`` for clustering."""
-    for block in blocks:
-        if kept is not None:
-            kept.append(block)
-        yield {
-            "track_id": ids[block.track],
-            "match_track_id": ids[block.match],
-            "score": block.score,
-            "rank": block.rank,
-        }
-
-
-def _write_clusters(ids: np.ndarray, edges: list[MatchBlock], output: Path) -> dict[str, int]:
-    """The candidate works of the match graph beside ``output``; their counts for the summary."""
-    a = np.concatenate([e.track for e in edges]) if edges else np.empty(0, dtype=np.int64)
-    b = np.concatenate([e.match for e in edges]) if edges else np.empty(0, dtype=np.int64)
-    labels = connected_components(len(ids), a, b)
-    sizes = np.bincount(labels)
-    target = output.with_name(f"{output.stem}.clusters.parquet")
-    columns = {
-        "track_id": ids,
-        "cluster_id": labels.astype(np.int32),
-        "cluster_size": sizes[labels].astype(np.int32),
-    }
-    write_column_batches([columns], "clusters", target)
-    grouped = int((sizes > 1).sum())
-    print(
-        f"clusters    {grouped} of 2+ tracks (largest {sizes.max()}), {int((sizes == 1).sum())}"
-        f" tracks alone -> {target}"
-    )
-    return {
-        "clusters": grouped,
-        "largest_cluster": int(sizes.max()),
-        "alone": int((sizes == 1).sum()),
-    }
-
-
 def _match(args: argparse.Namespace) -> int:
     _check_match_arguments(args)
-    start = time.perf_counter()
-    track_ids, vectors = read_embeddings(args.embeddings)
-    check_unit_length(vectors, str(args.embeddings))
     bars = _StageBars()
     try:
-        index = CosineIndex.build(vectors, len(vectors), args.exact_below, bars)
-        ids = np.array(track_ids, dtype=object)
-        edges: list[MatchBlock] | None = [] if args.clusters else None
-        blocks = match_blocks(index, args.k, args.min_score, bars)
-        rows = write_column_batches(_match_columns(ids, blocks, edges), "matches", args.output)
+        s = run_match(
+            args.embeddings,
+            args.output,
+            args.k,
+            args.min_score,
+            args.clusters,
+            args.exact_below,
+            bars,
+        )
     finally:
         bars.close()
-    summary = {
-        "embeddings": str(args.embeddings),
-        "tracks": len(ids),
-        "dimension": int(vectors.shape[1]),
-        "k": args.k,
-        "min_score": args.min_score,
-        "method": index.method,
-        "rows": rows,
-    }
-    print(f"tracks      {len(ids)}  ({vectors.shape[1]}-d, {index.method} search)")
-    print(f"matches     {rows} rows -> {args.output}")
-    if edges is not None:
-        summary |= _write_clusters(ids, edges, args.output)
-    summary["seconds"] = round(time.perf_counter() - start, 2)
-    summary_path = args.output.with_name(f"{args.output.stem}.summary.json")
-    atomic_write_bytes(summary_path, json.dumps(summary, indent=2).encode())
-    print(f"summary     {summary_path}  ({summary['seconds']} s)")
+    print(f"tracks      {s['tracks']}  ({s['dimension']}-d, {s['method']} search)")
+    print(f"matches     {s['rows']} rows -> {args.output}")
+    if args.clusters:
+        print(
+            f"clusters    {s['clusters']} of 2+ tracks (largest {s['largest_cluster']}), "
+            f"{s['alone']} tracks alone -> {clusters_path(args.output)}"
+        )
+    print(f"summary     {summary_path(args.output)}  ({s['seconds']} s)")
     return 0
 
 
