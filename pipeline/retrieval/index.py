@@ -4,9 +4,9 @@ when a large catalog is matched against itself.
 Exact search costs queries x catalog products; an HNSW index costs a build that grows with the
 catalog, then less per query, and misses some neighbours. ``benchmarks/ann.py`` (2 shared CPU
 cores, random 384-d unit vectors, the hardest case) measured a catalog matched against itself:
-at 100k tracks exact takes 225 s, faiss HNSW 262 s to build plus 110 s to query at recall@10
-0.45; exact grows with n^2, the index with about n, so they cross near 200k. faiss beat usearch
-at equal graph settings on build time, queries per second and recall.
+at 100k tracks exact takes 242 s, faiss HNSW 262 s to build plus 110 to 370 s to query at
+recall@10 0.45 to 0.60; exact grows with n^2, the index about with n, so they cross near 200k.
+faiss beat usearch at equal graph settings on build time, queries per second and recall.
 """
 
 from __future__ import annotations
