@@ -1,7 +1,8 @@
-"""Parquet parts of the tracks and segments tables, with explicit, versioned schemas."""
+"""Parquet files of the pipeline's tables, with explicit, versioned schemas."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,21 @@ def write_table(rows: list[dict[str, Any]], name: str, target: Path) -> None:
     table = pa.Table.from_pylist(rows, schema=table_schema(name))
     with atomic_path(target) as tmp:
         pq.write_table(table, tmp, compression="zstd")
+
+
+def write_column_batches(batches: Iterable[Mapping[str, Any]], name: str, target: Path) -> int:
+    """Write column batches (name -> array) as one Parquet file of table ``name``, atomically,
+    one row group per batch: a table of millions of rows never sits in memory whole.
+
+    Returns the number of rows written."""
+    schema = table_schema(name)
+    rows = 0
+    with atomic_path(target) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for batch in batches:
+            table = pa.Table.from_pydict(dict(batch), schema=schema)
+            writer.write_table(table)
+            rows += table.num_rows
+    return rows
 
 
 def read_table(path: Path, name: str, columns: list[str] | None = None) -> pa.Table:

@@ -1,4 +1,4 @@
-"""``pipeline run embed|evaluate`` and ``pipeline search``: arguments and output."""
+"""``pipeline run embed|evaluate|match`` and ``pipeline search``: arguments and output."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ from pipeline.io.embeddings import write_embeddings
 from pipeline.records import CatalogEntry, Rejected
 from pipeline.report import write_report
 from pipeline.retrieval.baselines import BASELINES
+from pipeline.retrieval.index import EXACT_BELOW
+from pipeline.retrieval.match import (
+    MatchInputError,
+    check_match_settings,
+    clusters_path,
+    run_match,
+    summary_path,
+)
 from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.retrieval.search import nearest, nearest_to_vector
 from pipeline.run_log import add_log_format_argument, configure, new_run_id, stderr_handler
@@ -85,7 +93,60 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+class _StageBars:
+    """One tqdm bar per stage (index, match) of a progress callback."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, tqdm] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.bars:
+            self.bars[stage] = tqdm(total=total, unit="track", desc=stage)
+        bar = self.bars[stage]
+        bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _check_match_arguments(args: argparse.Namespace) -> None:
+    check_match_settings(args.k, args.min_score, args.clusters)
+    if args.output.resolve() == args.embeddings.resolve():
+        raise MatchInputError(f"--output {args.output} is the embeddings file; name another")
+    if args.output.is_dir():
+        raise MatchInputError(f"--output {args.output} is a folder; name a .parquet file")
+
+
+def _match(args: argparse.Namespace) -> int:
+    _check_match_arguments(args)
+    bars = _StageBars()
+    try:
+        s = run_match(
+            args.embeddings,
+            args.output,
+            args.k,
+            args.min_score,
+            args.clusters,
+            args.exact_below,
+            bars,
+        )
+    finally:
+        bars.close()
+    print(f"tracks      {s['tracks']}  ({s['dimension']}-d, {s['method']} search)")
+    print(f"matches     {s['rows']} rows -> {args.output}")
+    if args.clusters:
+        print(
+            f"clusters    {s['clusters']} of 2+ tracks (largest {s['largest_cluster']}), "
+            f"{s['alone']} tracks alone -> {clusters_path(args.output)}"
+        )
+    print(f"summary     {summary_path(args.output)}  ({s['seconds']} s)")
+    return 0
+
+
 def _search(args: argparse.Namespace) -> int:
+    if args.k < 1:
+        raise RetrievalInputError(f"--k {args.k}: ask for at least 1 track")
     if Path(args.query).is_file():
         if args.model is None:
             raise RetrievalInputError(
@@ -113,7 +174,7 @@ def _add_audio_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def register_run(run: argparse._SubParsersAction) -> None:
-    """Add ``embed`` and ``evaluate`` under ``pipeline run``."""
+    """Add ``embed``, ``evaluate`` and ``match`` under ``pipeline run``."""
     embed = run.add_parser("embed", help="one embedding per ok track -> Parquet")
     embed.add_argument(
         "--model", required=True, help=f"a training run folder, or {' or '.join(BASELINES)}"
@@ -144,6 +205,29 @@ def register_run(run: argparse._SubParsersAction) -> None:
     ev.add_argument("--output", type=Path, help="metrics JSON (default: EMBEDDINGS.metrics.json)")
     add_log_format_argument(ev)
     ev.set_defaults(handler=_evaluate)
+    _register_match(run)
+
+
+def _register_match(run: argparse._SubParsersAction) -> None:
+    match = run.add_parser(
+        "match", help="every track's nearest other tracks of an embeddings file -> Parquet"
+    )
+    match.add_argument("--embeddings", type=Path, required=True)
+    match.add_argument("--output", type=Path, required=True, help="matches .parquet file")
+    match.add_argument("--k", type=int, default=20, help="nearest other tracks per track (20)")
+    match.add_argument("--min-score", type=float, help="leave out matches under this cosine")
+    match.add_argument(
+        "--clusters",
+        action="store_true",
+        help="also group tracks into candidate works: OUTPUT.clusters.parquet (needs --min-score)",
+    )
+    match.add_argument(
+        "--exact-below",
+        type=int,
+        default=EXACT_BELOW,
+        help=f"search exactly below this many tracks, else a faiss HNSW index ({EXACT_BELOW})",
+    )
+    match.set_defaults(handler=_match)
 
 
 def register_search(commands: argparse._SubParsersAction) -> None:
