@@ -1,5 +1,5 @@
 """Nightly incremental job: extract new or changed catalog rows, refresh the embeddings,
-evaluate them and publish the run's report.
+match every track to its nearest others, evaluate, and publish the run's report.
 
 Extraction writes into the same ``OUTPUT/features`` every night, so it processes only the
 tracks that are new or changed since the last run, and a cleared or retried task resumes
@@ -7,8 +7,9 @@ from the partitions already complete (README, "Partitions" and "Edited catalogs"
 rejected track is a row of the tracks table, not a failure: ``pipeline run extract`` exits 0
 with rejections and 1 only when a partition failed, which fails the task and retries it.
 
-There is no separate matching command yet: ``pipeline run evaluate`` ranks every track
-against the others, and that ranking with its metrics is the match step.
+``pipeline run match`` answers the catalog's question (which recordings are versions of each
+other): each track's nearest other tracks, and with ``cluster_min_score`` set, candidate works.
+``pipeline run evaluate`` scores the same embeddings against the catalog's ``work_id``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ PARAMS = {
     "wealy_model": Param(
         "", type="string", description="WEALY run folder; empty: OUTPUT/models/wealy if there"
     ),
+    "match_k": Param(20, type="integer", minimum=1, description="nearest tracks kept per track"),
+    "cluster_min_score": Param(
+        None,
+        type=["null", "number"],
+        description="cosine joining two tracks into one candidate work; empty: no clusters",
+    ),
 }
 
 ENV = {
@@ -58,6 +65,8 @@ ENV = {
     "DEVICE": "{{ params.device }}",
     "WHISPER_MODEL": "{{ params.whisper_model }}",
     "PARTITION_SIZE": "{{ params.partition_size }}",
+    "MATCH_K": "{{ params.match_k }}",
+    "MIN_SCORE": "{{ '' if params.cluster_min_score is none else params.cluster_min_score }}",
     "REPORT": "{{ params.output }}/reports/" + RUN_FOLDER,
 }
 
@@ -86,14 +95,23 @@ pipeline run evaluate --embeddings "$OUTPUT/embeddings/$NAME.parquet" --catalog 
     --output "$OUTPUT/metrics/$NAME/metrics.json"
 """
 
-# The extraction's report.html and every evaluation's files (metrics.json, report.html) into
-# reports/<run>/, with reports/latest pointing there.
+MATCH = """\
+mkdir -p "$OUTPUT/matches"
+pipeline run match --embeddings "$OUTPUT/embeddings/$NAME.parquet" \\
+    --output "$OUTPUT/matches/$NAME.parquet" --k "$MATCH_K" \\
+    ${MIN_SCORE:+--min-score "$MIN_SCORE" --clusters}
+"""
+
+# The extraction's report.html, every evaluation's files (metrics.json, report.html) and every
+# match summary into reports/<run>/, with reports/latest pointing there.
 PUBLISH = f"""\
 cp "$OUTPUT/features/report.html" "$REPORT/extract.html"
 for name in {" ".join(EMBEDDINGS)}; do
     for file in "$OUTPUT/metrics/$name"/*; do
         if [ -f "$file" ]; then cp "$file" "$REPORT/$name-${{file##*/}}"; fi
     done
+    summary="$OUTPUT/matches/$name.summary.json"
+    if [ -f "$summary" ]; then cp "$summary" "$REPORT/$name-matches.summary.json"; fi
 done
 ln -sfn "${{REPORT##*/}}" "$OUTPUT/reports/latest"
 ls "$REPORT"
@@ -124,4 +142,5 @@ with DAG(
         env = {**ENV, "NAME": name, "MODEL": model}
         embed = cli_task(f"embed_{name}", EMBED, env, timeout=timedelta(hours=2))
         evaluate = cli_task(f"evaluate_{name}", EVALUATE, env, timeout=timedelta(hours=1))
-        extract >> embed >> evaluate >> publish
+        match = cli_task(f"match_{name}", MATCH, env, timeout=timedelta(hours=6))
+        extract >> embed >> [match, evaluate] >> publish

@@ -73,6 +73,7 @@ def test_nightly_extracts_only_the_new_row_and_publishes_a_report(
     shutil.copytree(example_features, output / "features")  # last night's extraction
     catalog = _catalog_with_a_new_row(example_dir)
     conf = {"catalog": str(catalog), "output": str(output), "partition_size": 3}
+    conf["cluster_min_score"] = 0.9
     cluster = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0")
     with cluster:
         run = dag_bag.get_dag("lyrics_nightly").test(
@@ -84,10 +85,13 @@ def test_nightly_extracts_only_the_new_row_and_publishes_a_report(
         "extract": "success",
         "embed_transcript-text": "success",
         "evaluate_transcript-text": "success",
+        "match_transcript-text": "success",
         "embed_livi": "skipped",  # nothing trained or published yet
         "evaluate_livi": "skipped",
+        "match_livi": "skipped",
         "embed_wealy": "skipped",
         "evaluate_wealy": "skipped",
+        "match_wealy": "skipped",
         "publish_report": "success",
     }
     with open(catalog, newline="") as f:
@@ -104,6 +108,10 @@ def test_nightly_extracts_only_the_new_row_and_publishes_a_report(
     extraction = read_page(report / "extract.html")  # the whole output, last night's run too
     assert sum(int(r["tracks"]) for r in extraction.rows("track-outcomes")) == len(catalog_ids)
     assert [int(r["tracks processed"]) for r in extraction.rows("runs")] == [10, 1]
+    matches = read_table(output / "matches" / "transcript-text.parquet", "matches")
+    assert set(matches.column("track_id").to_pylist()) <= set(catalog_ids)
+    assert (output / "matches" / "transcript-text.clusters.parquet").is_file()
+    assert (report / "transcript-text-matches.summary.json").is_file()
     evaluation = read_page(report / "transcript-text-report.html")
     assert int(evaluation.rows("metrics")[0]["tracks"]) == metrics["tracks"]
 
