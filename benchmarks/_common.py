@@ -30,6 +30,16 @@ def make_example_catalog(root: Path) -> Path:
     return root / "example" / "catalog.csv"
 
 
+def full_song_bench(catalog: Path, songs: int) -> None:
+    """``songs`` generated 3-4 minute sung songs, one version each, at ``catalog`` (made once)."""
+    if catalog.is_file():
+        return
+    make_bench = [PIPELINE, "make-bench", "--output", str(catalog.parent), "--length", "full"]
+    make_bench += ["--works", str(songs), "--versions-per-work", "1"]
+    make_bench += ["--distractors", "0", "--instrumentals", "0", "--spoken", "0"]
+    subprocess.run(make_bench, check=True, stdout=subprocess.DEVNULL)
+
+
 def extract_command(catalog: Path, output: Path, *extra: str) -> list[str]:
     """The whole ``pipeline run extract`` command line."""
     return [PIPELINE, "run", "extract", "--input", str(catalog), "--output", str(output), *extra]

@@ -18,11 +18,16 @@ from __future__ import annotations
 import argparse
 import csv
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import PIPELINE, extract_command, print_table, run_measured, write_json
+from benchmarks._common import (
+    extract_command,
+    full_song_bench,
+    print_table,
+    run_measured,
+    write_json,
+)
 
 
 def repeated_catalog(catalog: Path, times: int, target: Path) -> Path:
@@ -62,11 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--livi-run", help="LIVI-only extraction with this run instead")
     args = parser.parse_args(argv)
     small = args.workdir / "bench" / "catalog.csv"
-    if not small.is_file():
-        make_bench = [PIPELINE, "make-bench", "--output", str(small.parent), "--length", "full"]
-        make_bench += ["--works", str(args.songs), "--versions-per-work", "1"]
-        make_bench += ["--distractors", "0", "--instrumentals", "0", "--spoken", "0"]
-        subprocess.run(make_bench, check=True, stdout=subprocess.DEVNULL)
+    full_song_bench(small, args.songs)
     large = repeated_catalog(small, args.times, args.workdir / f"catalog-x{args.times}.csv")
     extra = ["--livi-run", args.livi_run] if args.livi_run else []
     rows = [measure(c, args.workdir / f"out-{c.stem}", extra) for c in (small, large)]

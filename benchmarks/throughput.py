@@ -48,6 +48,7 @@ from benchmarks._common import (
     PIPELINE,
     extract_command,
     faster_whisper_loop,
+    full_song_bench,
     print_table,
     run_measured,
     write_json,
@@ -172,11 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         user_loop(args.loop, args.catalog, args.batch_size, args.loop_result)
         return
     catalog = args.workdir / "bench" / "catalog.csv"
-    if not catalog.is_file():
-        make_bench = [PIPELINE, "make-bench", "--output", str(catalog.parent), "--length", "full"]
-        make_bench += ["--works", str(args.songs), "--versions-per-work", "1"]
-        make_bench += ["--distractors", "0", "--instrumentals", "0", "--spoken", "0"]
-        subprocess.run(make_bench, check=True, stdout=subprocess.DEVNULL)
+    full_song_bench(catalog, args.songs)
     truth = read_truth(catalog)
     audio_s = sum(t.duration_s for t in truth.values())
     work = args.workdir / "runs"
