@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.io.embeddings import write_embeddings
+from pipeline.io.embeddings import read_embeddings, write_embeddings
 from pipeline.io.output_dir import EMBEDDINGS, OutputDir, file_record
 from pipeline.io.parquet import read_table, write_table
 from pipeline.io.webdataset import ShardSample, iter_samples, write_shard
@@ -156,7 +156,7 @@ def prune_partition(index: int, keep_track_ids: list[str], out: OutputDir) -> di
         r for r in read_table(out.tracks_path(index), "tracks").to_pylist() if r["track_id"] in keep
     ]
     if out.embeddings_only:
-        ids, vectors = _read_embedding_part(out, index)
+        ids, vectors = read_embeddings(out.embeddings_path(index), allow_empty=True)
         kept = {t: v for t, v in zip(ids, vectors, strict=True) if t in keep}
         write_embeddings(kept, list(kept), out.embeddings_path(index))
         windows = sum(r["segment_count"] for r in tracks if r["status"] == "ok")
@@ -172,18 +172,12 @@ def prune_partition(index: int, keep_track_ids: list[str], out: OutputDir) -> di
     return _commit(index, keep_track_ids, tracks, len(segments), out)
 
 
-def _read_embedding_part(out: OutputDir, index: int) -> tuple[list[str], np.ndarray]:
-    table = read_table(out.embeddings_path(index), "embeddings")
-    vectors = np.array(table.column("embedding").to_pylist(), dtype=np.float32)
-    return table.column("track_id").to_pylist(), vectors
-
-
 def merge_embeddings(out: OutputDir, indices: list[int]) -> None:
     """One embeddings file of every partition's, in partition order: what ``run evaluate``,
     ``run match`` and ``search`` read."""
     embeddings: dict[str, np.ndarray] = {}
     for index in indices:
-        ids, vectors = _read_embedding_part(out, index)
+        ids, vectors = read_embeddings(out.embeddings_path(index), allow_empty=True)
         embeddings.update(zip(ids, vectors, strict=True))
     write_embeddings(embeddings, list(embeddings), out.root / EMBEDDINGS)
 

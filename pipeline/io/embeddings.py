@@ -65,11 +65,14 @@ def _read(path: Path) -> pa.Table:
     return read_table(Path(path), "embeddings")
 
 
-def read_embeddings(path: Path) -> tuple[list[str], np.ndarray]:
-    """(track ids, (n, e) float32 embeddings) of an embeddings file."""
+def read_embeddings(path: Path, allow_empty: bool = False) -> tuple[list[str], np.ndarray]:
+    """(track ids, (n, e) float32 embeddings) of an embeddings file. ``allow_empty``: a LIVI-only
+    extraction's partition file, which holds none when every track of it was rejected."""
     table = _read(path)
     ids = table.column("track_id").to_pylist()
     if not ids:
+        if allow_empty:
+            return [], np.zeros((0, 0), np.float32)
         raise EmbeddingsFileError(f"{path}: no embeddings")
     column = table.column("embedding").combine_chunks()  # columnar: a million rows in seconds
     widths = np.unique(pc.list_value_length(column).to_numpy())
