@@ -1,34 +1,37 @@
-"""Version retrieval on a generated bench, split by work, and what LIVI saves at query time.
+"""Version retrieval on unseen works: trained LIVI and WEALY against the zero-shot methods and a
+user's ten-line faster-whisper loops, each MAP with a bootstrap interval.
 
-Generates a ``make-bench`` dataset, splits its works into train and test (whole works: no work
-on both sides; distractors too), extracts each side with the CLI, trains LIVI and WEALY
-(``--preset small``) on the train side only, embeds the test side with every method and
-evaluates there: every test track with another version queries all test tracks.
+Test side: the teacher benchmark's songs (``benchmarks/teacher.py``: ``--test-works`` works x
+``--test-versions`` realistic songs, the voice at -6..+6 dB under a full band), with its cached
+features and its loops' transcripts (made in ``--test-dir`` when missing: the loops take about
+an hour on 2 cores). Train side: ``--train-works`` further works (ids after the test works, so
+no work is on both sides) x ``--train-versions``, generated and extracted here. LIVI and WEALY
+train on the train side only, at the paper's model sizes with the schedule below for small data
+(each row names it). Every test track queries all the others; a track without a vector is a
+zero vector (finds nothing, found by nothing). MAP with a 95% bootstrap interval over the
+queries, the paired difference to transcript-text (the same resampled queries), MR1, HR@1,
+HR@10; the training curves are copied next to the JSON.
 
-Then, on the test tracks, one loaded Whisper serves both paths from audio, alternating per
-track (load time excluded from both): (a) LIVI from audio = decode, segment, encoder, LIVI head;
-(b) the transcript-text teacher = decode, segment, encoder, transcription, text embedding.
-Each path's seconds per track (median, mean, max) and per stage are printed, and the ratios
-(b)/(a) of the medians and of the means (the paper's measure: average seconds per track), each
-the median over ``--speed-repeats`` timing passes; both paths' embeddings are evaluated too.
+Then, on ``--speed-tracks`` test tracks, seconds per track from audio, alternating per track:
+LIVI (decode, segment, encoder, head), its teacher transcript-text (the same, then
+transcription and text embedding) and the loops A and A2.
 
-    PYTHONPATH=. python -m benchmarks.retrieval --works 30 --versions-per-work 3 --distractors 10
+    .venv/bin/python -m benchmarks.retrieval --workdir /tmp/retrieval-bench \\
+        --test-dir /tmp/teacher-bench
 
-The command above (100 tracks) took about 25 minutes on 2 shared CPU cores, extraction most of
-it; a re-run with the same ``--workdir`` reuses the bench, the features and the runs (447 s,
-mostly the three timing passes).
+Everything is cached under the two folders: a re-run costs only what changed (a new training
+schedule trains again in a new run folder).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
+import hashlib
 import json
-import os
+import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -38,66 +41,214 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import RESULTS, extract_command, print_table, write_json
-from pipeline.config import ExtractConfig
+from benchmarks._common import (
+    RESULTS,
+    extract_command,
+    faster_whisper_loop,
+    print_table,
+    write_json,
+)
+from benchmarks.teacher import BOOTSTRAP, interval, loop_vectors, teacher_bench
+from pipeline.config import ExtractConfig, TextEmbedConfig
 from pipeline.io.catalog import read_catalog
-from pipeline.io.embeddings import write_embeddings
+from pipeline.io.embeddings import read_embeddings
 from pipeline.models.whisper_runtime import WhisperRuntime
 from pipeline.records import CatalogEntry, Rejected
 from pipeline.retrieval.audio import LiviAudioEmbedder, track_encoder_states
 from pipeline.retrieval.embed import TrackMeans, run_embed
-from pipeline.retrieval.evaluate import FusionSpec, evaluate
-from pipeline.stages.embed_text import clean_transcript, embed_text, text_dimension
+from pipeline.retrieval.metrics import average_precision, cosine_distances, query_ranks
+from pipeline.stages.embed_text import clean_transcript, embed_text
 from pipeline.stages.transcribe import transcribe
-from pipeline.synth.bench import make_bench
+from pipeline.synth.bench import bench_tracks
+from pipeline.synth.catalog import write_catalog
 from pipeline.track import prepare_track
-from pipeline.train.data import split_works
-from pipeline.train.livi import livi_preset, train_livi
-from pipeline.train.wealy import train_wealy, wealy_preset
+from pipeline.train.livi import LiviConfig, livi_preset, train_livi
+from pipeline.train.run_dir import LAST, RESUMABLE_KEYS, load_checkpoint
+from pipeline.train.wealy import WealyConfig, train_wealy, wealy_preset
 
 FUSION_WEIGHT = 1.5  # WEALY's D = D_audio + 1.5 * D_wealy
+Vectors = dict[str, np.ndarray | None]
 AudioPath = Callable[[CatalogEntry], np.ndarray | None]
 
 
-def bench_catalog(root: Path, args: argparse.Namespace) -> Path:
-    """The generated bench under ``root``, reused when a re-run with the same ``--workdir`` and
-    the same bench arguments finds it (extract and train then resume from what they wrote)."""
-    wanted = {k: getattr(args, k) for k in ("works", "versions_per_work", "distractors", "seed")}
-    recorded = root / "bench-args.json"
-    catalog = root / "bench" / "catalog.csv"  # written after every audio file
+def train_bench(root: Path, first_work: int, works: int, versions: int, seed: int) -> Path:
+    """Works ``first_work`` .. ``first_work + works - 1`` of the generator (each work is drawn
+    from its own seed, so these never repeat a test work), made once under ``root``."""
+    wanted = {"first_work": first_work, "works": works, "versions_per_work": versions, "seed": seed}
+    recorded, catalog = root / "bench-train-args.json", root / "bench-train" / "catalog.csv"
     if catalog.is_file() and recorded.is_file():
         found = json.loads(recorded.read_text())
         if found != wanted:
-            raise SystemExit(f"{root} holds a bench made with {found}: use another --workdir")
+            raise SystemExit(f"{root} holds a train bench made with {found}: use another --workdir")
         return catalog
-    made = make_bench(root / "bench", **wanted, instrumentals=0, spoken=0)
+    specs = bench_tracks(first_work + works, versions, 0, seed)
+    made = write_catalog([s for s in specs if int(s.work_id[1:]) >= first_work], catalog.parent)
     recorded.write_text(json.dumps(wanted))
     return made
 
 
-def split_catalog(catalog: Path, test_share: float, seed: int) -> tuple[Path, Path]:
-    """train.csv and test.csv beside ``catalog`` (so relative paths still resolve), by work;
-    multi-version works and distractors are drawn separately, so both sides get some."""
-    with open(catalog, newline="") as f:
-        rows = list(csv.DictReader(f))
-    _train, test = split_works(Counter(r["work_id"] for r in rows), test_share, seed)
-    paths = (catalog.with_name("train.csv"), catalog.with_name("test.csv"))
-    for path, keep in zip(paths, (False, True), strict=True):
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(r for r in rows if (r["work_id"] in test) == keep)
-    return paths
-
-
 def extract(catalog: Path, output: Path) -> dict[str, Any]:
-    """``pipeline run extract`` (the CLI, a LocalCluster); the run summary."""
-    subprocess.run(
-        extract_command(catalog, output),
-        check=True,
-        capture_output=True,
-    )
+    """``pipeline run extract`` (the CLI, a LocalCluster; resumes what is there); its summary."""
+    subprocess.run(extract_command(catalog, output), check=True, capture_output=True)
     return json.loads((output / "manifest.json").read_text())["summary"]
+
+
+def run_folder(root: Path, kind: str, config: Any) -> Path:
+    """A run folder per training schedule, so that changing one trains anew and keeps the old
+    (more epochs resume the same folder)."""
+    values = {k: v for k, v in dataclasses.asdict(config).items() if k not in RESUMABLE_KEYS}
+    digest = hashlib.sha256(json.dumps(values, default=str).encode())
+    return root / "runs" / f"{kind}-{digest.hexdigest()[:8]}"
+
+
+def livi_config(args: argparse.Namespace) -> LiviConfig:
+    return dataclasses.replace(
+        livi_preset("paper"),
+        batch_size=args.livi_batch,
+        lr=args.livi_lr,
+        warmup_steps=args.livi_warmup,
+        epochs=args.livi_epochs,
+        seed=args.seed,
+    )
+
+
+def wealy_config(args: argparse.Namespace) -> WealyConfig:
+    return dataclasses.replace(
+        wealy_preset("paper"),
+        works_per_batch=args.wealy_batch,
+        lr=args.wealy_lr,
+        warmup_steps=args.wealy_warmup,
+        epochs=args.wealy_epochs,
+        patience=None,
+        seed=args.seed,
+    )
+
+
+def schedule(config: LiviConfig | WealyConfig) -> str:
+    """What a row trained with, beyond the paper's model sizes."""
+    batch = config.batch_size if isinstance(config, LiviConfig) else config.works_per_batch
+    return (
+        f"paper sizes; batch {batch}, lr {config.lr:g}, warm-up {config.warmup_steps}, "
+        f"{config.epochs} epochs"
+    )
+
+
+def train_runs(
+    train_features: Path, root: Path, args: argparse.Namespace
+) -> tuple[dict[str, Path], dict[str, str], list[dict[str, Any]]]:
+    """LIVI and WEALY trained on the train side: run folders, schedules, per-epoch curves."""
+    runs, schedules, curves = {}, {}, []
+    for name, config, train in (
+        ("LIVI", livi_config(args), train_livi),
+        ("WEALY", wealy_config(args), train_wealy),
+    ):
+        runs[name] = run_folder(root, name.lower(), config)
+        started = time.perf_counter()
+        train(train_features, runs[name], config)
+        print(f"{name}: trained in {time.perf_counter() - started:.0f} s ({runs[name]})")
+        schedules[name] = schedule(config)
+        history = load_checkpoint(runs[name] / LAST)["history"]
+        curves += [
+            {"model": name, **{k: v for k, v in h.items() if k != "metric"}} for h in history
+        ]
+        shutil.copyfile(runs[name] / "training_curve.png", RESULTS / f"retrieval-{name}-curve.png")
+    return runs, schedules, curves
+
+
+def file_vectors(path: Path) -> Vectors:
+    ids, vectors = read_embeddings(path)
+    return dict(zip(ids, vectors, strict=True))
+
+
+def distance_matrix(vectors: Vectors, ids: list[str]) -> np.ndarray:
+    """Cosine distances over ``ids``; a missing vector is a zero row (distance 1 to all)."""
+    width = next(len(v) for v in vectors.values() if v is not None)
+    zero = np.zeros(width, np.float32)
+    return cosine_distances(
+        np.stack([v if (v := vectors.get(t)) is not None else zero for t in ids])
+    )
+
+
+@dataclasses.dataclass
+class Method:
+    name: str
+    distances: np.ndarray
+    source: str  # how the row was made
+    s_per_track: float | None = None  # embedding from the test features
+
+
+def feature_methods(
+    runs: dict[str, Path], schedules: dict[str, str], test_features: Path, ids: list[str], out: Path
+) -> list[Method]:
+    """Every model embedded from the test features, and the fusions with WEALY."""
+    methods = []
+    sources = {"whisper-avg": "zero-shot", "transcript-text": "zero-shot (LIVI's teacher)"}
+    models = {name: name for name in sources} | {name: str(run) for name, run in runs.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    for name, model in models.items():
+        target = out / f"{name}.parquet"
+        started = time.perf_counter()
+        summary = run_embed(model, test_features, target)
+        seconds = (time.perf_counter() - started) / summary.ok_tracks
+        matrix = distance_matrix(file_vectors(target), ids)
+        methods.append(Method(name, matrix, sources.get(name) or schedules[name], seconds))
+    by_name = {m.name: m for m in methods}
+    for first in ("whisper-avg", "transcript-text", "LIVI"):
+        fused = by_name[first].distances + FUSION_WEIGHT * by_name["WEALY"].distances
+        seconds = (by_name[first].s_per_track or 0) + (by_name["WEALY"].s_per_track or 0)
+        name = f"{first} + {FUSION_WEIGHT} x WEALY"
+        methods.append(Method(name, fused, "fusion D_a + 1.5 D_wealy", seconds))
+    return methods
+
+
+def loop_methods(catalog: Path, test_dir: Path, ids: list[str]) -> list[Method]:
+    """A and A2: the teacher benchmark's loops, their whole transcripts embedded."""
+    return [
+        Method(
+            name,
+            distance_matrix(
+                loop_vectors(name, catalog, test_dir / f"{name}-transcripts.json"), ids
+            ),
+            description,
+        )
+        for name, description in (
+            ("A", "faster-whisper transcribe, greedy"),
+            ("A2", "BatchedInferencePipeline, batch 8, greedy"),
+        )
+    ]
+
+
+def metric_rows(methods: list[Method], works: list[str], seed: int) -> list[dict[str, Any]]:
+    """Per method: MAP with its bootstrap interval and the paired difference to transcript-text."""
+    per_query = {}
+    for method in methods:
+        ranks = query_ranks(method.distances, works)
+        per_query[method.name] = (
+            np.array([average_precision(r) for r in ranks]),
+            np.array([r[0] for r in ranks]),
+        )
+    teacher, _ = per_query["transcript-text"]  # every method has the same queries
+    samples = np.random.default_rng(seed).integers(0, len(teacher), size=(BOOTSTRAP, len(teacher)))
+    rows = []
+    for method in methods:
+        aps, first = per_query[method.name]
+        rows.append(
+            {
+                "method": method.name,
+                "trained": method.source,
+                "queries": len(aps),
+                "MAP": round(float(aps.mean()), 3),
+                "MAP_95": interval(aps, samples),
+                "minus_teacher_95": interval(aps - teacher, samples),
+                "MR1": round(float(first.mean()), 2),
+                "HR@1": round(float((first == 1).mean()), 3),
+                "HR@10": round(float((first <= 10).mean()), 3),
+                "embed_s_per_track": None
+                if method.s_per_track is None
+                else round(method.s_per_track, 4),
+            }
+        )
+    return rows
 
 
 class StageClock:
@@ -116,7 +267,7 @@ class StageClock:
 
 
 def livi_from_audio(embedder: LiviAudioEmbedder, clock: StageClock) -> AudioPath:
-    """(a): decode, segment, encoder, LIVI head: ``pipeline run embed --audio``, stage by stage."""
+    """Decode, segment, encoder, LIVI head: ``pipeline run embed --audio``, stage by stage."""
 
     def embed(entry: CatalogEntry) -> np.ndarray | None:
         with clock("decode+segment"):
@@ -132,7 +283,7 @@ def livi_from_audio(embedder: LiviAudioEmbedder, clock: StageClock) -> AudioPath
 
 
 def text_from_audio(runtime: WhisperRuntime, config: ExtractConfig, clock: StageClock) -> AudioPath:
-    """(b): decode, segment, encoder, transcription, text embedding: the LIVI teacher."""
+    """Decode, segment, encoder, transcription, text embedding: the LIVI teacher."""
 
     def embed(entry: CatalogEntry) -> np.ndarray | None:
         with clock("decode+segment"):
@@ -154,220 +305,123 @@ def text_from_audio(runtime: WhisperRuntime, config: ExtractConfig, clock: Stage
     return embed
 
 
-def time_paths(
-    entries: list[CatalogEntry], paths: dict[str, AudioPath], repeats: int
-) -> tuple[list[dict[str, list[float]]], dict[str, dict[str, np.ndarray]]]:
-    """Per repeat, per path, every track's wall seconds; and the first repeat's embeddings.
+def loop_from_audio(method: str, clock: StageClock) -> AudioPath:
+    """A user's loop body: faster-whisper's transcript of the file, embedded whole."""
+    transcript = faster_whisper_loop(method)
 
-    The order of the paths alternates per track (and per repeat), so that machine noise hits
-    both alike.
-    """
-    runs: list[dict[str, list[float]]] = []
-    embeddings: dict[str, dict[str, np.ndarray]] = {name: {} for name in paths}
-    names = list(paths)
-    for repeat in range(repeats):
-        seconds: dict[str, list[float]] = {name: [] for name in paths}
-        for i, entry in enumerate(entries):
-            for name in names if (i + repeat) % 2 == 0 else names[::-1]:
-                start = time.perf_counter()
-                vector = paths[name](entry)
-                seconds[name].append(time.perf_counter() - start)
-                if vector is not None and repeat == 0:
-                    embeddings[name][entry.track_id] = vector
-        runs.append(seconds)
-    return runs, embeddings
+    def embed(entry: CatalogEntry) -> np.ndarray | None:
+        with clock("transcription"):
+            text = transcript(entry.audio_path)
+        with clock("text embedding"):
+            return embed_text(clean_transcript(text), TextEmbedConfig())
+
+    return embed
 
 
-def _metrics_row(
-    method: str, source: str, metrics: dict[str, Any], seconds_per_track: float
-) -> dict[str, Any]:
-    return {
-        "method": method,
-        "input": source,
-        "tracks": metrics["tracks"],
-        "queries": metrics["queries"],
-        "MAP": round(metrics["map"], 3),
-        "MR1": round(metrics["mr1"], 2),
-        "HR@1": round(metrics["hr_at_1"], 3),
-        "HR@10": round(metrics["hr_at_10"], 3),
-        "random_MAP": round(metrics["random_map"], 3),
-        "s_per_track": round(seconds_per_track, 4),
-    }
-
-
-def train_runs(train_features: Path, root: Path, args: argparse.Namespace) -> dict[str, Path]:
-    """LIVI and WEALY, ``--preset small``, trained on the train side only."""
-    runs = {"LIVI": root / "runs" / "livi", "WEALY": root / "runs" / "wealy"}
-    livi = dataclasses.replace(livi_preset("small"), epochs=args.livi_epochs, seed=args.seed)
-    train_livi(train_features, runs["LIVI"], livi)
-    wealy = dataclasses.replace(wealy_preset("small"), epochs=args.wealy_epochs, seed=args.seed)
-    train_wealy(train_features, runs["WEALY"], wealy)
-    return runs
-
-
-def feature_rows(
-    runs: dict[str, Path], test_features: Path, test_csv: Path, out_dir: Path
-) -> list[dict[str, Any]]:
-    """Every method embedded from the test features, evaluated; then the two fusions."""
-    rows, files, seconds = [], {}, {}
-    models = {"whisper-avg": "whisper-avg", "transcript-text": "transcript-text"}
-    models.update({name: str(run) for name, run in runs.items()})
-    for name, model in models.items():
-        files[name] = out_dir / f"{name}.parquet"
-        start = time.perf_counter()
-        summary = run_embed(model, test_features, files[name])
-        seconds[name] = (time.perf_counter() - start) / summary.ok_tracks
-        rows.append(_metrics_row(name, "features", evaluate(files[name], test_csv), seconds[name]))
-    fusion = FusionSpec(files["WEALY"], FUSION_WEIGHT)
-    for first in ("LIVI", "transcript-text"):
-        metrics = evaluate(files[first], test_csv, fusion)
-        name = f"{first} + {FUSION_WEIGHT} x WEALY"
-        rows.append(_metrics_row(name, "features", metrics, seconds[first] + seconds["WEALY"]))
-    return rows
-
-
-def audio_rows(
-    livi_run: Path, test_csv: Path, out_dir: Path, repeats: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
-    """(a) and (b) timed from audio on the test tracks, their embeddings evaluated: the metric
-    rows (median seconds per track), the timing rows (per path, with its stages) and the
-    ratios (b)/(a), each the median over repeats."""
+def speed_rows(livi_run: Path, entries: list[CatalogEntry], repeats: int) -> list[dict[str, Any]]:
+    """Seconds per track from audio for each path, the order alternating per track and repeat
+    so that machine noise hits all alike; each figure the median over the repeats."""
     config = ExtractConfig()
-    embedder = LiviAudioEmbedder.load(livi_run, config)  # its Whisper serves both paths
-    text_dimension()  # loads the text encoder before any timing
-    clocks = {"LIVI": StageClock(), "transcript-text": StageClock()}
+    embedder = LiviAudioEmbedder.load(livi_run, config)  # its Whisper serves the pipeline paths
+    clocks = {name: StageClock() for name in ("LIVI", "transcript-text", "A", "A2")}
     paths = {
         "LIVI": livi_from_audio(embedder, clocks["LIVI"]),
         "transcript-text": text_from_audio(embedder.runtime, config, clocks["transcript-text"]),
+        "A": loop_from_audio("A", clocks["A"]),
+        "A2": loop_from_audio("A2", clocks["A2"]),
     }
-    entries = read_catalog(test_csv)
     for name, embed in paths.items():  # warm-up, untimed
         embed(entries[0])
         clocks[name].seconds.clear()
-    runs, embeddings = time_paths(entries, paths, repeats)
+    names = list(paths)
+    runs: list[dict[str, list[float]]] = []
+    for repeat in range(repeats):
+        seconds: dict[str, list[float]] = {name: [] for name in names}
+        for i, entry in enumerate(entries):
+            for name in names[(i + repeat) % len(names) :] + names[: (i + repeat) % len(names)]:
+                start = time.perf_counter()
+                paths[name](entry)
+                seconds[name].append(time.perf_counter() - start)
+        runs.append(seconds)
 
-    def per_repeat(statistic: Callable[[list[float]], float], name: str) -> float:
-        return statistics.median(statistic(seconds[name]) for seconds in runs)
+    def median_of(statistic: Callable[[list[float]], float], name: str) -> float:
+        return statistics.median(statistic(r[name]) for r in runs)
 
-    rows, timing = [], []
-    for key, name in (("a", "LIVI"), ("b", "transcript-text")):
-        target = out_dir / f"{name}-from-audio.parquet"
-        write_embeddings(embeddings[name], [e.track_id for e in entries], target)
-        median = per_repeat(statistics.median, name)
-        rows.append(_metrics_row(name, "audio, median", evaluate(target, test_csv), median))
-        timed = len(entries) * repeats
-        timing.append(
-            {
-                "path": f"({key}) {name} from audio",
-                "median_s_per_track": round(median, 3),
-                "mean_s_per_track": round(per_repeat(statistics.mean, name), 3),
-                "max_s_per_track": round(per_repeat(max, name), 3),
-                **{
-                    f"{stage}_s": round(seconds / timed, 3)
-                    for stage, seconds in clocks[name].seconds.items()
-                },
-            }
-        )
-    ratios = {
-        "of_medians": statistics.median(
-            statistics.median(r["transcript-text"]) / statistics.median(r["LIVI"]) for r in runs
-        ),
-        "of_means": statistics.median(
-            statistics.mean(r["transcript-text"]) / statistics.mean(r["LIVI"]) for r in runs
-        ),
-        "repeats": repeats,
-        "tracks": len(entries),
-        "per_track_s": runs,
-    }
-    return rows, timing, ratios
-
-
-def plot_speed(runs: list[dict[str, list[float]]], target: Path) -> Path:
-    """Each path's seconds per track (median over the passes), slowest first, with its mean:
-    the teacher's heavy tail against LIVI's flat cost, at a glance."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    for name, label, colour in (
-        ("transcript-text", "(b) transcript-text: transcribe, embed text", "tab:orange"),
-        ("LIVI", "(a) LIVI: encoder and head only", "tab:blue"),
-    ):
-        per_track = [statistics.median(r[name][i] for r in runs) for i in range(len(runs[0][name]))]
-        ranked = sorted(per_track, reverse=True)
-        ax.plot(range(1, len(ranked) + 1), ranked, "o-", ms=3, color=colour, label=label)
-        mean = statistics.mean(per_track)
-        ax.axhline(mean, color=colour, ls="--", lw=1)
-        ax.annotate(f"mean {mean:.2f} s", (len(ranked), mean), ha="right", va="bottom")
-    ax.set_yscale("log")
-    ax.set_xlabel("test tracks, slowest first")
-    ax.set_ylabel("seconds per track from audio")
-    ax.set_title(
-        f"Embedding from audio, {len(runs)} passes, {os.cpu_count()} CPU cores", fontsize=10
-    )
-    ax.legend(frameon=False)
-    fig.tight_layout()
-    target.parent.mkdir(exist_ok=True)
-    fig.savefig(target, dpi=120)
-    plt.close(fig)
-    return target
+    livi_mean = median_of(statistics.mean, "LIVI")
+    timed = len(entries) * repeats
+    return [
+        {
+            "path": name,
+            "median_s_per_track": round(median_of(statistics.median, name), 3),
+            "mean_s_per_track": round(median_of(statistics.mean, name), 3),
+            "mean_over_LIVI": round(median_of(statistics.mean, name) / livi_mean, 2),
+            **{f"{stage}_s": round(s / timed, 3) for stage, s in clocks[name].seconds.items()},
+        }
+        for name in names
+    ]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--works", type=int, default=16)
-    parser.add_argument("--versions-per-work", type=int, default=3)
-    parser.add_argument("--distractors", type=int, default=8)
-    parser.add_argument("--test-share", type=float, default=0.34, help="of the works")
-    parser.add_argument("--livi-epochs", type=int, default=20)
-    parser.add_argument("--wealy-epochs", type=int, default=30)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", type=Path, default=Path("retrieval-bench"))
+    parser.add_argument("--test-dir", type=Path, help="teacher benchmark folder (WORKDIR/test)")
+    parser.add_argument("--test-works", type=int, default=50)
+    parser.add_argument("--test-versions", type=int, default=3)
+    parser.add_argument("--train-works", type=int, default=300)
+    parser.add_argument("--train-versions", type=int, default=2)
+    parser.add_argument("--livi-epochs", type=int, default=30)
+    parser.add_argument("--livi-batch", type=int, default=32)
+    parser.add_argument("--livi-lr", type=float, default=3e-4)
+    parser.add_argument("--livi-warmup", type=int, default=100, help="steps")
+    parser.add_argument("--wealy-epochs", type=int, default=8, help="about 30 min on 2 cores")
+    parser.add_argument("--wealy-batch", type=int, default=16, help="works per batch")
+    parser.add_argument("--wealy-lr", type=float, default=3e-4)
+    parser.add_argument("--wealy-warmup", type=int, default=30, help="steps")
+    parser.add_argument("--speed-tracks", type=int, default=10, help="0 skips the timing")
+    parser.add_argument("--speed-repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--speed-repeats", type=int, default=3, help="timing passes (3)")
-    parser.add_argument(
-        "--workdir", type=Path, help="keep data, features and runs here; a re-run reuses them"
-    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = args.workdir or Path(tmp)
-        began = time.perf_counter()
-        catalog = bench_catalog(root, args)
-        train_csv, test_csv = split_catalog(catalog, args.test_share, args.seed)
-        features = {"train": root / "features-train", "test": root / "features-test"}
-        summaries = {
-            "train": extract(train_csv, features["train"]),
-            "test": extract(test_csv, features["test"]),
-        }
-        runs = train_runs(features["train"], root, args)
-        rows = feature_rows(runs, features["test"], test_csv, root / "embeddings")
-        more_rows, timing, ratios = audio_rows(
-            runs["LIVI"], test_csv, root / "embeddings", args.speed_repeats
-        )
-        rows += more_rows
-        total_s = time.perf_counter() - began
+    root, test_dir = args.workdir, args.test_dir or args.workdir / "test"
+    root.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    test_csv = teacher_bench(test_dir, args.test_works, args.test_versions, "short", args.seed)
+    train_csv = train_bench(root, args.test_works, args.train_works, args.train_versions, args.seed)
+    summaries = {
+        "train": extract(train_csv, root / "features-train"),
+        "test": extract(test_csv, test_dir / "features"),
+    }
+    entries = read_catalog(test_csv)
+    ids, works = [e.track_id for e in entries], [e.work_id or e.track_id for e in entries]
+    runs, schedules, curves = train_runs(root / "features-train", root, args)
+    methods = feature_methods(runs, schedules, test_dir / "features", ids, root / "embeddings")
+    methods += loop_methods(test_csv, test_dir, ids)
+    rows = metric_rows(methods, works, args.seed)
+    timed = entries[: args.speed_tracks]
+    speed = speed_rows(runs["LIVI"], timed, args.speed_repeats) if timed else []
+    total_s = time.perf_counter() - began
 
+    print(
+        f"test: {len(ids)} tracks of {len(set(works))} works; train: "
+        f"{summaries['train']['ok']} tracks of {args.train_works} other works"
+    )
     print_table(rows)
     print()
-    print_table(timing)
-    print(
-        f"(b)/(a), medians over {args.speed_repeats} repeats: ratio of the per-track medians "
-        f"{ratios['of_medians']:.2f}, ratio of the per-track means {ratios['of_means']:.2f} "
-        "(issue target: >= 3)"
-    )
+    print_table(curves)
+    if speed:
+        print(f"\nfrom audio, {len(timed)} test tracks:")
+        print_table(speed)
     print(f"total wall time: {total_s:.0f} s")
     payload = {
         "args": {k: str(v) for k, v in vars(args).items()},
-        "tracks": {"train": summaries["train"]["tracks"], "test": summaries["test"]["tracks"]},
         "extract": summaries,
         "rows": rows,
-        "timing": timing,
-        "ratios_b_over_a": ratios,
+        "curves": curves,
+        "speed": speed,
+        "bootstrap": BOOTSTRAP,
         "fusion_weight": FUSION_WEIGHT,
         "total_wall_s": total_s,
     }
     print(f"json: {write_json('retrieval', payload)}")
-    print(f"plot: {plot_speed(ratios['per_track_s'], RESULTS / 'retrieval-speed.png')}")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,19 @@ from pipeline.stages.embed_text import clean_transcript, embed_text, text_dimens
 BOOTSTRAP = 2000
 
 
+def teacher_bench(workdir: Path, works: int, versions: int, length: str, seed: int) -> Path:
+    """The benchmark's songs (``make-bench``, sung works only) under ``workdir/bench``, made
+    once; the retrieval benchmark reuses them, and their features, as its test side."""
+    catalog = workdir / "bench" / "catalog.csv"
+    if not catalog.is_file():
+        make_bench = [PIPELINE, "make-bench", "--output", str(catalog.parent)]
+        make_bench += ["--works", str(works), "--versions-per-work", str(versions)]
+        make_bench += ["--distractors", "0", "--instrumentals", "0", "--spoken", "0"]
+        make_bench += ["--length", length, "--seed", str(seed)]
+        subprocess.run(make_bench, check=True, stdout=subprocess.DEVNULL)
+    return catalog
+
+
 def pipeline_vectors(
     catalog: Path, workdir: Path, tag: str = "", *settings: str
 ) -> dict[str, np.ndarray | None]:
@@ -98,18 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--length", choices=("short", "full"), default="short")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    catalog = args.workdir / "bench" / "catalog.csv"
-    if not catalog.is_file():
-        make_bench = [PIPELINE, "make-bench", "--output", str(catalog.parent)]
-        make_bench += [
-            "--works",
-            str(args.works),
-            "--versions-per-work",
-            str(args.versions_per_work),
-        ]
-        make_bench += ["--distractors", "0", "--instrumentals", "0", "--spoken", "0"]
-        make_bench += ["--length", args.length, "--seed", str(args.seed)]
-        subprocess.run(make_bench, check=True, stdout=subprocess.DEVNULL)
+    catalog = teacher_bench(
+        args.workdir, args.works, args.versions_per_work, args.length, args.seed
+    )
     entries = read_catalog(catalog)
     ids = [e.track_id for e in entries]
     works = [e.work_id or e.track_id for e in entries]
