@@ -26,6 +26,7 @@ schedule trains again in a new run folder).
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import hashlib
 import json
@@ -73,14 +74,25 @@ AudioPath = Callable[[CatalogEntry], np.ndarray | None]
 
 def train_bench(root: Path, first_work: int, works: int, versions: int, seed: int) -> Path:
     """Works ``first_work`` .. ``first_work + works - 1`` of the generator (each work is drawn
-    from its own seed, so these never repeat a test work), made once under ``root``."""
+    from its own seed, so these never repeat a test work), made once under ``root``. A bench
+    made with more works serves fewer: its first ones, listed in their own catalog beside it
+    (the audio files untouched, so the extraction resumes what it holds of them)."""
     wanted = {"first_work": first_work, "works": works, "versions_per_work": versions, "seed": seed}
     recorded, catalog = root / "bench-train-args.json", root / "bench-train" / "catalog.csv"
     if catalog.is_file() and recorded.is_file():
         found = json.loads(recorded.read_text())
-        if found != wanted:
+        if found == wanted:
+            return catalog
+        if {**found, "works": works} != wanted or found["works"] < works:
             raise SystemExit(f"{root} holds a train bench made with {found}: use another --workdir")
-        return catalog
+        subset = catalog.with_name(f"catalog-{works}-works.csv")
+        with open(catalog, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["work_id"][1:]) < first_work + works]
+        with open(subset, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return subset
     specs = bench_tracks(first_work + works, versions, 0, seed)
     made = write_catalog([s for s in specs if int(s.work_id[1:]) >= first_work], catalog.parent)
     recorded.write_text(json.dumps(wanted))
@@ -367,7 +379,7 @@ def main() -> None:
     parser.add_argument("--test-dir", type=Path, help="teacher benchmark folder (WORKDIR/test)")
     parser.add_argument("--test-works", type=int, default=50)
     parser.add_argument("--test-versions", type=int, default=3)
-    parser.add_argument("--train-works", type=int, default=300)
+    parser.add_argument("--train-works", type=int, default=200)
     parser.add_argument("--train-versions", type=int, default=2)
     parser.add_argument("--livi-epochs", type=int, default=30)
     parser.add_argument("--livi-batch", type=int, default=32)
