@@ -104,6 +104,14 @@ class RunConfig:
     strict: bool = False
     # Worker resources each Whisper task claims; None: {"GPU": 1} with --device cuda, else none.
     whisper_resources: dict[str, float] | None = None
+    # Tracks per Whisper task, their segments batched together (tokens and states as alone);
+    # None: 8 with --device cuda, to fill the device, else 1 (on a CPU the gain is small).
+    tracks_per_task: int | None = None
+
+    def resolved_tracks_per_task(self, device: str) -> int:
+        if self.tracks_per_task is not None:
+            return max(1, self.tracks_per_task)
+        return 8 if device == "cuda" else 1
 
     def resolved_whisper_resources(self, device: str) -> dict[str, float] | None:
         if self.whisper_resources is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -129,6 +130,17 @@ def write_partition(
     write_table(segment_rows, "segments", out.segments_path(index))
     write_shard(samples, out.shard_path(index))
     return _commit(index, [e.track_id for e in entries], track_rows, len(segment_rows), out)
+
+
+def write_groups(
+    write: Callable[[int, list[CatalogEntry], list[Any], OutputDir], dict[str, Any]],
+    index: int,
+    entries: list[CatalogEntry],
+    groups: list[list[Any]],
+    out: OutputDir,
+) -> dict[str, Any]:
+    """``write`` the partition, its results gathered from the Whisper tasks' groups of tracks."""
+    return write(index, entries, [result for group in groups for result in group], out)
 
 
 def write_embedding_partition(

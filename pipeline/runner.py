@@ -36,14 +36,15 @@ from pipeline.partition import (
     merge_embeddings,
     prune_partition,
     write_embedding_partition,
+    write_groups,
     write_partition,
 )
 from pipeline.plan import Plan, make_plan, plan_document, track_fingerprint
 from pipeline.report import write_report
 from pipeline.retries import retry_counts, start_counting, stop_counting
-from pipeline.retrieval.audio import embed_track_audio
+from pipeline.retrieval.audio import embed_tracks_audio
 from pipeline.stages.embed_text import TEXT_ENCODER
-from pipeline.track import extract_track, prepare_track
+from pipeline.track import extract_tracks, prepare_track
 from pipeline.train.run_dir import RunFolderError, read_run_config
 from pipeline.train.trained import run_checkpoint
 from pipeline.worker_logs import JsonWorkerLogs
@@ -352,7 +353,8 @@ def _run_pending(
 ) -> None:
     resources = config.run.resolved_whisper_resources(config.whisper.device)
     separating = config.separate.method != "none"
-    whisper_stage = embed_track_audio if out.embeddings_only else extract_track
+    whisper_stage = embed_tracks_audio if out.embeddings_only else extract_tracks
+    group_size = config.run.resolved_tracks_per_task(config.whisper.device)
     write = write_embedding_partition if out.embeddings_only else write_partition
     token = _token(config)
     retries = config.run.retries
@@ -369,6 +371,7 @@ def _run_pending(
 
         queue = iter(pending)
         writes: dict[Future, int] = {}
+        group_tracks: dict[Future, int] = {}  # Whisper task -> its tracks
         completed = as_completed()
 
         def submit_next() -> None:
@@ -377,29 +380,35 @@ def _run_pending(
                 return
             part = partitions[index]
             features = []
-            for entry in part:
-                tid = fingerprints[entry.track_id]  # names the file's state, not only the id
-                prepared = client.submit(
-                    prepare_track,
-                    entry,
-                    config,
-                    threads,
-                    key=f"prepare-{token}-{tid}",
-                    retries=retries,
-                    resources=resources if separating else None,  # demucs shares Whisper's GPU
-                )
+            for first in range(0, len(part), group_size):
+                group = part[first : first + group_size]
+                tids = [fingerprints[e.track_id] for e in group]  # name each file's state
+                prepared = [
+                    client.submit(
+                        prepare_track,
+                        entry,
+                        config,
+                        threads,
+                        key=f"prepare-{token}-{tid}",
+                        retries=retries,
+                        resources=resources if separating else None,  # demucs shares the GPU
+                    )
+                    for entry, tid in zip(group, tids, strict=True)
+                ]
                 extracted = client.submit(
                     whisper_stage,
                     prepared,
                     config,
                     threads,
-                    key=f"whisper-{token}-{tid}",
+                    key=f"whisper-{token}-{'+'.join(tids)}",
                     retries=retries,
                     resources=resources,
                 )
                 features.append(extracted)
+                group_tracks[extracted] = len(group)
                 completed.add(extracted)
             written = client.submit(
+                write_groups,
                 write,
                 index,
                 part,
@@ -415,9 +424,10 @@ def _run_pending(
             submit_next()
         for future in completed:
             if future not in writes:
-                summary.processed += 1
+                done = group_tracks.pop(future)
+                summary.processed += done
                 if progress:
-                    progress.advance(1)
+                    progress.advance(done)
                 continue
             index = writes.pop(future)
             count_lost_workers()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from pipeline.config import ExtractConfig
-from pipeline.models.whisper_runtime import load_whisper
+from pipeline.models.whisper_runtime import WhisperRuntime, load_whisper
 from pipeline.records import (
     CatalogEntry,
     Rejected,
@@ -43,18 +45,48 @@ def extract_track(
 ) -> TrackFeatures | Rejected:
     """Whisper once per segment (encoder, transcript, decoder states), the singing judgement,
     then the text target. Unsung segments skip the decoder pass and get no text target."""
-    if isinstance(track, Rejected):
-        return track
+    return extract_tracks([track], config, threads)[0]
+
+
+def extract_tracks(
+    tracks: Sequence[SegmentedTrack | Rejected], config: ExtractConfig, threads: int = 0
+) -> list[TrackFeatures | Rejected]:
+    """``extract_track`` for several tracks, whose segments share the encoder's and the
+    decoder's transcription batches: a short track alone leaves a batch (a GPU) part empty.
+    Each segment gets the encoder states and tokens it gets alone (sampled scores may move in
+    the 7th digit); the singing judgement and the teacher-forced decoder pass, whose padding
+    would move float16 states, stay per track."""
     runtime = load_whisper(config.whisper, threads)
-    keep_unsung = config.singing.keep_unsung_tracks
-    segments = track.segments
+    live = [t for t in tracks if not isinstance(t, Rejected)]
+    segments = [segment for track in live for segment in track.segments]
     size = config.whisper.batch_size
     encoder_states: list[np.ndarray] = []  # (L, d) per segment
     transcripts: list[Transcript] = []
     for first in range(0, len(segments), size):
-        batch = encode(log_mel(list(segments[first : first + size]), runtime), runtime)
+        batch = encode(log_mel(segments[first : first + size], runtime), runtime)
         encoder_states += list(batch)
         transcripts += transcribe_batch(batch, runtime, config.whisper)
+    finished: dict[int, TrackFeatures | Rejected] = {}
+    first = 0
+    for track in live:
+        mine = slice(first, first + len(track.segments))
+        finished[id(track)] = _finish_track(
+            track, encoder_states[mine], transcripts[mine], runtime, config
+        )
+        first = mine.stop
+    return [t if isinstance(t, Rejected) else finished[id(t)] for t in tracks]
+
+
+def _finish_track(
+    track: SegmentedTrack,
+    encoder_states: list[np.ndarray],
+    transcripts: list[Transcript],
+    runtime: WhisperRuntime,
+    config: ExtractConfig,
+) -> TrackFeatures | Rejected:
+    """The judgement, the decoder pass of the kept segments and the text targets of one track."""
+    keep_unsung = config.singing.keep_unsung_tracks
+    size = config.whisper.batch_size
     # The whole track is judged before the decoder pass: a window's neighbours count.
     verdicts = judge_track(transcripts, config.singing)
     wanted = [i for i, v in enumerate(verdicts) if v.sung or keep_unsung]
@@ -66,7 +98,7 @@ def extract_track(
         decoded.update(zip(chosen, passes, strict=True))
     features: list[SegmentFeatures] = []
     for i, (segment, transcript, verdict) in enumerate(
-        zip(segments, transcripts, verdicts, strict=True)
+        zip(track.segments, transcripts, verdicts, strict=True)
     ):
         states = encoder_states[i]
         dec, agreement = decoded.get(i, (np.zeros((0, states.shape[1]), np.float16), None))

@@ -141,6 +141,33 @@ def test_killed_run_resumes_to_identical_outputs(
     assert int(resume["tracks processed"]) > 0 and int(nothing_left["tracks processed"]) == 0
 
 
+def test_tracks_sharing_whisper_tasks_give_identical_outputs(
+    example_dir: Path, example_features: Path, tmp_path: Path
+) -> None:
+    """``run.tracks_per_task`` batches the segments of several tracks together (the GPU
+    default): the same files, byte for byte, as one track per task."""
+    output = tmp_path / "features"
+    result = run_extract(
+        example_dir / "catalog.csv",
+        output,
+        "--partition-size",
+        "3",
+        "--set",
+        "run.tracks_per_task=3",
+    )
+    assert result.returncode == 0, result.stderr
+    for folder, pattern in (
+        ("tracks", "*.parquet"),
+        ("segments", "*.parquet"),
+        ("shards", "*.tar"),
+    ):
+        expected = sorted((example_features / folder).glob(pattern))
+        got = sorted((output / folder).glob(pattern))
+        assert [p.name for p in got] == [p.name for p in expected]
+        for a, b in zip(got, expected, strict=True):
+            assert a.read_bytes() == b.read_bytes(), a
+
+
 def test_other_settings_on_the_same_output_are_refused(
     example_dir: Path, example_features: Path
 ) -> None:

@@ -7,13 +7,13 @@ Without a transcript there is no singing judgement: every window is embedded, in
 extraction would judge unsung (instrumental intros and breaks, whole instrumentals).
 
 ``LiviAudioEmbedder`` serves one process (``run embed --audio``, ``search``);
-``embed_track_audio`` is the same work as a Dask stage (``run extract --livi-run``).
+``embed_tracks_audio`` is the same work as a Dask stage (``run extract --livi-run``).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,10 +96,9 @@ def _livi_head(run_dir: str, device: str) -> tuple[LiviModel, int]:
     return model, values["input_dim"]
 
 
-def embed_track_audio(
-    track: SegmentedTrack | Rejected, config: ExtractConfig, threads: int = 0
-) -> TrackEmbedding | Rejected:
+def embed_tracks_audio(
+    tracks: Sequence[SegmentedTrack | Rejected], config: ExtractConfig, threads: int = 0
+) -> list[TrackEmbedding | Rejected]:
     """LIVI-only extraction's Whisper stage: the encoder and ``config.livi_run``'s head."""
-    if isinstance(track, Rejected):
-        return track
-    return LiviAudioEmbedder.load(Path(config.livi_run), config, threads).embed_segmented(track)
+    embedder = LiviAudioEmbedder.load(Path(config.livi_run), config, threads)
+    return [t if isinstance(t, Rejected) else embedder.embed_segmented(t) for t in tracks]

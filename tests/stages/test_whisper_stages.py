@@ -13,7 +13,7 @@ from pipeline.records import CatalogEntry, SegmentedTrack, TrackFeatures
 from pipeline.stages.decoder_states import decoder_states
 from pipeline.stages.encode import encode, log_mel
 from pipeline.stages.transcribe import compression_ratio, transcribe, transcribe_batch
-from pipeline.track import extract_track, prepare_track
+from pipeline.track import extract_track, extract_tracks, prepare_track
 
 CONFIG = ExtractConfig(segment=SegmentConfig(min_mean_vocalness=0.0))
 
@@ -118,3 +118,33 @@ def test_a_batch_decodes_exactly_as_its_segments_alone(
         )
         assert b.avg_logprob == pytest.approx(a.avg_logprob, abs=1e-5)
         assert b.no_speech_prob == a.no_speech_prob
+
+
+def test_tracks_batched_together_get_what_they_get_alone(example_dir: Path) -> None:
+    """Segments of several tracks share encoder and transcription batches (what fills a GPU);
+    each track keeps the states, tokens, verdicts and text targets of its extraction alone."""
+    entries = read_catalog(example_dir / "catalog.csv")
+    tracks = [prepare_track(e, ExtractConfig()) for e in entries[:4]]
+    config = ExtractConfig(whisper=WhisperConfig(batch_size=4))
+    together = extract_tracks(tracks, config)
+    alone = [extract_track(t, config) for t in tracks]
+    assert sum(len(t.segments) for t in tracks if isinstance(t, SegmentedTrack)) > 4
+    for t, a in zip(together, alone, strict=True):
+        assert type(t) is type(a)
+        if not isinstance(a, TrackFeatures):
+            assert t == a
+            continue
+        assert isinstance(t, TrackFeatures) and len(t.segments) == len(a.segments)
+        for ts, s in zip(t.segments, a.segments, strict=True):
+            assert (ts.transcript.tokens, ts.transcript.text, ts.singing, ts.clean_text) == (
+                s.transcript.tokens,
+                s.transcript.text,
+                s.singing,
+                s.clean_text,
+            )
+            np.testing.assert_array_equal(ts.encoder_states, s.encoder_states)
+            np.testing.assert_array_equal(ts.decoder_states, s.decoder_states)
+            if s.text_embedding is None:
+                assert ts.text_embedding is None
+            else:
+                np.testing.assert_array_equal(ts.text_embedding, s.text_embedding)
