@@ -119,6 +119,7 @@ def livi_config(args: argparse.Namespace) -> LiviConfig:
         batch_size=args.livi_batch,
         lr=args.livi_lr,
         warmup_steps=args.livi_warmup,
+        layer_scale_init=args.livi_layer_scale,
         epochs=args.livi_epochs,
         seed=args.seed,
     )
@@ -138,10 +139,13 @@ def wealy_config(args: argparse.Namespace) -> WealyConfig:
 
 def schedule(config: LiviConfig | WealyConfig) -> str:
     """What a row trained with, beyond the paper's model sizes."""
-    batch = config.batch_size if isinstance(config, LiviConfig) else config.works_per_batch
+    if isinstance(config, LiviConfig):
+        batch = f"batch {config.batch_size}, layer-scale init {config.layer_scale_init:g}"
+    else:
+        batch = f"{config.works_per_batch} works x 2 per batch"
     return (
-        f"paper sizes; batch {batch}, lr {config.lr:g}, warm-up {config.warmup_steps}, "
-        f"{config.epochs} epochs"
+        f"paper sizes; {batch}, lr {config.lr:g}, warm-up {config.warmup_steps}, "
+        f"{config.epochs} epochs, best.pt"
     )
 
 
@@ -381,10 +385,13 @@ def main() -> None:
     parser.add_argument("--test-versions", type=int, default=3)
     parser.add_argument("--train-works", type=int, default=200)
     parser.add_argument("--train-versions", type=int, default=2)
-    parser.add_argument("--livi-epochs", type=int, default=30)
+    parser.add_argument("--livi-epochs", type=int, default=8)
     parser.add_argument("--livi-batch", type=int, default=32)
     parser.add_argument("--livi-lr", type=float, default=3e-4)
     parser.add_argument("--livi-warmup", type=int, default=100, help="steps")
+    parser.add_argument(
+        "--livi-layer-scale", type=float, default=1.0, help="init; the paper's 1e-4 collapses here"
+    )
     parser.add_argument("--wealy-epochs", type=int, default=8, help="about 30 min on 2 cores")
     parser.add_argument("--wealy-batch", type=int, default=16, help="works per batch")
     parser.add_argument("--wealy-lr", type=float, default=3e-4)
