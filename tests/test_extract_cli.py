@@ -35,6 +35,20 @@ def _rows(output: Path, name: str) -> list[dict]:
     return read_table(output / name, name).to_pylist()
 
 
+def _assert_same_files(output: Path, expected_output: Path) -> None:
+    """Tracks and segments tables and shards, byte for byte."""
+    for folder, pattern in (
+        ("tracks", "*.parquet"),
+        ("segments", "*.parquet"),
+        ("shards", "*.tar"),
+    ):
+        expected = sorted((expected_output / folder).glob(pattern))
+        got = sorted((output / folder).glob(pattern))
+        assert [p.name for p in got] == [p.name for p in expected]
+        for a, b in zip(got, expected, strict=True):
+            assert a.read_bytes() == b.read_bytes(), a
+
+
 def test_example_catalog_gives_every_feature(example_features: Path) -> None:
     tracks = {r["track_id"]: r for r in _rows(example_features, "tracks")}
     assert len(tracks) == 10
@@ -121,16 +135,7 @@ def test_killed_run_resumes_to_identical_outputs(
     resumed = run_cli(*args[1:])
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed     1 partition(s)" in resumed.stdout or "resumed     2" in resumed.stdout
-    for folder, pattern in (
-        ("tracks", "*.parquet"),
-        ("segments", "*.parquet"),
-        ("shards", "*.tar"),
-    ):
-        expected = sorted((example_features / folder).glob(pattern))
-        got = sorted((output / folder).glob(pattern))
-        assert [p.name for p in got] == [p.name for p in expected]
-        for a, b in zip(got, expected, strict=True):
-            assert a.read_bytes() == b.read_bytes(), a
+    _assert_same_files(output, example_features)
     assert not list(output.rglob(".tmp-*"))
 
     again = run_cli(*args[1:])
@@ -156,16 +161,7 @@ def test_tracks_sharing_whisper_tasks_give_identical_outputs(
         "run.tracks_per_task=3",
     )
     assert result.returncode == 0, result.stderr
-    for folder, pattern in (
-        ("tracks", "*.parquet"),
-        ("segments", "*.parquet"),
-        ("shards", "*.tar"),
-    ):
-        expected = sorted((example_features / folder).glob(pattern))
-        got = sorted((output / folder).glob(pattern))
-        assert [p.name for p in got] == [p.name for p in expected]
-        for a, b in zip(got, expected, strict=True):
-            assert a.read_bytes() == b.read_bytes(), a
+    _assert_same_files(output, example_features)
 
 
 def test_other_settings_on_the_same_output_are_refused(
