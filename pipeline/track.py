@@ -56,8 +56,10 @@ def extract_tracks(
     Each segment gets the encoder states and tokens it gets alone (sampled scores may move in
     the 7th digit); the singing judgement and the teacher-forced decoder pass, whose padding
     would move float16 states, stay per track."""
-    runtime = load_whisper(config.whisper, threads)
     live = [t for t in tracks if not isinstance(t, Rejected)]
+    if not live:  # nothing for Whisper: no model to load
+        return [t for t in tracks if isinstance(t, Rejected)]
+    runtime = load_whisper(config.whisper, threads)
     segments = [segment for track in live for segment in track.segments]
     size = config.whisper.batch_size
     encoder_states: list[np.ndarray] = []  # (L, d) per segment
