@@ -49,15 +49,21 @@ from benchmarks._common import (
     print_table,
     write_json,
 )
-from benchmarks.teacher import BOOTSTRAP, interval, loop_vectors, teacher_bench
+from benchmarks.teacher import (
+    BOOTSTRAP,
+    distance_matrix,
+    file_vectors,
+    interval,
+    loop_vectors,
+    query_scores,
+    teacher_bench,
+)
 from pipeline.config import ExtractConfig, TextEmbedConfig
 from pipeline.io.catalog import read_catalog
-from pipeline.io.embeddings import read_embeddings
 from pipeline.models.whisper_runtime import WhisperRuntime
 from pipeline.records import CatalogEntry, Rejected
 from pipeline.retrieval.audio import LiviAudioEmbedder, track_encoder_states
 from pipeline.retrieval.embed import TrackMeans, run_embed
-from pipeline.retrieval.metrics import average_precision, cosine_distances, query_ranks
 from pipeline.stages.embed_text import clean_transcript, embed_text
 from pipeline.stages.transcribe import transcribe
 from pipeline.synth.bench import bench_tracks
@@ -68,7 +74,6 @@ from pipeline.train.run_dir import LAST, RESUMABLE_KEYS, load_checkpoint
 from pipeline.train.wealy import WealyConfig, train_wealy, wealy_preset
 
 FUSION_WEIGHT = 1.5  # WEALY's D = D_audio + 1.5 * D_wealy
-Vectors = dict[str, np.ndarray | None]
 AudioPath = Callable[[CatalogEntry], np.ndarray | None]
 
 
@@ -171,20 +176,6 @@ def train_runs(
     return runs, schedules, curves
 
 
-def file_vectors(path: Path) -> Vectors:
-    ids, vectors = read_embeddings(path)
-    return dict(zip(ids, vectors, strict=True))
-
-
-def distance_matrix(vectors: Vectors, ids: list[str]) -> np.ndarray:
-    """Cosine distances over ``ids``; a missing vector is a zero row (distance 1 to all)."""
-    width = next(len(v) for v in vectors.values() if v is not None)
-    zero = np.zeros(width, np.float32)
-    return cosine_distances(
-        np.stack([v if (v := vectors.get(t)) is not None else zero for t in ids])
-    )
-
-
 @dataclasses.dataclass
 class Method:
     name: str
@@ -236,13 +227,7 @@ def loop_methods(catalog: Path, test_dir: Path, ids: list[str]) -> list[Method]:
 
 def metric_rows(methods: list[Method], works: list[str], seed: int) -> list[dict[str, Any]]:
     """Per method: MAP with its bootstrap interval and the paired difference to transcript-text."""
-    per_query = {}
-    for method in methods:
-        ranks = query_ranks(method.distances, works)
-        per_query[method.name] = (
-            np.array([average_precision(r) for r in ranks]),
-            np.array([r[0] for r in ranks]),
-        )
+    per_query = {method.name: query_scores(method.distances, works) for method in methods}
     teacher, _ = per_query["transcript-text"]  # every method has the same queries
     samples = np.random.default_rng(seed).integers(0, len(teacher), size=(BOOTSTRAP, len(teacher)))
     rows = []

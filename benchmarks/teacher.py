@@ -70,7 +70,11 @@ def pipeline_vectors(
     output = workdir / f"transcript-text{tag and '-' + tag}.parquet"
     embed = [PIPELINE, "run", "embed", "--model", "transcript-text", "--input", str(features)]
     subprocess.run([*embed, "--output", str(output)], check=True, capture_output=True)
-    ids, vectors = read_embeddings(output)
+    return file_vectors(output)
+
+
+def file_vectors(path: Path) -> dict[str, np.ndarray | None]:
+    ids, vectors = read_embeddings(path)
     return dict(zip(ids, vectors, strict=True))
 
 
@@ -87,14 +91,26 @@ def loop_vectors(method: str, catalog: Path, cache: Path) -> dict[str, np.ndarra
     return {t: embed_text(clean_transcript(text), TextEmbedConfig()) for t, text in texts.items()}
 
 
+def distance_matrix(vectors: dict[str, np.ndarray | None], ids: list[str]) -> np.ndarray:
+    """Cosine distances over ``ids``; a missing vector is a zero row (distance 1 to all)."""
+    width = next((len(v) for v in vectors.values() if v is not None), text_dimension())
+    zero = np.zeros(width, np.float32)
+    return cosine_distances(
+        np.stack([v if (v := vectors.get(t)) is not None else zero for t in ids])
+    )
+
+
+def query_scores(distances: np.ndarray, works: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(AP, rank of the first version) of every track with another version, as a query."""
+    ranks = query_ranks(distances, works)
+    return np.array([average_precision(r) for r in ranks]), np.array([r[0] for r in ranks])
+
+
 def per_query(
     vectors: dict[str, np.ndarray | None], ids: list[str], works: list[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(AP, rank of the first version) of every track as a query against all the others."""
-    zero = np.zeros(text_dimension(), np.float32)
-    embeddings = np.stack([v if (v := vectors.get(t)) is not None else zero for t in ids])
-    ranks = query_ranks(cosine_distances(embeddings), works)
-    return np.array([average_precision(r) for r in ranks]), np.array([r[0] for r in ranks])
+    return query_scores(distance_matrix(vectors, ids), works)
 
 
 def interval(values: np.ndarray, samples: np.ndarray) -> list[float]:
