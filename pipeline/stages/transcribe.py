@@ -11,7 +11,9 @@ seeded generator per row: identical inputs give identical outputs, on any worker
 
 from __future__ import annotations
 
+import math
 import zlib
+from collections.abc import Callable
 
 import ctranslate2
 import numpy as np
@@ -114,13 +116,25 @@ def transcribe_batch(
         pending = list(range(count))
     # Every fallback temperature of every failing segment at once: most fallbacks on sung or
     # instrumental audio fail at every temperature, and one decoder step costs about the same
-    # for a few rows as for one (it streams the same weights).
-    rows = [(i, temperature) for i in pending for temperature in sampled]
+    # for a few rows as for one (it streams the same weights). Once a temperature passes, the
+    # segment's higher ones are never chosen: they stop, and are not started.
+    queue = [(i, temperature) for i in pending for temperature in sampled]
     samples: dict[tuple[int, float], Transcript] = {}
-    for first in range(0, len(rows), config.batch_size):
-        chunk = rows[first : first + config.batch_size]
+    passed: dict[int, float] = {}  # segment -> its lowest sampled temperature that passed
+
+    while queue := [(i, t) for i, t in queue if t < passed.get(i, math.inf)]:
+        chunk, queue = queue[: config.batch_size], queue[config.batch_size :]
         segments = sorted({i for i, _ in chunk})
-        found = _sample(
+
+        def finished(row: int, tokens: tuple[int, ...], sum_logprob: float) -> bool:
+            i, temperature = chunk[row]  # noqa: B023 (called within this iteration)
+            samples[i, temperature] = found = candidate(i, tokens, sum_logprob, temperature)
+            if _needs_fallback(found, config):
+                return False
+            passed[i] = min(passed.get(i, math.inf), temperature)
+            return True
+
+        _sample(
             encoder_states[segments],
             [segments.index(i) for i, _ in chunk],
             [prompts[i] for i, _ in chunk],
@@ -128,9 +142,8 @@ def transcribe_batch(
             max_length,
             runtime,
             config.seed,
+            finished,
         )
-        for (i, temperature), (tokens, sum_logprob) in zip(chunk, found, strict=True):
-            samples[i, temperature] = candidate(i, tokens, sum_logprob, temperature)
 
     def in_order(i: int) -> list[Transcript]:
         """The segment's candidates by temperature: greedy, then its samples if it failed."""
@@ -191,10 +204,13 @@ def _sample(
     max_length: int,
     runtime: WhisperRuntime,
     seed: int,
-) -> list[tuple[tuple[int, ...], float]]:
-    """Per row, sampled tokens (end token excluded) and the sum of their untempered
-    log-probabilities. The rows share each decoder step; each draws from its own generator
-    seeded with ``seed``, so its tokens do not depend on the other rows of the batch."""
+    finished: Callable[[int, tuple[int, ...], float], bool],
+) -> None:
+    """Sample every row; ``finished(row, tokens, sum_logprob)`` receives each row's tokens (end
+    token excluded) and the sum of their untempered log-probabilities as it ends. When it
+    returns True (the row passed), the rows of the same segment at higher temperatures stop
+    unfinished. The rows share each decoder step; each draws from its own generator seeded
+    with ``seed``, so its tokens do not depend on the other rows of the batch."""
     decoder = runtime.decoder
     count, prompt_length = len(prompts), len(prompts[0])
     generators = [torch.Generator().manual_seed(seed) for _ in range(count)]
@@ -208,29 +224,45 @@ def _sample(
     active = list(range(count))  # rows still sampling, in the order of the tensors' rows
     step = torch.tensor(prompts, device=runtime.torch_device)  # (R, P), then (R, 1)
     length = prompt_length
+
+    def end(i: int) -> set[int]:
+        """Report row ``i`` finished; the rows it stops."""
+        if not finished(i, tuple(sequences[i][prompt_length:]), sum_logprobs[i]):
+            return set()
+        return {
+            j
+            for j in active
+            if row_segments[j] == row_segments[i] and temperatures[j] > temperatures[i]
+        }
+
     while active and length < max_length:
         states = decoder(step, cross, cache)[:, -1]  # (R, d)
         first_rows = len(active) if length == prompt_length else 0
         logits = runtime.mask_unemitted(decoder.logits(states).float(), first_rows)  # (R, vocab)
         log_probabilities = torch.log_softmax(logits, dim=-1).cpu()
         probabilities = torch.softmax(logits / tempers, dim=-1).cpu()
-        still, next_tokens = [], []
+        going, stopped = {}, set()  # position in the batch -> its next token; rows stopped
         for position, i in enumerate(active):
+            if i in stopped:
+                continue
             token = int(torch.multinomial(probabilities[position], 1, generator=generators[i]))
             sum_logprobs[i] += float(log_probabilities[position, token])
-            if token != runtime.end_of_text:
+            if token == runtime.end_of_text:
+                stopped |= end(i) | {i}
+            else:
                 sequences[i].append(token)
-                still.append(position)
-                next_tokens.append(token)
+                going[position] = token
+        still = [p for p in going if active[p] not in stopped]
         if len(still) < len(active):  # finished rows leave the batch: no step is wasted
             keep = torch.tensor(still, device=runtime.torch_device, dtype=torch.long)
             cross = [(k[keep], v[keep]) for k, v in cross]
             cache.layers = [[t[keep] for t in layer] for layer in cache.layers]
             tempers = tempers[keep]
-            active = [active[position] for position in still]
+        next_tokens = [going[p] for p in still]
+        active = [active[p] for p in still]
         step = torch.tensor(next_tokens, device=runtime.torch_device, dtype=torch.long)[:, None]
         length += 1
-    return [
-        (tuple(seq[prompt_length:]), logprob)
-        for seq, logprob in zip(sequences, sum_logprobs, strict=True)
-    ]
+    stopped = set()
+    for i in active:  # at the length limit: finished unended
+        if i not in stopped:
+            stopped |= end(i)

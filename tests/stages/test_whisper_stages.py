@@ -1,15 +1,18 @@
 """Encoder, transcription and decoder states with the real bundled multilingual base."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
+from faster_whisper.tokenizer import Tokenizer
 from threadpoolctl import threadpool_limits
 
 from pipeline.config import ExtractConfig, SegmentConfig, WhisperConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.models.whisper_runtime import load_whisper
 from pipeline.records import CatalogEntry, SegmentedTrack, TrackFeatures
+from pipeline.stages import transcribe as transcribe_module
 from pipeline.stages.decoder_states import decoder_states
 from pipeline.stages.encode import encode, log_mel
 from pipeline.stages.transcribe import compression_ratio, transcribe, transcribe_batch
@@ -118,6 +121,65 @@ def test_a_batch_decodes_exactly_as_its_segments_alone(
         )
         assert b.avg_logprob == pytest.approx(a.avg_logprob, abs=1e-5)
         assert b.no_speech_prob == a.no_speech_prob
+
+
+def test_fallback_ends_where_sequential_fallback_ends(example_dir: Path) -> None:
+    """All temperatures are sampled at once and a passing one stops the higher ones; each
+    segment still gets what trying the temperatures one after the other gives: the first
+    that passes, else Whisper's rule over all of them."""
+    config = WhisperConfig(log_prob_threshold=-0.5)  # strict: some segments fall back
+    entries = [e for e in read_catalog(example_dir / "catalog.csv") if e.work_id == "river"]
+    tracks = [prepare_track(e, ExtractConfig()) for e in entries[:3]]
+    segments = [s for t in tracks if isinstance(t, SegmentedTrack) for s in t.segments]
+    runtime = load_whisper(config)
+    states = encode(log_mel(segments, runtime), runtime)
+    for got, segment_states in zip(transcribe_batch(states, runtime, config), states, strict=True):
+        tried = []
+        for temperature in config.temperatures:
+            alone = dataclasses.replace(config, temperatures=(temperature,))
+            tried.append(transcribe(segment_states, runtime, alone))
+            if not transcribe_module._needs_fallback(tried[-1], config):
+                break
+        expected = transcribe_module._choose(tried, config)
+        assert (got.tokens, got.temperature) == (expected.tokens, expected.temperature)
+
+
+def test_a_passing_sample_stops_only_its_segments_higher_temperatures(
+    segmented: SegmentedTrack,
+) -> None:
+    """Once a row passes, no row of its segment at a higher temperature is reported after it;
+    every row reported has the tokens it samples alone (other rows never change a row)."""
+    config = WhisperConfig()
+    runtime = load_whisper(config)
+    states = encode(log_mel(list(segmented.segments) * 2, runtime), runtime)  # 2 segments
+    temperatures = [0.2, 0.4, 0.6, 0.8, 1.0, 0.2, 1.0]
+    rows = [0, 0, 0, 0, 0, 1, 1]
+    tokenizer = Tokenizer(runtime.tokenizer, runtime.model.is_multilingual, "transcribe", "en")
+    prompt = transcribe_module.prompt_tokens(tokenizer, config)
+    reported: list[tuple[int, tuple[int, ...]]] = []
+
+    def sample(rows_: list[int], temps: list[float], passes: bool) -> None:
+        def finished(row: int, tokens: tuple[int, ...], _: float) -> bool:
+            reported.append((row, tokens))
+            return passes
+
+        transcribe_module._sample(
+            states, rows_, [prompt] * len(rows_), temps, 448, runtime, config.seed, finished
+        )
+
+    sample(rows, temperatures, passes=True)
+    together = list(reported)
+    order = [r for r, _ in together]
+    assert len(set(order)) == len(order) and 5 in order  # segment 1's lowest row never stops
+    for place, row in enumerate(order):
+        after = order[place + 1 :]
+        assert not [
+            r for r in after if rows[r] == rows[row] and temperatures[r] > temperatures[row]
+        ]
+    for row, tokens in together:
+        reported.clear()
+        sample([rows[row]], [temperatures[row]], passes=False)
+        assert reported == [(0, tokens)]
 
 
 def test_tracks_batched_together_get_what_they_get_alone(example_dir: Path) -> None:
