@@ -3,13 +3,15 @@ pipeline (A2) on the same songs: a pyinstrument profile of each, in one process.
 
 Each of ``--songs`` generated 3-4 minute songs (``make-bench --length full``, the throughput
 benchmark's generator) goes through B (``prepare_track`` + ``extract_track``, every feature,
-the default config) and A2 (``BatchedInferencePipeline``, batch 8, greedy, + the same text
-encoder), in turn, each under pyinstrument. A profile's time is split over the stages by
-summing, for each stage function, its outermost frames; what no stage claims is ``other``.
-Both models are loaded before profiling, with every core. CTranslate2's C++ calls do not
-show as frames: A2's decoding is the time of its batched decoding function less the encoder
-calls inside it. Prints seconds per stage (total over the songs and per song), writes JSON
-and the two HTML profiles to ``benchmarks/results/``.
+the default config), B-greedy (the same with ``whisper.temperatures=[0.0]``: A2 has no
+temperature fallback, faster-whisper's batched mode keeps only the first temperature) and A2
+(``BatchedInferencePipeline``, batch 8, greedy, + the same text encoder), in turn, each under
+pyinstrument. A profile's time is split over the stages by summing, for each stage function,
+its outermost frames; what no stage claims is ``other``. Both models are loaded before
+profiling, with every core. CTranslate2's C++ calls do not show as frames: A2's decoding is
+the time of its batched decoding function less the encoder calls inside it. Prints seconds
+per stage (total over the songs and per song), writes JSON (with a digest of B's transcript
+tokens, to compare versions of the code) and the HTML profiles to ``benchmarks/results/``.
 
     .venv/bin/pip install pyinstrument==5.1.3   # only for this profile; not a dependency
     .venv/bin/python -m benchmarks.profile_extract --workdir /tmp/profile-bench --songs 4
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,7 @@ B_STAGES = {
     ("stages/encode.py", "log_mel"): "log-mel",
     ("stages/encode.py", "encode"): "encoder",
     ("stages/transcribe.py", "_detect_languages"): "language detection",
-    ("stages/transcribe.py", "_greedy_tokens"): "greedy decoding",
+    ("stages/transcribe.py", "transcribe_batch"): "greedy decoding",
     ("stages/transcribe.py", "_sample"): "sampled fallback",
     ("stages/singing.py", "judge_track"): "singing judgement",
     ("stages/decoder_states.py", "decoder_states"): "decoder-state pass",
@@ -114,17 +118,26 @@ def main(argv: list[str] | None = None) -> None:
     transcript = faster_whisper_loop("A2", args.batch_size)
     embed_text("warm up", TextEmbedConfig())
 
-    def b() -> None:
-        for entry in entries:
-            extract_track(prepare_track(entry, config), config)
+    tokens = hashlib.sha256()  # B's transcripts, to compare versions of the code
+
+    def b(config: ExtractConfig) -> Callable[[], None]:
+        def run() -> None:
+            for entry in entries:
+                features = extract_track(prepare_track(entry, config), config)
+                for segment in getattr(features, "segments", ()):
+                    tokens.update(repr(segment.transcript.tokens).encode())
+
+        return run
 
     def a2() -> None:
         for entry in entries:
             embed_text(clean_transcript(transcript(entry.audio_path)), TextEmbedConfig())
 
+    greedy = ExtractConfig(whisper=dataclasses.replace(config.whisper, temperatures=(0.0,)))
+    runs = (("B", b(config), B_STAGES), ("B-greedy", b(greedy), B_STAGES), ("A2", a2, A2_STAGES))
     RESULTS.mkdir(exist_ok=True)
     result: dict[str, Any] = {"songs": len(entries), "audio_s": _audio_seconds(catalog)}
-    for name, run, stages in (("B", b, B_STAGES), ("A2", a2, A2_STAGES)):
+    for name, run, stages in runs:
         html = RESULTS / f"profile-extract-{name}.html"
         seconds, root = profiled(run, html)
         split = stage_seconds(root, stages)
@@ -132,11 +145,14 @@ def main(argv: list[str] | None = None) -> None:
             "seconds": round(seconds, 2),
             "stages": {k: round(v, 2) for k, v in split.items()},
         }
+        if name == "B":
+            result[name]["tokens_sha256"] = tokens.hexdigest()
         print(f"{name}: {seconds:.1f} s for {len(entries)} songs, profile {html}", flush=True)
         for stage, s in sorted(split.items(), key=lambda kv: -kv[1]):
             print(f"  {stage:<22} {s:7.1f} s  {s / len(entries):6.1f} s/song  {s / seconds:6.1%}")
     result["B_over_A2"] = round(result["B"]["seconds"] / result["A2"]["seconds"], 3)
-    print(f"B / A2: {result['B_over_A2']}")
+    result["B_greedy_over_A2"] = round(result["B-greedy"]["seconds"] / result["A2"]["seconds"], 3)
+    print(f"B / A2: {result['B_over_A2']}, B greedy only / A2: {result['B_greedy_over_A2']}")
     print(f"json: {write_json('profile-extract', result)}")
 
 
