@@ -12,6 +12,10 @@ Every method runs in its own process on the same vectors (a fixed seed), so the 
 as ``pipeline run match`` does; recall@10 is against the exact answer of the same queries.
 ``match_all_s`` estimates matching the whole catalog against itself: build + n / QPS.
 
+``--versions K`` plants K versions of each query in the catalog (cosine 0.3-0.9 to it, where
+its random 10th nearest sits near 0.2): ``versions_found`` is the share of them each method
+returns among the query's 10, what matching a catalog of works must get right.
+
 A build that passes ``--max-build-s`` stops there: its row gives the vectors inserted so far
 and ``build_s`` projected linearly to the whole catalog (``projected``), a lower bound, since
 each insertion into a larger graph costs a little more; it has no recall or QPS.
@@ -56,6 +60,24 @@ def random_unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
     return out
 
 
+def plant_versions(vectors: np.ndarray, queries: np.ndarray, per_query: int) -> np.ndarray:
+    """Overwrite ``per_query`` non-query vectors per query with versions of it, at a cosine
+    drawn from 0.3 to 0.9 (a random pair sits near 0, a query's 10th nearest near 0.2 at
+    384-d); returns their (q, per_query) positions. A catalog's versions of one work: what
+    matching must find."""
+    rng = np.random.default_rng(2)
+    free = np.setdiff1d(np.arange(len(vectors)), queries)
+    planted = rng.choice(free, size=(len(queries), per_query), replace=False)
+    for query, positions in zip(queries, planted, strict=True):
+        q = vectors[query]
+        noise = rng.standard_normal((per_query, vectors.shape[1])).astype(np.float32)
+        noise -= np.outer(noise @ q, q)  # orthogonal to the query
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        cosine = rng.uniform(0.3, 0.9, size=(per_query, 1)).astype(np.float32)
+        vectors[positions] = cosine * q + np.sqrt(1 - cosine**2) * noise
+    return planted
+
+
 def others(positions: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """(q, K) neighbours of each query with the query itself removed (or the last one, if the
     index did not return it)."""
@@ -67,7 +89,9 @@ def others(positions: np.ndarray, queries: np.ndarray) -> np.ndarray:
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth, strict=True)]))
+    """Mean share of each row of ``truth`` that its row of ``found`` holds."""
+    shares = [len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]
+    return float(np.mean(shares))
 
 
 def _rss_mb(field: str) -> float:
@@ -146,13 +170,20 @@ def _usearch(vectors: np.ndarray, queries: np.ndarray, max_build_s: float) -> di
 
 
 def worker(
-    method: str, n: int, dim: int, n_queries: int, truth_file: Path, max_build_s: float
+    method: str,
+    n: int,
+    dim: int,
+    n_queries: int,
+    truth_file: Path,
+    max_build_s: float,
+    versions: int = 0,
 ) -> dict[str, Any]:
     """One method on one catalog, in this process: its rows of the table."""
     vectors = random_unit_vectors(n, dim)
     data_mb = _rss_mb("VmRSS")
     queries = np.random.default_rng(1).choice(n, size=n_queries, replace=False)
-    base = {"n": n, "dim": dim, "method": method}
+    planted = plant_versions(vectors, queries, versions) if versions else None
+    base = {"n": n, "dim": dim, "method": method, "versions": versions}
     if method == "exact":
         found, seconds = _timed(lambda: exact_search(vectors, vectors[queries], K + 1)[0])
         np.save(truth_file, others(found, queries))
@@ -174,6 +205,9 @@ def worker(
                 **base,
                 "ef_search": setting,
                 "recall_at_10": round(recall(others(found, queries), truth), 4),
+                "versions_found": "-"
+                if planted is None
+                else round(recall(others(found, queries), planted), 4),
                 "qps": round(qps),
                 "build_s": round(build_s, 1),
                 "match_all_s": round(build_s + n / qps, 1),
@@ -192,19 +226,26 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--max-build-s", type=float, default=float("inf"))
+    parser.add_argument(
+        "--versions", type=int, default=0, help="versions planted per query (0: none)"
+    )
     parser.add_argument("--worker", nargs=4, metavar=("METHOD", "N", "DIM", "TRUTH"))
     args = parser.parse_args()
     if args.worker:
         method, n, dim, truth = args.worker
-        result = worker(method, int(n), int(dim), args.queries, Path(truth), args.max_build_s)
+        result = worker(
+            method, int(n), int(dim), args.queries, Path(truth), args.max_build_s, args.versions
+        )
         print(json.dumps(result))
         return
     name = f"ann-{'-'.join(map(str, args.sizes))}-d{'-'.join(map(str, args.dims))}"
+    name += f"-v{args.versions}" if args.versions else ""
     settings = {
         "hnsw_m": HNSW_M,
         "ef_construction": EF_CONSTRUCTION,
         "queries": args.queries,
         "max_build_s": args.max_build_s,
+        "versions": args.versions,
     }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -215,6 +256,7 @@ def main() -> None:
                     command = [sys.executable, "-m", "benchmarks.ann", "--worker", method]
                     command += [str(n), str(dim), str(truth), "--queries", str(args.queries)]
                     command += ["--max-build-s", str(args.max_build_s)]
+                    command += ["--versions", str(args.versions)]
                     done = subprocess.run(command, capture_output=True, text=True)
                     if done.returncode:
                         sys.exit(f"{method} n={n} dim={dim} failed:\n{done.stderr}")
