@@ -45,7 +45,7 @@ from pipeline.retrieval.exact import exact_search
 K = 10
 HNSW_M = 32  # graph edges per node, both libraries
 EF_CONSTRUCTION = 128  # usearch's default expansion_add; faiss's default is 40
-EF_SEARCH = (64, 128, 256)
+EF_SEARCH = (64, 128, 256, 1024)
 ADD_BLOCK = 50_000  # vectors per insertion call: the build-time limit is checked between them
 METHODS = ("exact", "faiss-hnsw", "usearch-hnsw")
 
