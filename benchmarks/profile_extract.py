@@ -20,7 +20,6 @@ tokens, to compare versions of the code) and the HTML profiles to ``benchmarks/r
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import hashlib
 from collections.abc import Callable
@@ -108,11 +107,13 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.io.catalog import read_catalog
     from pipeline.models.whisper_runtime import load_whisper
     from pipeline.stages.embed_text import clean_transcript, embed_text
+    from pipeline.synth.truth import read_truth
     from pipeline.track import extract_track, prepare_track
 
     catalog = args.workdir / "bench" / "catalog.csv"
     full_song_bench(catalog, args.songs)
     entries = list(read_catalog(catalog))
+    audio_seconds = round(sum(t.duration_s for t in read_truth(catalog).values()), 1)
     config = ExtractConfig()
     load_whisper(config.whisper)  # cached: loading is not what is profiled
     transcript = faster_whisper_loop("A2", args.batch_size)
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     greedy = ExtractConfig(whisper=dataclasses.replace(config.whisper, temperatures=(0.0,)))
     runs = (("B", b(config), B_STAGES), ("B-greedy", b(greedy), B_STAGES), ("A2", a2, A2_STAGES))
     RESULTS.mkdir(exist_ok=True)
-    result: dict[str, Any] = {"songs": len(entries), "audio_s": _audio_seconds(catalog)}
+    result: dict[str, Any] = {"songs": len(entries), "audio_s": audio_seconds}
     for name, run, stages in runs:
         html = RESULTS / f"profile-extract-{name}.html"
         seconds, root = profiled(run, html)
@@ -154,11 +155,6 @@ def main(argv: list[str] | None = None) -> None:
     result["B_greedy_over_A2"] = round(result["B-greedy"]["seconds"] / result["A2"]["seconds"], 3)
     print(f"B / A2: {result['B_over_A2']}, B greedy only / A2: {result['B_greedy_over_A2']}")
     print(f"json: {write_json('profile-extract', result)}")
-
-
-def _audio_seconds(catalog: Path) -> float:
-    with open(catalog, newline="", encoding="utf-8") as f:
-        return round(sum(float(row["duration_s"]) for row in csv.DictReader(f)), 1)
 
 
 if __name__ == "__main__":

@@ -164,7 +164,14 @@ def test_a_passing_sample_stops_only_its_segments_higher_temperatures(
             return passes
 
         transcribe_module._sample(
-            states, rows_, [prompt] * len(rows_), temps, 448, runtime, config.seed, finished
+            states,
+            rows_,
+            [prompt] * len(rows_),
+            temps,
+            transcribe_module.MAX_LENGTH,
+            runtime,
+            config.seed,
+            finished,
         )
 
     sample(rows, temperatures, passes=True)
