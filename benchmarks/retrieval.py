@@ -20,7 +20,10 @@ transcription and text embedding) and the loops A and A2.
         --test-dir /tmp/teacher-bench
 
 Everything is cached under the two folders: a re-run costs only what changed (a new training
-schedule trains again in a new run folder).
+schedule or train side trains again in a new run folder). Each ``--train-works`` extracts into
+its own ``features-train-N``, begun as a copy of the largest smaller one, so a learning curve
+over the amount of training data (``--train-works 50``, then 100, ...) extracts each work once;
+``--no-loops`` leaves out A and A2 where their transcripts are not cached.
 """
 
 from __future__ import annotations
@@ -104,16 +107,32 @@ def train_bench(root: Path, first_work: int, works: int, versions: int, seed: in
     return made
 
 
+def train_features(root: Path, works: int) -> Path:
+    """``features-train-N``: a folder per train side, so that each model trains on its works
+    alone. A new one starts as a copy of the largest smaller one: the extraction resumes what
+    the copy holds instead of extracting those works again."""
+    folder = root / f"features-train-{works}"
+    smaller = sorted(
+        (int(found.name.rsplit("-", 1)[1]), found)
+        for found in root.glob("features-train-*")
+        if int(found.name.rsplit("-", 1)[1]) < works
+    )
+    if smaller and not folder.exists():
+        shutil.copytree(smaller[-1][1], folder)
+    return folder
+
+
 def extract(catalog: Path, output: Path) -> dict[str, Any]:
     """``pipeline run extract`` (the CLI, a LocalCluster; resumes what is there); its summary."""
     subprocess.run(extract_command(catalog, output), check=True, capture_output=True)
     return json.loads((output / "manifest.json").read_text())["summary"]
 
 
-def run_folder(root: Path, kind: str, config: Any) -> Path:
-    """A run folder per training schedule, so that changing one trains anew and keeps the old
-    (more epochs resume the same folder)."""
+def run_folder(root: Path, kind: str, config: Any, train_works: int) -> Path:
+    """A run folder per training schedule and train side, so that changing either trains anew
+    and keeps the old (more epochs resume the same folder)."""
     values = {k: v for k, v in dataclasses.asdict(config).items() if k not in RESUMABLE_KEYS}
+    values["train_works"] = train_works
     digest = hashlib.sha256(json.dumps(values, default=str).encode())
     return root / "runs" / f"{kind}-{digest.hexdigest()[:8]}"
 
@@ -125,6 +144,7 @@ def livi_config(args: argparse.Namespace) -> LiviConfig:
         lr=args.livi_lr,
         warmup_steps=args.livi_warmup,
         layer_scale_init=args.livi_layer_scale,
+        centre_targets=args.livi_centre,
         epochs=args.livi_epochs,
         seed=args.seed,
     )
@@ -146,6 +166,7 @@ def schedule(config: LiviConfig | WealyConfig) -> str:
     """What a row trained with, beyond the paper's model sizes."""
     if isinstance(config, LiviConfig):
         batch = f"batch {config.batch_size}, layer-scale init {config.layer_scale_init:g}"
+        batch += ", centred targets" if config.centre_targets else ""
     else:
         batch = f"{config.works_per_batch} works x 2 per batch"
     return (
@@ -163,7 +184,7 @@ def train_runs(
         ("LIVI", livi_config(args), train_livi),
         ("WEALY", wealy_config(args), train_wealy),
     ):
-        runs[name] = run_folder(root, name.lower(), config)
+        runs[name] = run_folder(root, name.lower(), config, args.train_works)
         started = time.perf_counter()
         train(train_features, runs[name], config)
         print(f"{name}: trained in {time.perf_counter() - started:.0f} s ({runs[name]})")
@@ -172,7 +193,8 @@ def train_runs(
         curves += [
             {"model": name, **{k: v for k, v in h.items() if k != "metric"}} for h in history
         ]
-        shutil.copyfile(runs[name] / "training_curve.png", RESULTS / f"retrieval-{name}-curve.png")
+        curve = RESULTS / f"retrieval-{name}-{args.train_works}-works-curve.png"
+        shutil.copyfile(runs[name] / "training_curve.png", curve)
     return runs, schedules, curves
 
 
@@ -377,10 +399,16 @@ def main() -> None:
     parser.add_argument(
         "--livi-layer-scale", type=float, default=1.0, help="init; the paper's 1e-4 collapses here"
     )
+    parser.add_argument(
+        "--livi-centre", action="store_true", help="centre the text targets on their mean"
+    )
     parser.add_argument("--wealy-epochs", type=int, default=8, help="about 30 min on 2 cores")
     parser.add_argument("--wealy-batch", type=int, default=16, help="works per batch")
     parser.add_argument("--wealy-lr", type=float, default=3e-4)
     parser.add_argument("--wealy-warmup", type=int, default=30, help="steps")
+    parser.add_argument(
+        "--no-loops", action="store_true", help="leave out A and A2 (an hour when not cached)"
+    )
     parser.add_argument("--speed-tracks", type=int, default=10, help="0 skips the timing")
     parser.add_argument("--speed-repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -390,15 +418,18 @@ def main() -> None:
     began = time.perf_counter()
     test_csv = teacher_bench(test_dir, args.test_works, args.test_versions, "short", args.seed)
     train_csv = train_bench(root, args.test_works, args.train_works, args.train_versions, args.seed)
+    train_dir = train_features(root, args.train_works)
     summaries = {
-        "train": extract(train_csv, root / "features-train"),
+        "train": extract(train_csv, train_dir),
         "test": extract(test_csv, test_dir / "features"),
     }
     entries = read_catalog(test_csv)
     ids, works = [e.track_id for e in entries], [e.work_id or e.track_id for e in entries]
-    runs, schedules, curves = train_runs(root / "features-train", root, args)
-    methods = feature_methods(runs, schedules, test_dir / "features", ids, root / "embeddings")
-    methods += loop_methods(test_csv, test_dir, ids)
+    runs, schedules, curves = train_runs(train_dir, root, args)
+    embeddings = root / f"embeddings-{args.train_works}-works"
+    methods = feature_methods(runs, schedules, test_dir / "features", ids, embeddings)
+    if not args.no_loops:
+        methods += loop_methods(test_csv, test_dir, ids)
     rows = metric_rows(methods, works, args.seed)
     timed = entries[: args.speed_tracks]
     speed = speed_rows(runs["LIVI"], timed, args.speed_repeats) if timed else []
@@ -425,7 +456,7 @@ def main() -> None:
         "fusion_weight": FUSION_WEIGHT,
         "total_wall_s": total_s,
     }
-    print(f"json: {write_json('retrieval', payload)}")
+    print(f"json: {write_json(f'retrieval-{args.train_works}-works', payload)}")
 
 
 if __name__ == "__main__":

@@ -84,5 +84,5 @@ class CosineIndex:
     def blocks(self, queries: int) -> list[slice]:
         """Slices of the query rows to search at a time: bounded memory, progress per block."""
         if self.hnsw is None:
-            return list(query_blocks(queries, len(self.vectors)))
+            return list(query_blocks(queries))
         return [slice(s, min(s + ADD_BLOCK, queries)) for s in range(0, queries, ADD_BLOCK)]

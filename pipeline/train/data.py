@@ -129,6 +129,20 @@ def livi_segments(
                 yield sample.arrays["encoder"], sample.arrays["text"]
 
 
+def mean_text_target(shards: list[Path], works: frozenset[str]) -> np.ndarray:
+    """The mean of the unit text targets of ``works``' segments (text only, no encoder states
+    read): the direction that every e5 embedding shares."""
+    targets = [
+        sample.arrays["text"] / np.linalg.norm(sample.arrays["text"])
+        for shard in shards
+        for sample in iter_samples(shard, frozenset({"text"}))
+        if "text" in sample.arrays and work_key(sample.meta) in works
+    ]
+    if not targets:
+        raise ValueError("no segment of the training works has a text target to centre on")
+    return np.mean(targets, axis=0).astype(np.float32)
+
+
 def livi_batches(
     shards: list[Path],
     works: frozenset[str],

@@ -18,7 +18,14 @@ from torch import nn
 
 from pipeline.io.webdataset import iter_samples, list_shards
 from pipeline.retrieval.metrics import cosine_distances, retrieval_metrics
-from pipeline.train.data import livi_batches, probe_dims, split_works, work_key, work_versions
+from pipeline.train.data import (
+    livi_batches,
+    mean_text_target,
+    probe_dims,
+    split_works,
+    work_key,
+    work_versions,
+)
 from pipeline.train.loop import EpochResult, StepCallback, fit
 from pipeline.train.run_dir import write_run_config, write_split
 
@@ -32,6 +39,7 @@ class LiviConfig:
     layer_scale_init: float = 1e-4
     rope_base: float = 10_000.0
     alpha: float = 0.5  # weight of the cosine term; 1 - alpha weighs the similarity MSE
+    centre_targets: bool = False  # subtract the training targets' mean before the loss
     batch_size: int = 128
     epochs: int = 3
     lr: float = 1e-4
@@ -117,6 +125,10 @@ class LiviModel(nn.Module):
             width = hidden
         layers.append(nn.Linear(width, config.text_dim))
         self.project = nn.Sequential(*layers)
+        # the training targets' mean, saved with the weights; none (and not saved, so earlier
+        # checkpoints load) unless centre_targets
+        mean = torch.zeros(config.text_dim) if config.centre_targets else None
+        self.register_buffer("target_mean", mean)
 
     def embed(self, encoder_states: torch.Tensor) -> torch.Tensor:
         """(B, L, d) Whisper encoder states -> (B, e) L2-normalised audio embeddings."""
@@ -125,10 +137,14 @@ class LiviModel(nn.Module):
     def loss(self, encoder_states: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """alpha * cosine-embedding loss + (1 - alpha) * MSE of in-batch similarity matrices.
 
-        Targets are re-normalised: a mean of unit piece embeddings is a little shorter than 1.
+        Targets are re-normalised (a mean of unit piece embeddings is a little shorter than 1),
+        less ``target_mean`` when centred: e5 embeddings of any two texts sit at a
+        high cosine, so uncentred, one constant vector already scores a low loss.
         """
         audio = self.embed(encoder_states)
         target = F.normalize(text, dim=-1)
+        if self.target_mean is not None:
+            target = F.normalize(target - self.target_mean, dim=-1)
         cosine = F.cosine_embedding_loss(audio, target, torch.ones(len(audio), device=audio.device))
         similarity = F.mse_loss(audio @ audio.T, target @ target.T)
         return self.alpha * cosine + (1 - self.alpha) * similarity
@@ -194,6 +210,8 @@ def train_livi(
     write_split(run_dir, train_works, val_works)
     torch.manual_seed(config.seed)
     model = LiviModel(config)
+    if config.centre_targets:
+        model.target_mean.copy_(torch.from_numpy(mean_text_target(shards, train_works)))
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
     )

@@ -46,11 +46,14 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_run_config(run_dir: Path, kind: str, config: Any) -> None:
-    """Write ``config.json`` for a frozen config, or check the one there matches it."""
+    """Write ``config.json`` for a frozen config, or check the one there matches it. A setting
+    added since that run was written reads as its default, so the run still resumes."""
     values = dataclasses.asdict(config)
     path = run_dir / CONFIG_FILE
     if path.exists():
         found_kind, found = read_run_config(run_dir)
+        if found_kind == kind:
+            found = dataclasses.asdict(config_from_dict(type(config), found)) | found
         old, new = _comparable(found), _comparable(values)
         if found_kind != kind or old != new:
             changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))

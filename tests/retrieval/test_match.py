@@ -208,3 +208,15 @@ def test_match_cli_refuses_bad_input(capsys, tmp_path: Path) -> None:
     write_embeddings({"a": np.ones(3, dtype=np.float32)}, ["a"], long)
     assert "not unit-length" in _fails(capsys, *match, str(long), *out)
     assert not (tmp_path / "m.parquet").exists()
+
+
+def test_ties_go_by_file_order_across_tiles() -> None:
+    # small integer vectors: every score is an exact integer whatever the BLAS sums first, and
+    # most are tied, also across the tile edges that small score blocks put between columns
+    vectors = np.random.default_rng(4).integers(-1, 2, size=(50, 3)).astype(np.float32)
+    scores = vectors @ vectors.T
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :6]
+    for block_scores in (1, 5, 6, 64, 300, 10_000):
+        positions, found = exact_search(vectors, vectors, 6, block_scores=block_scores)
+        np.testing.assert_array_equal(positions, expected)
+        np.testing.assert_array_equal(found, np.take_along_axis(scores, expected, axis=1))

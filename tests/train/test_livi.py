@@ -1,12 +1,15 @@
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from pipeline.io.webdataset import list_shards
 from pipeline.train.curve import CURVE_FILE
+from pipeline.train.data import livi_segments
 from pipeline.train.livi import LiviConfig, LiviModel, apply_rope, livi_preset, train_livi
-from pipeline.train.run_dir import BEST, LAST, load_checkpoint
+from pipeline.train.run_dir import BEST, LAST, load_checkpoint, read_train_works
 from tests.feature_fixtures import write_tiny_features
 
 TINY = dataclasses.replace(
@@ -53,6 +56,23 @@ def test_loss_decreases_on_tiny_shards(tmp_path: Path) -> None:
     assert results[0].steps == 4  # 22 segments with a text target (w0-0 has none), batches of 6
     checkpoint = load_checkpoint(tmp_path / "run" / LAST)
     assert checkpoint["epoch"] == 6 and (tmp_path / "run" / BEST).exists()
+
+
+def test_centred_targets_are_the_training_mean_saved_with_the_weights(tmp_path: Path) -> None:
+    features = write_tiny_features(tmp_path / "features", works=5)
+    config = dataclasses.replace(TINY, epochs=2, centre_targets=True)
+    results = train_livi(features, tmp_path / "run", config)
+    assert results[-1].train_loss < results[0].train_loss
+    shards = list_shards(features)
+    train_works = read_train_works(tmp_path / "run")
+    targets = [t for _, t in livi_segments(shards, train_works, np.arange(len(shards)))]
+    saved = load_checkpoint(tmp_path / "run" / BEST)["model"]["target_mean"]
+    expected = np.mean([t / np.linalg.norm(t) for t in targets], axis=0)
+    np.testing.assert_allclose(saved.numpy(), expected, rtol=1e-5)
+    assert (
+        "target_mean"
+        not in LiviModel(dataclasses.replace(TINY, input_dim=8, text_dim=6)).state_dict()
+    )
 
 
 def test_validation_map_of_held_out_tracks_is_logged_and_drawn(tmp_path: Path) -> None:

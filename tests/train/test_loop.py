@@ -71,6 +71,21 @@ def test_other_settings_in_the_same_folder_are_refused(features: Path, tmp_path:
         train_livi(features, tmp_path / "run", dataclasses.replace(LIVI, epochs=2, lr=0.01))
 
 
+def test_a_run_written_before_a_setting_existed_resumes(features: Path, tmp_path: Path) -> None:
+    train_livi(features, tmp_path / "run", dataclasses.replace(LIVI, epochs=1))
+    path = tmp_path / "run" / CONFIG_FILE
+    document = json.loads(path.read_text())
+    del document["config"]["centre_targets"]  # as an earlier version wrote it
+    path.write_text(json.dumps(document))
+    assert [
+        r.epoch for r in train_livi(features, tmp_path / "run", dataclasses.replace(LIVI, epochs=2))
+    ] == [2]
+    with pytest.raises(RunConfigMismatchError, match=r"centre_targets: False -> True"):
+        train_livi(
+            features, tmp_path / "run", dataclasses.replace(LIVI, epochs=3, centre_targets=True)
+        )
+
+
 def test_nan_loss_stops_with_a_clear_error(tmp_path: Path) -> None:
     poisoned = write_tiny_features(tmp_path / "features", works=2, poison=float("nan"))
     with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step 1"):
