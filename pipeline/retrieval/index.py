@@ -1,11 +1,13 @@
-"""Cosine nearest neighbours of unit vectors: exact while it is cheaper, a faiss HNSW index
-when a large catalog is matched against itself.
+"""Cosine nearest neighbours of unit vectors: exact up to a million and a half tracks, a faiss
+HNSW index when a larger catalog is matched against itself.
 
 Exact search costs queries x catalog products; an HNSW index costs a build that grows with the
-catalog, then less per query, and misses some neighbours. ``benchmarks/ann.py`` (2 shared CPU
-cores, random 384-d unit vectors, the hardest case) measured a catalog matched against itself:
-at 100k tracks exact takes 242 s, faiss HNSW 262 s to build plus 110 to 370 s to query at
-recall@10 0.45 to 0.60; exact grows with n^2, the index about with n, so they cross near 200k.
+catalog, then less per query, and misses neighbours. ``benchmarks/ann.py`` (2 CPU cores, a
+million random 384-d unit vectors, two versions of each query planted at a cosine of 0.3-0.9)
+measured a catalog matched against itself: exact takes 5400 s and returns every version; the
+graph (M 32) takes 2394 s and returns 70% of them at efSearch 256, 6165 s and 87% at 1024. So
+exact is the only setting that keeps a catalog's versions at a million, and it stays exact
+until its n^2 time (about 3.4 h at 1.5M on 2 cores, fewer on more) is past a nightly job.
 faiss beat usearch at equal graph settings on build time, queries per second and recall.
 """
 
@@ -22,7 +24,7 @@ from pipeline.retrieval.exact import exact_search, query_blocks
 if TYPE_CHECKING:
     import faiss
 
-EXACT_BELOW = 200_000  # tracks: a catalog matched against itself is searched exactly below this
+EXACT_BELOW = 1_500_000  # tracks: a catalog matched against itself is searched exactly below this
 HNSW_M = 32  # graph edges per node
 EF_CONSTRUCTION = 128  # candidates kept while inserting: a better graph for a slower build
 EF_SEARCH = 256  # candidates kept while searching: recall against queries per second
