@@ -137,6 +137,11 @@ def run_folder(root: Path, kind: str, config: Any, train_works: int) -> Path:
     return root / "runs" / f"{kind}-{digest.hexdigest()[:8]}"
 
 
+def run_name(args: argparse.Namespace) -> str:
+    """The name of a run's JSON and curves: its train side, and centred LIVI targets."""
+    return f"retrieval-{args.train_works}-works" + ("-centred" if args.livi_centre else "")
+
+
 def livi_config(args: argparse.Namespace) -> LiviConfig:
     return dataclasses.replace(
         livi_preset("paper"),
@@ -193,7 +198,7 @@ def train_runs(
         curves += [
             {"model": name, **{k: v for k, v in h.items() if k != "metric"}} for h in history
         ]
-        curve = RESULTS / f"retrieval-{name}-{args.train_works}-works-curve.png"
+        curve = RESULTS / f"{run_name(args)}-{name}-curve.png"
         shutil.copyfile(runs[name] / "training_curve.png", curve)
     return runs, schedules, curves
 
@@ -456,7 +461,7 @@ def main() -> None:
         "fusion_weight": FUSION_WEIGHT,
         "total_wall_s": total_s,
     }
-    print(f"json: {write_json(f'retrieval-{args.train_works}-works', payload)}")
+    print(f"json: {write_json(run_name(args), payload)}")
 
 
 if __name__ == "__main__":
