@@ -112,11 +112,8 @@ def train_features(root: Path, works: int) -> Path:
     alone. A new one starts as a copy of the largest smaller one: the extraction resumes what
     the copy holds instead of extracting those works again."""
     folder = root / f"features-train-{works}"
-    smaller = sorted(
-        (int(found.name.rsplit("-", 1)[1]), found)
-        for found in root.glob("features-train-*")
-        if int(found.name.rsplit("-", 1)[1]) < works
-    )
+    sizes = {int(f.name.rsplit("-", 1)[1]): f for f in root.glob("features-train-[0-9]*")}
+    smaller = sorted((size, found) for size, found in sizes.items() if size < works)
     if smaller and not folder.exists():
         shutil.copytree(smaller[-1][1], folder)
     return folder
