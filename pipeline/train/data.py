@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import UserError
-from pipeline.io.webdataset import ArrayRef, index_shard, iter_samples
+from pipeline.io.webdataset import ArrayRef, ShardSample, index_shard, iter_samples
 
 LiviBatch = tuple[torch.Tensor, torch.Tensor]  # (B, L, d) encoder states, (B, e) text targets
 WealyBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (B, T, d), (B, T) valid, (B,)
@@ -119,25 +119,29 @@ def _shuffled(items: Iterable[T], buffer_size: int, rng: np.random.Generator) ->
         yield buffer.pop(int(rng.integers(len(buffer))))
 
 
+def _targeted_samples(
+    shards: list[Path], works: frozenset[str], order: np.ndarray, arrays: frozenset[str]
+) -> Iterator[ShardSample]:
+    """The samples of ``works`` that have a text target, with ``arrays`` loaded."""
+    for index in order:
+        for sample in iter_samples(shards[index], arrays):
+            if "text" in sample.arrays and work_key(sample.meta) in works:
+                yield sample
+
+
 def livi_segments(
     shards: list[Path], works: frozenset[str], order: np.ndarray
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(encoder states, text target) of the segments of ``works`` that have a target."""
-    for index in order:
-        for sample in iter_samples(shards[index], frozenset({"encoder", "text"})):
-            if "text" in sample.arrays and work_key(sample.meta) in works:
-                yield sample.arrays["encoder"], sample.arrays["text"]
+    for sample in _targeted_samples(shards, works, order, frozenset({"encoder", "text"})):
+        yield sample.arrays["encoder"], sample.arrays["text"]
 
 
 def mean_text_target(shards: list[Path], works: frozenset[str]) -> np.ndarray:
     """The mean of the unit text targets of ``works``' segments (text only, no encoder states
     read): the direction that every e5 embedding shares."""
-    targets = [
-        sample.arrays["text"] / np.linalg.norm(sample.arrays["text"])
-        for shard in shards
-        for sample in iter_samples(shard, frozenset({"text"}))
-        if "text" in sample.arrays and work_key(sample.meta) in works
-    ]
+    samples = _targeted_samples(shards, works, np.arange(len(shards)), frozenset({"text"}))
+    targets = [s.arrays["text"] / np.linalg.norm(s.arrays["text"]) for s in samples]
     if not targets:
         raise ValueError("no segment of the training works has a text target to centre on")
     return np.mean(targets, axis=0).astype(np.float32)
