@@ -61,7 +61,7 @@ from benchmarks.teacher import (
     query_scores,
     teacher_bench,
 )
-from pipeline.config import ExtractConfig, TextEmbedConfig
+from pipeline.config import ExtractConfig, TextEmbedConfig, apply_overrides
 from pipeline.io.catalog import read_catalog
 from pipeline.models.whisper_runtime import WhisperRuntime
 from pipeline.records import CatalogEntry, Rejected
@@ -135,12 +135,16 @@ def run_folder(root: Path, kind: str, config: Any, train_works: int) -> Path:
 
 
 def run_name(args: argparse.Namespace) -> str:
-    """The name of a run's JSON and curves: its train side, and centred LIVI targets."""
-    return f"retrieval-{args.train_works}-works" + ("-centred" if args.livi_centre else "")
+    """The name of a run's JSON and curves: its train side, centred LIVI targets and the
+    settings changed with ``--livi-set`` / ``--wealy-set``."""
+    name = f"retrieval-{args.train_works}-works" + ("-centred" if args.livi_centre else "")
+    for model in ("livi", "wealy"):
+        name += "".join(f"-{model}-{item}" for item in getattr(args, f"{model}_set"))
+    return name
 
 
 def livi_config(args: argparse.Namespace) -> LiviConfig:
-    return dataclasses.replace(
+    config = dataclasses.replace(
         livi_preset("paper"),
         batch_size=args.livi_batch,
         lr=args.livi_lr,
@@ -150,10 +154,11 @@ def livi_config(args: argparse.Namespace) -> LiviConfig:
         epochs=args.livi_epochs,
         seed=args.seed,
     )
+    return apply_overrides(config, args.livi_set)
 
 
 def wealy_config(args: argparse.Namespace) -> WealyConfig:
-    return dataclasses.replace(
+    config = dataclasses.replace(
         wealy_preset("paper"),
         works_per_batch=args.wealy_batch,
         lr=args.wealy_lr,
@@ -162,10 +167,12 @@ def wealy_config(args: argparse.Namespace) -> WealyConfig:
         patience=None,
         seed=args.seed,
     )
+    return apply_overrides(config, args.wealy_set)
 
 
-def schedule(config: LiviConfig | WealyConfig) -> str:
-    """What a row trained with, beyond the paper's model sizes."""
+def schedule(config: LiviConfig | WealyConfig, settings: list[str]) -> str:
+    """What a row trained with, beyond the paper's model sizes: the schedule, then the
+    settings given with ``--livi-set`` / ``--wealy-set``."""
     if isinstance(config, LiviConfig):
         batch = f"batch {config.batch_size}, layer-scale init {config.layer_scale_init:g}"
         batch += ", centred targets" if config.centre_targets else ""
@@ -173,7 +180,7 @@ def schedule(config: LiviConfig | WealyConfig) -> str:
         batch = f"{config.works_per_batch} works x 2 per batch"
     return (
         f"paper sizes; {batch}, lr {config.lr:g}, warm-up {config.warmup_steps}, "
-        f"{config.epochs} epochs, best.pt"
+        f"{config.epochs} epochs, best.pt" + "".join(f", {item}" for item in settings)
     )
 
 
@@ -190,7 +197,7 @@ def train_runs(
         started = time.perf_counter()
         train(train_features, runs[name], config)
         print(f"{name}: trained in {time.perf_counter() - started:.0f} s ({runs[name]})")
-        schedules[name] = schedule(config)
+        schedules[name] = schedule(config, getattr(args, f"{name.lower()}_set"))
         history = load_checkpoint(runs[name] / LAST)["history"]
         curves += [
             {"model": name, **{k: v for k, v in h.items() if k != "metric"}} for h in history
@@ -408,6 +415,14 @@ def main() -> None:
     parser.add_argument("--wealy-batch", type=int, default=16, help="works per batch")
     parser.add_argument("--wealy-lr", type=float, default=3e-4)
     parser.add_argument("--wealy-warmup", type=int, default=30, help="steps")
+    for model in ("livi", "wealy"):
+        parser.add_argument(
+            f"--{model}-set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help=f"any other {model.upper()} setting, as in pipeline run train {model} --set",
+        )
     parser.add_argument(
         "--no-loops", action="store_true", help="leave out A and A2 (an hour when not cached)"
     )
