@@ -23,7 +23,9 @@ Everything is cached under the two folders: a re-run costs only what changed (a 
 schedule or train side trains again in a new run folder). Each ``--train-works`` extracts into
 its own ``features-train-N``, begun as a copy of the largest smaller one, so a learning curve
 over the amount of training data (``--train-works 50``, then 100, ...) extracts each work once;
-``--no-loops`` leaves out A and A2 where their transcripts are not cached.
+``--no-loops`` leaves out A and A2 where their transcripts are not cached. ``--livi-set`` and
+``--wealy-set KEY=VALUE`` change any other training setting (``crop=64``,
+``works_per_batch=32``): the row names them, and so do the JSON and curves.
 """
 
 from __future__ import annotations
