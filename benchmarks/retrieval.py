@@ -204,6 +204,7 @@ def train_runs(
         curves += [
             {"model": name, **{k: v for k, v in h.items() if k != "metric"}} for h in history
         ]
+        RESULTS.mkdir(exist_ok=True)  # a fresh clone has none before the first JSON
         curve = RESULTS / f"{run_name(args)}-{name}-curve.png"
         shutil.copyfile(runs[name] / "training_curve.png", curve)
     return runs, schedules, curves
