@@ -25,6 +25,8 @@ def curve_rows(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (method, train works): MAP and interval; a centred LIVI is its own method."""
     rows: dict[tuple[str, int], dict[str, Any]] = {}
     for payload in payloads:
+        if any(payload["args"].get(f"{m}_set", "[]") != "[]" for m in ("livi", "wealy")):
+            continue  # a schedule of benchmarks.schedules, not the default one
         works = int(payload["args"]["train_works"])
         centred = payload["args"].get("livi_centre") == "True"
         for row in payload["rows"]:

@@ -39,6 +39,7 @@ def schedule_rows(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "MAP": row["MAP"],
                 "MAP_95": row["MAP_95"],
                 "HR@1": row["HR@1"],
+                reference: by_method[reference]["MAP"],
                 "target": round(share * by_method[reference]["MAP"] + plus, 3),
             }
     return sorted(rows.values(), key=lambda r: (r["model"], r["train_works"], r["MAP"]))
@@ -64,6 +65,8 @@ def draw(rows: list[dict[str, Any]], path: Path) -> None:
         axis.errorbar([r["MAP"] for r in points], y, xerr=[low, high], fmt="o", color="C0")
         labels = [f"{r['train_works']} works: {r['schedule'].split('; ', 1)[-1]}" for r in points]
         axis.set_yticks(list(y), labels, fontsize=7)
+        reference = TARGETS[model][0]
+        axis.axvline(points[0][reference], linestyle="--", color="grey", label=reference)
         axis.axvline(points[0]["target"], linestyle=":", color="C3", label="target")
         axis.set_title(model, fontsize=9, loc="left")
         axis.legend(loc="lower right", fontsize=7)
