@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,17 +77,28 @@ def draw(rows: list[dict[str, Any]], path: Path) -> None:
     figure.savefig(path, format="png", dpi=100)
 
 
+def summarise_runs(
+    runs: list[Path],
+    rows_of: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    draw_rows: Callable[[list[dict[str, Any]], Path], None],
+    name: str,
+) -> None:
+    """Rows from the JSON of ``benchmarks.retrieval`` runs: printed, drawn to ``name``.png and
+    written to ``name``.json under ``benchmarks/results/``."""
+    rows = rows_of([json.loads(path.read_text()) for path in runs])
+    print_table(rows)
+    image = RESULTS / f"{name}.png"
+    draw_rows(rows, image)
+    print(f"plot: {image}")
+    payload = {"runs": [str(path) for path in runs], "rows": rows}
+    print(f"json: {write_json(name, payload)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", type=Path, nargs="+", help="JSON of benchmarks.retrieval runs")
     args = parser.parse_args()
-    rows = curve_rows([json.loads(path.read_text()) for path in args.runs])
-    print_table(rows)
-    image = RESULTS / "retrieval-data-curve.png"
-    draw(rows, image)
-    print(f"plot: {image}")
-    payload = {"runs": [str(path) for path in args.runs], "rows": rows}
-    print(f"json: {write_json('retrieval-data-curve', payload)}")
+    summarise_runs(args.runs, curve_rows, draw, "retrieval-data-curve")
 
 
 if __name__ == "__main__":

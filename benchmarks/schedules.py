@@ -12,12 +12,10 @@ methods and the targets. Prints the table and writes JSON and the PNG to
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import RESULTS, print_table, write_json
-from benchmarks.data_curve import TRAINED
+from benchmarks.data_curve import TRAINED, summarise_runs
 
 TARGETS = {"LIVI": ("transcript-text", 0.95, 0.0), "WEALY": ("whisper-avg", 1.0, 0.10)}
 
@@ -80,13 +78,7 @@ def main() -> None:
     parser.add_argument("runs", type=Path, nargs="+", help="JSON of benchmarks.retrieval runs")
     parser.add_argument("--name", default="retrieval-schedules", help="of the JSON and PNG")
     args = parser.parse_args()
-    rows = schedule_rows([json.loads(path.read_text()) for path in args.runs])
-    print_table(rows)
-    image = RESULTS / f"{args.name}.png"
-    draw(rows, image)
-    print(f"plot: {image}")
-    payload = {"runs": [str(path) for path in args.runs], "rows": rows}
-    print(f"json: {write_json(args.name, payload)}")
+    summarise_runs(args.runs, schedule_rows, draw, args.name)
 
 
 if __name__ == "__main__":
