@@ -24,7 +24,7 @@ from pipeline.stages.segment import segment_audio
 from pipeline.stages.separate import separate_vocals
 from pipeline.stages.singing import STAGE as SINGING_STAGE
 from pipeline.stages.singing import judge_track, no_singing_detail
-from pipeline.stages.transcribe import transcribe_batch
+from pipeline.stages.transcribe import fall_back, greedy_batch
 
 
 def prepare_track(
@@ -51,11 +51,12 @@ def extract_track(
 def extract_tracks(
     tracks: Sequence[SegmentedTrack | Rejected], config: ExtractConfig, threads: int = 0
 ) -> list[TrackFeatures | Rejected]:
-    """``extract_track`` for several tracks, whose segments share the encoder's and the
-    decoder's transcription batches: a short track alone leaves a batch (a GPU) part empty.
-    Each segment gets the encoder states and tokens it gets alone (sampled scores may move in
-    the 7th digit); the singing judgement and the teacher-forced decoder pass, whose padding
-    would move float16 states, stay per track."""
+    """``extract_track`` for several tracks, whose segments share the encoder's and the greedy
+    decoder's batches: a short track alone leaves a batch (a GPU) part empty. On a CPU those
+    two sum int8 products exactly, so each segment gets what it gets alone. The sampled
+    fallback, the singing judgement and the teacher-forced decoder pass, whose float rounding
+    moves with the rows beside them, run per track: a track's files are the same, byte for
+    byte, whatever tracks share its task."""
     live = [t for t in tracks if not isinstance(t, Rejected)]
     if not live:  # nothing for Whisper: no model to load
         return [t for t in tracks if isinstance(t, Rejected)]
@@ -63,18 +64,18 @@ def extract_tracks(
     segments = [segment for track in live for segment in track.segments]
     size = config.whisper.batch_size
     encoder_states: list[np.ndarray] = []  # (L, d) per segment
-    transcripts: list[Transcript] = []
+    greedy: list[Transcript] = []
     for first in range(0, len(segments), size):
         batch = encode(log_mel(segments[first : first + size], runtime), runtime)
         encoder_states += list(batch)
-        transcripts += transcribe_batch(batch, runtime, config.whisper)
+        greedy += greedy_batch(batch, runtime, config.whisper)
     finished: dict[int, TrackFeatures | Rejected] = {}
     first = 0
     for track in live:
         mine = slice(first, first + len(track.segments))
-        finished[id(track)] = _finish_track(
-            track, encoder_states[mine], transcripts[mine], runtime, config
-        )
+        states = encoder_states[mine]
+        transcripts = fall_back(states, greedy[mine], runtime, config.whisper)
+        finished[id(track)] = _finish_track(track, states, transcripts, runtime, config)
         first = mine.stop
     return [t if isinstance(t, Rejected) else finished[id(t)] for t in tracks]
 

@@ -11,9 +11,10 @@ seeded generator per row: identical inputs give identical outputs, on any worker
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import ctranslate2
 import numpy as np
@@ -63,10 +64,17 @@ def transcribe(
 def transcribe_batch(
     encoder_states: np.ndarray, runtime: WhisperRuntime, config: WhisperConfig
 ) -> list[Transcript]:
-    """Decode a batch of (B, L, d) encoder states. Language detection and greedy decoding take
-    one call each for the whole batch; the segments whose greedy text fails Whisper's checks
-    are then sampled at every fallback temperature in batched decoder passes. Each segment
-    gets what sequential fallback gives it alone: the first temperature that passes wins."""
+    """Decode a batch of (B, L, d) encoder states: ``greedy_batch``, then ``fall_back``. Each
+    segment gets what sequential fallback gives it alone: the first temperature that passes."""
+    return fall_back(encoder_states, greedy_batch(encoder_states, runtime, config), runtime, config)
+
+
+def greedy_batch(
+    encoder_states: np.ndarray, runtime: WhisperRuntime, config: WhisperConfig
+) -> list[Transcript]:
+    """The greedy (temperature 0) transcript of each of a batch of (B, L, d) encoder states:
+    language detection and decoding take one CTranslate2 call each for the whole batch. Its
+    int8 matrix products sum integers, so a segment's result does not depend on the others."""
     if encoder_states.ndim != 3:
         raise ValueError(f"encoder_states must be (B, L, d), got shape {encoder_states.shape}")
     encoder_output = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoder_states))
@@ -75,45 +83,54 @@ def transcribe_batch(
         languages = [(config.language, 1.0)] * count
     else:
         languages = _detect_languages(encoder_output, runtime, count)
-    segment_tokenizers = [
-        Tokenizer(runtime.tokenizer, runtime.model.is_multilingual, "transcribe", language)
-        for language, _ in languages
-    ]
-    prompts = [prompt_tokens(tokenizer, config) for tokenizer in segment_tokenizers]
+    prompts = [prompt_tokens(_tokenizer(runtime, language), config) for language, _ in languages]
     # Same length for every language (start, language, task, no-timestamps): no padding.
-    max_length = min(MAX_LENGTH, len(prompts[0]) + config.max_new_tokens)
     greedy = runtime.model.generate(
         encoder_output,
         prompts,
         beam_size=1,
-        max_length=max_length,
+        max_length=_max_length(prompts[0], config),
         return_scores=True,
         return_no_speech_prob=True,
         suppress_blank=True,
         suppress_tokens=[-1],
     )
-    no_speech = [float(g.no_speech_prob) for g in greedy]
-
-    def candidate(i: int, tokens: tuple[int, ...], sum_logprob: float, temp: float) -> Transcript:
-        text = segment_tokenizers[i].decode(list(tokens)).strip()
-        return Transcript(
-            prompt=tuple(prompts[i]),
-            tokens=tokens,
-            text=text,
-            language=languages[i][0],
-            language_probability=languages[i][1],
-            avg_logprob=sum_logprob / (len(tokens) + 1),
-            no_speech_prob=no_speech[i],
-            compression_ratio=compression_ratio(text),
-            temperature=float(temp),
+    return [
+        _candidate(
+            Transcript(
+                prompt=tuple(prompt),
+                tokens=(),
+                text="",
+                language=language,
+                language_probability=probability,
+                avg_logprob=0.0,
+                no_speech_prob=float(result.no_speech_prob),
+                compression_ratio=0.0,
+                temperature=0.0,
+            ),
+            *_greedy_tokens(result),
+            0.0,
+            runtime,
         )
+        for prompt, (language, probability), result in zip(prompts, languages, greedy, strict=True)
+    ]
 
-    greedy_candidates = [candidate(i, *_greedy_tokens(greedy[i]), 0.0) for i in range(count)]
+
+def fall_back(
+    encoder_states: Sequence[np.ndarray],  # (L, d) per segment
+    greedy: list[Transcript],
+    runtime: WhisperRuntime,
+    config: WhisperConfig,
+) -> list[Transcript]:
+    """Whisper's temperature fallback for the segments whose greedy text fails its checks,
+    sampled in batched PyTorch decoder passes. PyTorch's float products round differently
+    with the number of rows, so the caller decides what shares a pass: the extraction passes
+    one track at a time, and a track's scores do not depend on the tracks beside it."""
     sampled = [t for t in config.temperatures if t != 0.0]
     if 0.0 in config.temperatures:
-        pending = [i for i, c in enumerate(greedy_candidates) if _needs_fallback(c, config)]
+        pending = [i for i, c in enumerate(greedy) if _needs_fallback(c, config)]
     else:
-        pending = list(range(count))
+        pending = list(range(len(greedy)))
     # Every fallback temperature of every failing segment at once: most fallbacks on sung or
     # instrumental audio fail at every temperature, and one decoder step costs about the same
     # for a few rows as for one (it streams the same weights). Once a temperature passes, the
@@ -128,18 +145,19 @@ def transcribe_batch(
 
         def finished(row: int, tokens: tuple[int, ...], sum_logprob: float) -> bool:
             i, temperature = chunk[row]  # noqa: B023 (called within this iteration)
-            samples[i, temperature] = found = candidate(i, tokens, sum_logprob, temperature)
+            found = _candidate(greedy[i], tokens, sum_logprob, temperature, runtime)
+            samples[i, temperature] = found
             if _needs_fallback(found, config):
                 return False
             passed[i] = min(passed.get(i, math.inf), temperature)
             return True
 
         _sample(
-            encoder_states[segments],
+            np.stack([encoder_states[i] for i in segments]),
             [segments.index(i) for i, _ in chunk],
-            [prompts[i] for i, _ in chunk],
+            [list(greedy[i].prompt) for i, _ in chunk],
             [temperature for _, temperature in chunk],
-            max_length,
+            _max_length(greedy[0].prompt, config),
             runtime,
             config.seed,
             finished,
@@ -148,12 +166,39 @@ def transcribe_batch(
     def in_order(i: int) -> list[Transcript]:
         """The segment's candidates by temperature: greedy, then its samples if it failed."""
         return [
-            greedy_candidates[i] if t == 0.0 else samples[i, t]
+            greedy[i] if t == 0.0 else samples[i, t]
             for t in config.temperatures
             if t == 0.0 or (i, t) in samples
         ]
 
-    return [_choose(in_order(i), config) for i in range(count)]
+    return [_choose(in_order(i), config) for i in range(len(greedy))]
+
+
+def _tokenizer(runtime: WhisperRuntime, language: str) -> Tokenizer:
+    return Tokenizer(runtime.tokenizer, runtime.model.is_multilingual, "transcribe", language)
+
+
+def _max_length(prompt: Sequence[int], config: WhisperConfig) -> int:
+    return min(MAX_LENGTH, len(prompt) + config.max_new_tokens)
+
+
+def _candidate(
+    decoding: Transcript,
+    tokens: tuple[int, ...],
+    sum_logprob: float,
+    temperature: float,
+    runtime: WhisperRuntime,
+) -> Transcript:
+    """``decoding``'s segment (prompt, language, no-speech probability) with these tokens."""
+    text = _tokenizer(runtime, decoding.language).decode(list(tokens)).strip()
+    return dataclasses.replace(
+        decoding,
+        tokens=tokens,
+        text=text,
+        avg_logprob=sum_logprob / (len(tokens) + 1),
+        compression_ratio=compression_ratio(text),
+        temperature=float(temperature),
+    )
 
 
 def _greedy_tokens(
