@@ -34,7 +34,7 @@ def same_features(a: TrackFeatures | Rejected, b: TrackFeatures | Rejected) -> b
     if not (isinstance(a, TrackFeatures) and isinstance(b, TrackFeatures)):
         return a == b
     return len(a.segments) == len(b.segments) and all(
-        x.transcript.tokens == y.transcript.tokens
+        x.transcript == y.transcript
         and x.singing == y.singing
         and np.array_equal(x.encoder_states, y.encoder_states)
         and np.array_equal(x.decoder_states, y.decoder_states)
