@@ -40,7 +40,7 @@ from benchmarks._common import (
 from pipeline.config import TextEmbedConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.io.embeddings import read_embeddings
-from pipeline.retrieval.metrics import average_precision, cosine_distances, query_ranks
+from pipeline.metrics import average_precision, cosine_distances, query_ranks
 from pipeline.stages.embed_text import clean_transcript, embed_text, text_dimension
 
 BOOTSTRAP = 2000

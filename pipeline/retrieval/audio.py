@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from pipeline.config import ExtractConfig
+from pipeline.metrics import RetrievalInputError
 from pipeline.models.whisper_runtime import WhisperRuntime, load_whisper
 from pipeline.records import CatalogEntry, Rejected, SegmentedTrack, TrackEmbedding
 from pipeline.retrieval.embed import livi_segment_embeddings
-from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.stages.encode import encode, log_mel
 from pipeline.track import prepare_track
 from pipeline.train.livi import LiviModel

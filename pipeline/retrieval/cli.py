@@ -13,6 +13,7 @@ from pipeline.config import load_config
 from pipeline.io.atomic import atomic_write_bytes
 from pipeline.io.catalog import read_catalog
 from pipeline.io.embeddings import write_embeddings
+from pipeline.metrics import RetrievalInputError
 from pipeline.records import CatalogEntry, Rejected
 from pipeline.report import write_report
 from pipeline.retrieval.baselines import BASELINES
@@ -24,7 +25,6 @@ from pipeline.retrieval.match import (
     run_match,
     summary_path,
 )
-from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.retrieval.search import nearest, nearest_to_vector
 from pipeline.run_log import add_log_format_argument, configure, new_run_id, stderr_handler
 

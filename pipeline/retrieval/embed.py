@@ -23,8 +23,8 @@ import torch
 from pipeline.io.embeddings import write_embeddings
 from pipeline.io.parquet import read_table
 from pipeline.io.webdataset import iter_folder, list_shards
+from pipeline.metrics import RetrievalInputError
 from pipeline.retrieval.baselines import BASELINES
-from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.train.data import index_tracks
 from pipeline.train.livi import LiviModel
 from pipeline.train.trained import load_run

@@ -17,7 +17,7 @@ import numpy as np
 
 from pipeline.io.catalog import read_catalog
 from pipeline.io.embeddings import read_embeddings, read_windows
-from pipeline.retrieval.metrics import (
+from pipeline.metrics import (
     RetrievalInputError,
     cosine_distances,
     max_window_distances,

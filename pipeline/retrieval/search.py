@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.io.embeddings import read_embeddings
+from pipeline.metrics import RetrievalInputError
 from pipeline.retrieval.index import CosineIndex
 from pipeline.retrieval.match import neighbours_of
-from pipeline.retrieval.metrics import RetrievalInputError
 
 
 def _found(ids: list[str], positions: np.ndarray, scores: np.ndarray) -> list[tuple[str, float]]:

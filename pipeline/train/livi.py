@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.io.webdataset import iter_samples, list_shards
-from pipeline.retrieval.metrics import cosine_distances, retrieval_metrics
+from pipeline.metrics import cosine_distances, retrieval_metrics
 from pipeline.train.data import (
     livi_batches,
     mean_text_target,

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.io.webdataset import list_shards
-from pipeline.retrieval.metrics import cosine_distances, retrieval_metrics
+from pipeline.metrics import cosine_distances, retrieval_metrics
 from pipeline.train.data import (
     TrackRef,
     TrainingDataError,

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from pipeline.io.embeddings import write_embeddings
+from pipeline.metrics import RetrievalInputError
 from pipeline.retrieval.evaluate import FusionSpec, distances, evaluate
-from pipeline.retrieval.metrics import RetrievalInputError
 from pipeline.retrieval.search import nearest
 from pipeline.train.run_dir import write_split
 

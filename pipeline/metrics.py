@@ -1,5 +1,8 @@
 """Version-retrieval metrics over a distance matrix, as the LIVI and WEALY papers report them.
 
+Below both users: the trainers (``train/``) score validation with them and ``run evaluate``
+(``retrieval/``) reports them, so neither package imports the other for them.
+
 Every track that has another version of its work is a query against all other tracks (itself
 excluded); tracks without another version are candidates (distractors) only. Ties in distance
 are broken pessimistically: relevant tracks rank after irrelevant ones at the same distance,

@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from pipeline.retrieval.metrics import (
+from pipeline.metrics import (
     RetrievalInputError,
     average_precision,
     average_precision_at,
