@@ -1,16 +1,22 @@
-"""Small helpers shared by the benchmark scripts."""
+"""What every benchmark does: a work folder, generated songs, timing, a table, a JSON file.
+
+Each script prints its table and writes ``benchmarks/results/<name>.json``; docs/benchmarks.md
+lists the scripts, their questions and their latest tables.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -18,6 +24,15 @@ if TYPE_CHECKING:
 RESULTS = Path(__file__).resolve().parent / "results"
 POLL_S = 0.2
 PIPELINE = str(Path(sys.executable).with_name("pipeline"))
+T = TypeVar("T")
+
+
+def bench_parser(doc: str | None, workdir: str) -> argparse.ArgumentParser:
+    """A benchmark's argument parser: its docstring's first line, and ``--workdir`` (a folder
+    that caches generated songs and extractions between runs)."""
+    result = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
+    result.add_argument("--workdir", type=Path, default=Path(workdir), help="cache (%(default)s)")
+    return result
 
 
 def make_example_catalog(root: Path) -> Path:
@@ -30,11 +45,12 @@ def make_example_catalog(root: Path) -> Path:
     return root / "example" / "catalog.csv"
 
 
-def full_song_bench(catalog: Path, songs: int) -> None:
-    """``songs`` generated 3-4 minute sung songs, one version each, at ``catalog`` (made once)."""
+def full_song_bench(catalog: Path, songs: int, length: str = "full") -> None:
+    """``songs`` generated sung songs (``full``: 3-4 minutes, ``short``: about a minute), one
+    version each, at ``catalog`` (made once)."""
     if catalog.is_file():
         return
-    make_bench = [PIPELINE, "make-bench", "--output", str(catalog.parent), "--length", "full"]
+    make_bench = [PIPELINE, "make-bench", "--output", str(catalog.parent), "--length", length]
     make_bench += ["--works", str(songs), "--versions-per-work", "1"]
     make_bench += ["--distractors", "0", "--instrumentals", "0", "--spoken", "0"]
     subprocess.run(make_bench, check=True, stdout=subprocess.DEVNULL)
@@ -70,6 +86,26 @@ def run_measured(command: list[str]) -> tuple[float, dict[str, float]]:
             tail = stderr.read().decode(errors="replace")[-3000:]
             raise RuntimeError(f"{' '.join(command)} failed:\n{tail}")
     return wall_s, {f"{pid} {names[pid]}": mb for pid, mb in peaks.items()}
+
+
+def interleaved(
+    variants: dict[Any, Callable[[], T]], repeats: int
+) -> tuple[dict[Any, float], dict[Any, T]]:
+    """Median wall seconds of each variant over ``repeats`` passes, and its last output. The
+    variants alternate (reversed every other pass), so the machine's noise hits all alike."""
+    seconds: dict[Any, list[float]] = {name: [] for name in variants}
+    outputs: dict[Any, T] = {}
+    for repeat in range(repeats):
+        for name in list(variants)[:: -1 if repeat % 2 else 1]:
+            start = time.perf_counter()
+            outputs[name] = variants[name]()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: statistics.median(s) for name, s in seconds.items()}, outputs
+
+
+def folder_mb(folder: Path) -> float:
+    """Megabytes of the files under ``folder``."""
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

@@ -1,33 +1,35 @@
-"""Peak memory per Dask worker against catalog size: a small and a ten-times larger catalog.
+"""Peak memory per Dask worker against catalog size, and disk per hour of audio.
 
-Memory must depend on the track, not on the catalog: each worker holds one track's audio and
-features at a time and the driver keeps at most two partitions per worker in flight, so a
-million-track job needs what a 20-track job needs. Data: ``--songs`` generated 3-4 minute
-songs (``make-bench --length full``); the large catalog lists each of their files ``--times``
-times under distinct track ids (the pipeline does not deduplicate audio, so every row is
-decoded, transcribed and written). Both catalogs go through ``pipeline run extract`` on the
-default LocalCluster (``--livi-run`` optional: LIVI-only extraction instead), the RSS of every
-process of the job polled; prints the peak of each worker, the driver, and the ratio of the
-large catalog's largest worker peak to the small one's; writes JSON.
+A worker holds one track at a time and the driver at most two partitions per worker, so a
+million-track job should need what a 20-track job needs. ``--songs`` generated 3-4 minute songs
+(``make-bench --length full``) go through ``pipeline run extract`` on the default LocalCluster,
+then a catalog listing each file ``--times`` times under distinct ids (every row is decoded,
+transcribed and written again), the RSS of every process polled. Prints each run's worker and
+driver peaks, the large/small ratio of the largest worker peak (target: within 1.1), and the
+output's megabytes per hour of audio. ``--livi-run RUN`` measures LIVI-only extraction instead.
 
     .venv/bin/python -m benchmarks.memory --workdir /tmp/memory-bench --songs 20 --times 10
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from benchmarks._common import (
+    bench_parser,
     extract_command,
+    folder_mb,
     full_song_bench,
     print_table,
     run_measured,
     write_json,
 )
+
+FOLDERS = ("tracks", "segments", "embeddings", "shards")
 
 
 def repeated_catalog(catalog: Path, times: int, target: Path) -> Path:
@@ -49,6 +51,8 @@ def measure(catalog: Path, output: Path, extra: list[str]) -> dict[str, Any]:
     wall_s, peaks = run_measured(extract_command(catalog, output, *extra))
     workers = {name: mb for name, mb in peaks.items() if "dask worker" in name}
     driver = max(mb for name, mb in peaks.items() if name not in workers)
+    audio_h = json.loads((output / "manifest.json").read_text())["summary"]["audio_s"] / 3600
+    disk = {f"{d}_MB_per_audio_h": round(folder_mb(output / d) / audio_h, 2) for d in FOLDERS}
     return {
         "catalog": catalog.name,
         "tracks": len(catalog.read_text(encoding="utf-8").splitlines()) - 1,
@@ -56,12 +60,12 @@ def measure(catalog: Path, output: Path, extra: list[str]) -> dict[str, Any]:
         "worker_peaks_mb": sorted(round(mb) for mb in workers.values()),
         "largest_worker_mb": round(max(workers.values())),
         "driver_mb": round(driver),
+        **{k: v for k, v in disk.items() if v},  # LIVI-only runs write no shards
     }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workdir", type=Path, default=Path("memory-bench"))
+    parser = bench_parser(__doc__, "memory-bench")
     parser.add_argument("--songs", type=int, default=20, help="full-length songs: the small one")
     parser.add_argument("--times", type=int, default=10, help="the large catalog: songs x times")
     parser.add_argument("--livi-run", help="LIVI-only extraction with this run instead")

@@ -1,31 +1,18 @@
 """Version retrieval on unseen works: trained LIVI and WEALY against the zero-shot methods and a
-user's ten-line faster-whisper loops, each MAP with a bootstrap interval.
+user's ten-line faster-whisper loops (A, A2), each MAP with a 95% bootstrap interval.
 
-Test side: the teacher benchmark's songs (``benchmarks/teacher.py``: ``--test-works`` works x
-``--test-versions`` realistic songs, the voice at -6..+6 dB under a full band), with its cached
-features and its loops' transcripts (made in ``--test-dir`` when missing: the loops take about
-an hour on 2 cores). Train side: ``--train-works`` further works (ids after the test works, so
-no work is on both sides) x ``--train-versions``, generated and extracted here. LIVI and WEALY
-train on the train side only, at the paper's model sizes with the schedule below for small data
-(each row names it). Every test track queries all the others; a track without a vector is a
-zero vector (finds nothing, found by nothing). MAP with a 95% bootstrap interval over the
-queries, the paired difference to transcript-text (the same resampled queries), MR1, HR@1,
-HR@10; the training curves are copied next to the JSON.
-
-Then, on ``--speed-tracks`` test tracks, seconds per track from audio, alternating per track:
-LIVI (decode, segment, encoder, head), its teacher transcript-text (the same, then
-transcription and text embedding) and the loops A and A2.
+Test side: the teacher benchmark's songs (``benchmarks/teacher.py``, made in ``--test-dir``
+when missing), its features and its loops' transcripts. Train side: ``--train-works`` further
+works (never a test work) x ``--train-versions``, generated and extracted here into
+``features-train-N`` (begun as a copy of the largest smaller one, so a learning curve extracts
+each work once). LIVI and WEALY train on it at the paper's model sizes with a schedule for
+small data; ``--livi-set``/``--wealy-set KEY=VALUE`` change any other setting, and the row, the
+JSON and the copied training curves name it. Every test track queries all the others; MAP, the
+paired difference to transcript-text, MR1, HR@1, HR@10. Everything is cached: a re-run trains
+only a new schedule or train side. ``--summarise`` prints earlier runs side by side.
 
     .venv/bin/python -m benchmarks.retrieval --workdir /tmp/retrieval-bench \\
         --test-dir /tmp/teacher-bench
-
-Everything is cached under the two folders: a re-run costs only what changed (a new training
-schedule or train side trains again in a new run folder). Each ``--train-works`` extracts into
-its own ``features-train-N``, begun as a copy of the largest smaller one, so a learning curve
-over the amount of training data (``--train-works 50``, then 100, ...) extracts each work once;
-``--no-loops`` leaves out A and A2 where their transcripts are not cached. ``--livi-set`` and
-``--wealy-set KEY=VALUE`` change any other training setting (``crop=64``,
-``works_per_batch=32``): the row names them, and so do the JSON and curves.
 """
 
 from __future__ import annotations
@@ -36,12 +23,8 @@ import dataclasses
 import hashlib
 import json
 import shutil
-import statistics
 import subprocess
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +33,6 @@ import numpy as np
 from benchmarks._common import (
     RESULTS,
     extract_command,
-    faster_whisper_loop,
     print_table,
     write_json,
 )
@@ -63,23 +45,16 @@ from benchmarks.teacher import (
     query_scores,
     teacher_bench,
 )
-from pipeline.config import ExtractConfig, TextEmbedConfig, apply_overrides
+from pipeline.config import apply_overrides
 from pipeline.io.catalog import read_catalog
-from pipeline.models.whisper_runtime import WhisperRuntime
-from pipeline.records import CatalogEntry, Rejected
-from pipeline.retrieval.audio import LiviAudioEmbedder, track_encoder_states
-from pipeline.retrieval.embed import TrackMeans, run_embed
-from pipeline.stages.embed_text import clean_transcript, embed_text
-from pipeline.stages.transcribe import transcribe
+from pipeline.retrieval.embed import run_embed
 from pipeline.synth.bench import bench_tracks
 from pipeline.synth.catalog import write_catalog
-from pipeline.track import prepare_track
 from pipeline.train.livi import LiviConfig, livi_preset, train_livi
 from pipeline.train.run_dir import LAST, RESUMABLE_KEYS, load_checkpoint
 from pipeline.train.wealy import WealyConfig, train_wealy, wealy_preset
 
 FUSION_WEIGHT = 1.5  # WEALY's D = D_audio + 1.5 * D_wealy
-AudioPath = Callable[[CatalogEntry], np.ndarray | None]
 
 
 def train_bench(root: Path, first_work: int, works: int, versions: int, seed: int) -> Path:
@@ -286,114 +261,16 @@ def metric_rows(methods: list[Method], works: list[str], seed: int) -> list[dict
     return rows
 
 
-class StageClock:
-    """Wall seconds per stage, summed over every track a path embeds: where the time goes."""
-
-    def __init__(self) -> None:
-        self.seconds: Counter[str] = Counter()
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[stage] += time.perf_counter() - start
-
-
-def livi_from_audio(embedder: LiviAudioEmbedder, clock: StageClock) -> AudioPath:
-    """Decode, segment, encoder, LIVI head: ``pipeline run embed --audio``, stage by stage."""
-
-    def embed(entry: CatalogEntry) -> np.ndarray | None:
-        with clock("decode+segment"):
-            track = prepare_track(entry, embedder.config)
-        if isinstance(track, Rejected):
-            return None
-        with clock("encoder"):
-            states = embedder.encoder_states(track)
-        with clock("LIVI head"):
-            return embedder.embed_states(states)
-
-    return embed
-
-
-def text_from_audio(runtime: WhisperRuntime, config: ExtractConfig, clock: StageClock) -> AudioPath:
-    """Decode, segment, encoder, transcription, text embedding: the LIVI teacher."""
-
-    def embed(entry: CatalogEntry) -> np.ndarray | None:
-        with clock("decode+segment"):
-            track = prepare_track(entry, config)
-        if isinstance(track, Rejected):
-            return None
-        with clock("encoder"):
-            states = list(track_encoder_states(track, runtime, config.whisper.batch_size))
-        means = TrackMeans()
-        for segment_states in states:
-            with clock("transcription"):
-                text = transcribe(segment_states, runtime, config.whisper).text
-            with clock("text embedding"):
-                vector = embed_text(clean_transcript(text), config.text)
-            if vector is not None:
-                means.add(entry.track_id, vector, 1)
-        return means.normalised().get(entry.track_id)
-
-    return embed
-
-
-def loop_from_audio(method: str, clock: StageClock) -> AudioPath:
-    """A user's loop body: faster-whisper's transcript of the file, embedded whole."""
-    transcript = faster_whisper_loop(method)
-
-    def embed(entry: CatalogEntry) -> np.ndarray | None:
-        with clock("transcription"):
-            text = transcript(entry.audio_path)
-        with clock("text embedding"):
-            return embed_text(clean_transcript(text), TextEmbedConfig())
-
-    return embed
-
-
-def speed_rows(livi_run: Path, entries: list[CatalogEntry], repeats: int) -> list[dict[str, Any]]:
-    """Seconds per track from audio for each path, the order alternating per track and repeat
-    so that machine noise hits all alike; each figure the median over the repeats."""
-    config = ExtractConfig()
-    embedder = LiviAudioEmbedder.load(livi_run, config)  # its Whisper serves the pipeline paths
-    clocks = {name: StageClock() for name in ("LIVI", "transcript-text", "A", "A2")}
-    paths = {
-        "LIVI": livi_from_audio(embedder, clocks["LIVI"]),
-        "transcript-text": text_from_audio(embedder.runtime, config, clocks["transcript-text"]),
-        "A": loop_from_audio("A", clocks["A"]),
-        "A2": loop_from_audio("A2", clocks["A2"]),
-    }
-    for name, embed in paths.items():  # warm-up, untimed
-        embed(entries[0])
-        clocks[name].seconds.clear()
-    names = list(paths)
-    runs: list[dict[str, list[float]]] = []
-    for repeat in range(repeats):
-        seconds: dict[str, list[float]] = {name: [] for name in names}
-        for i, entry in enumerate(entries):
-            for name in names[(i + repeat) % len(names) :] + names[: (i + repeat) % len(names)]:
-                start = time.perf_counter()
-                paths[name](entry)
-                seconds[name].append(time.perf_counter() - start)
-        runs.append(seconds)
-
-    def median_of(statistic: Callable[[list[float]], float], name: str) -> float:
-        return statistics.median(statistic(r[name]) for r in runs)
-
-    livi_mean = median_of(statistics.mean, "LIVI")
-    timed = len(entries) * repeats
-    return [
-        {
-            "path": name,
-            "median_s_per_track": round(median_of(statistics.median, name), 3),
-            "mean_s_per_track": round(median_of(statistics.mean, name), 3),
-            "mean_over_LIVI": round(median_of(statistics.mean, name) / livi_mean, 2),
-            **{f"{stage}_s": round(s / timed, 3) for stage, s in clocks[name].seconds.items()},
-        }
-        for name in names
-    ]
+def summary_rows(runs: list[Path]) -> list[dict[str, Any]]:
+    """The trained and zero-shot rows of earlier runs' JSON, one per run and method: a learning
+    curve over ``--train-works``, or schedules side by side (``--livi-set``/``--wealy-set``)."""
+    rows = []
+    for path in runs:
+        for row in json.loads(path.read_text())["rows"]:
+            if row["method"] in ("whisper-avg", "transcript-text", "LIVI", "WEALY"):
+                keep = ("method", "trained", "MAP", "MAP_95", "HR@1")
+                rows.append({"run": path.stem, **{k: row[k] for k in keep}})
+    return rows
 
 
 def main() -> None:
@@ -429,10 +306,14 @@ def main() -> None:
     parser.add_argument(
         "--no-loops", action="store_true", help="leave out A and A2 (an hour when not cached)"
     )
-    parser.add_argument("--speed-tracks", type=int, default=10, help="0 skips the timing")
-    parser.add_argument("--speed-repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--summarise", type=Path, nargs="+", metavar="JSON", help="print earlier runs side by side"
+    )
     args = parser.parse_args()
+    if args.summarise:
+        print_table(summary_rows(args.summarise))
+        return
     root, test_dir = args.workdir, args.test_dir or args.workdir / "test"
     root.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
@@ -451,8 +332,6 @@ def main() -> None:
     if not args.no_loops:
         methods += loop_methods(test_csv, test_dir, ids)
     rows = metric_rows(methods, works, args.seed)
-    timed = entries[: args.speed_tracks]
-    speed = speed_rows(runs["LIVI"], timed, args.speed_repeats) if timed else []
     total_s = time.perf_counter() - began
 
     print(
@@ -462,16 +341,12 @@ def main() -> None:
     print_table(rows)
     print()
     print_table(curves)
-    if speed:
-        print(f"\nfrom audio, {len(timed)} test tracks:")
-        print_table(speed)
     print(f"total wall time: {total_s:.0f} s")
     payload = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "extract": summaries,
         "rows": rows,
         "curves": curves,
-        "speed": speed,
         "bootstrap": BOOTSTRAP,
         "fusion_weight": FUSION_WEIGHT,
         "total_wall_s": total_s,

@@ -1,0 +1,112 @@
+"""Whisper batching on this device: seconds per track for each batch size and tracks per task,
+and whether any track's features change.
+
+``whisper.batch_size`` is how many 30 s windows share one encoder and greedy-decoder call;
+``run.tracks_per_task`` how many tracks' windows share those batches (8 with ``--device cuda``,
+1 on a CPU). Generated songs (``make-bench``: the voice at -6..+6 dB under a band, intro and
+breaks; ``--length short`` songs last about a minute, 2-3 windows, so one track alone leaves a
+batch of 8 part empty) are decoded and segmented once; then ``extract_tracks`` runs over them
+for every combination, interleaved over ``--repeats`` passes in one process, models loaded
+first. Every track is compared with the first combination's: ``tracks_differing`` counts any
+change (states, verdicts, scores to the last digit), ``segments_other_tokens`` other text.
+
+    .venv/bin/python -m benchmarks.batching --workdir /tmp/batching --tracks-per-task 1 2 4 8
+    .venv/bin/python -m benchmarks.batching --workdir /tmp/batching --length full --songs 4 \\
+        --batch-sizes 1 4 8 --tracks-per-task 1
+    .venv/bin/python -m benchmarks.batching --device cuda --batch-sizes 8 32 --tracks-per-task 1 8
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from itertools import product
+
+import numpy as np
+
+from benchmarks._common import bench_parser, full_song_bench, interleaved, print_table, write_json
+from pipeline.config import ExtractConfig
+from pipeline.io.catalog import read_catalog
+from pipeline.models.whisper_runtime import load_whisper
+from pipeline.records import Rejected, SegmentedTrack, TrackFeatures
+from pipeline.stages.embed_text import text_dimension
+from pipeline.track import extract_tracks, prepare_track
+
+
+def same_features(a: TrackFeatures | Rejected, b: TrackFeatures | Rejected) -> bool:
+    if not (isinstance(a, TrackFeatures) and isinstance(b, TrackFeatures)):
+        return a == b
+    return len(a.segments) == len(b.segments) and all(
+        x.transcript == y.transcript
+        and x.singing == y.singing
+        and np.array_equal(x.encoder_states, y.encoder_states)
+        and np.array_equal(x.decoder_states, y.decoder_states)
+        for x, y in zip(a.segments, b.segments, strict=True)
+    )
+
+
+def other_tokens(a: TrackFeatures | Rejected, b: TrackFeatures | Rejected) -> int:
+    if not (isinstance(a, TrackFeatures) and isinstance(b, TrackFeatures)):
+        return 0 if a == b else 1
+    pairs = zip(a.segments, b.segments, strict=True)
+    return sum(x.transcript.tokens != y.transcript.tokens for x, y in pairs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = bench_parser(__doc__, "batching")
+    args.add_argument("--songs", type=int, default=8)
+    args.add_argument("--length", choices=["short", "full"], default="short")
+    args.add_argument("--batch-sizes", type=int, nargs="+", default=[8], help="whisper.batch_size")
+    args.add_argument("--tracks-per-task", type=int, nargs="+", default=[1, 8])
+    args.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    args.add_argument("--repeats", type=int, default=2)
+    a = args.parse_args(argv)
+    catalog = a.workdir / f"bench-{a.length}" / "catalog.csv"
+    full_song_bench(catalog, a.songs, a.length)
+    base = ExtractConfig()
+    threads = os.cpu_count() or 1
+    tracks = [
+        t for e in read_catalog(catalog) if isinstance(t := prepare_track(e, base), SegmentedTrack)
+    ]
+    load_whisper(dataclasses.replace(base.whisper, device=a.device), threads)  # before timing
+    text_dimension()
+
+    def variant(batch_size: int, per_task: int) -> Callable[[], list[TrackFeatures | Rejected]]:
+        whisper = dataclasses.replace(base.whisper, device=a.device, batch_size=batch_size)
+        config = dataclasses.replace(base, whisper=whisper)
+        return lambda: [
+            f
+            for first in range(0, len(tracks), per_task)
+            for f in extract_tracks(tracks[first : first + per_task], config, threads)
+        ]
+
+    combos = list(product(a.batch_sizes, a.tracks_per_task))
+    seconds, outputs = interleaved({c: variant(*c) for c in combos}, a.repeats)
+    first = combos[0]
+    rows = [
+        {
+            "batch_size": size,
+            "tracks_per_task": per_task,
+            "s_per_track": round(seconds[(size, per_task)] / len(tracks), 3),
+            "ratio_to_first": round(seconds[(size, per_task)] / seconds[first], 3),
+            "tracks_differing": sum(
+                not same_features(x, y)
+                for x, y in zip(outputs[first], outputs[(size, per_task)], strict=True)
+            ),
+            "segments_other_tokens": sum(
+                other_tokens(x, y)
+                for x, y in zip(outputs[first], outputs[(size, per_task)], strict=True)
+            ),
+        }
+        for size, per_task in combos
+    ]
+    windows = sum(len(t.segments) for t in tracks)
+    print(f"{len(tracks)} {a.length} songs, {windows} windows, {a.device}, {threads} threads")
+    print_table(rows)
+    payload = {"songs": len(tracks), "windows": windows, "device": a.device, "rows": rows}
+    print(f"json: {write_json(f'batching-{a.device}', payload)}")
+
+
+if __name__ == "__main__":
+    main()
