@@ -1,5 +1,9 @@
 """The extraction sections of a run report, each computed from the output folder's own files:
-the tracks and segments tables, the partition markers and the manifest's run history."""
+the tracks and segments tables, the partition markers and the manifest's run history.
+
+Which run processed a track: the run during which its partition's marker was written (the
+marker's ``completed_at`` after the run's ``started_at``; runs on one folder never overlap,
+its lock sees to that). A resumed run reuses the partitions earlier runs completed."""
 
 from __future__ import annotations
 
@@ -17,6 +21,17 @@ from pipeline.io.parquet import read_table
 from pipeline.report import html, plots
 
 TRACK_COLUMNS = ["status", "reason", "language", "segment_count", "sung_segment_count"]
+LISTING_COLUMNS = [
+    "track_id",
+    "status",
+    "stage",
+    "reason",
+    "detail",
+    "catalog_line",
+    "title",
+    "artist",
+]
+LISTED_PER_REASON = 50  # the tracks table holds the rest; the page says how to read them
 SEGMENT_COLUMNS = ["language", "transcript", "singing"]  # no embeddings or tokens: millions fit
 WORD = r"[^\s\p{Z}]+"  # a word is what str.split() would give: a run of non-space characters
 QUANTILES = (("min", 0.0), ("median", 0.5), ("p90", 0.9), ("max", 1.0))
@@ -51,6 +66,96 @@ def tracks_section(tracks: list[dict[str, Any]]) -> str:
         labels, values = zip(*ordered, strict=True)
         parts.append(html.figure(plots.bar_chart(labels, values, "tracks"), "tracks by outcome"))
     return html.section("tracks", "Tracks ok and rejected, by reason", parts)
+
+
+def partition_of(part_file: Path) -> int:
+    return int(part_file.name.split(".")[0].removeprefix("part-"))
+
+
+def listed_tracks(tracks_dir: Path) -> list[dict[str, Any]]:
+    """The tracks that are not plainly ok (rejected, or kept with a flag), each row with its
+    ``partition``; read part by part, only their columns, so millions of ok tracks stay out."""
+    rows: list[dict[str, Any]] = []
+    for part_file in sorted(tracks_dir.glob("part-*.parquet")):
+        table = read_table(part_file, "tracks", LISTING_COLUMNS)
+        keep = pc.or_(pc.not_equal(table["status"], "ok"), pc.is_valid(table["reason"]))
+        partition = {"partition": partition_of(part_file)}
+        rows += [row | partition for row in table.filter(keep).to_pylist()]
+    return rows
+
+
+def partition_runs(markers: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[int, int]:
+    """Partition index -> index in ``runs`` of the run that completed it: the last run started
+    before its marker was written. Markers without ``completed_at`` belong to no run."""
+    starts = sorted((datetime.fromisoformat(run["started_at"]), i) for i, run in enumerate(runs))
+    found = {}
+    for marker in markers:
+        if not marker.get("completed_at"):
+            continue
+        completed = datetime.fromisoformat(marker["completed_at"])
+        before = [i for started, i in starts if started <= completed]
+        if before:
+            found[marker["partition"]] = before[-1]
+    return found
+
+
+def rest_hint(tracks_dir: Path, status: str, reason: str) -> str:
+    """Where every track of one outcome is: the tracks table and the filter that selects them."""
+    filters = [("status", "==", status), ("reason", "==", reason)]
+    return (
+        f"{tracks_dir} (Parquet), rows with status {status!r} and reason {reason!r}: "
+        f"pyarrow.parquet.read_table({str(tracks_dir)!r}, filters={filters!r})"
+    )
+
+
+def listing_section(
+    listed: list[dict[str, Any]], run_labels: dict[int, str], tracks_dir: Path
+) -> str:
+    """Per reason, the rejected (then the flagged) tracks with their detail and the run that
+    processed them: the first ``LISTED_PER_REASON`` in catalog order, and where the rest are."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in listed:
+        groups.setdefault(track_outcome(row), []).append(row)
+    ordered = sorted(groups.items(), key=lambda g: (g[0].startswith("ok"), -len(g[1]), g[0]))
+    if not ordered:
+        parts = [html.paragraph("No track was rejected or flagged.")]
+        return html.section("rejected", "Rejected and flagged tracks", parts)
+    parts = [
+        html.paragraph(
+            "Each track rejected, or kept with a flag, with what happened and how to fix it "
+            f"(detail) and the run that processed it; per reason the first {LISTED_PER_REASON} "
+            "in catalog order."
+        )
+    ]
+    headers = ["catalog line", "track_id", "title", "artist", "stage", "detail", "run"]
+    for outcome, rows in ordered:
+        status, reason = rows[0]["status"], rows[0]["reason"]
+        kind = "flagged" if status == "ok" else "rejected"
+        anchor = f"{kind}-{reason}"
+        rows.sort(key=lambda r: (r["catalog_line"], r["track_id"]))
+        shown = [
+            (
+                r["catalog_line"],
+                r["track_id"],
+                r["title"],
+                r["artist"],
+                r["stage"],
+                r["detail"],
+                run_labels.get(r["partition"], "-"),
+            )
+            for r in rows[:LISTED_PER_REASON]
+        ]
+        parts += [html.subheading(f"{outcome} ({len(rows)} tracks)")]
+        parts += [html.table(headers, shown, anchor)]
+        if len(rows) > LISTED_PER_REASON:
+            rest = len(rows) - LISTED_PER_REASON
+            where = rest_hint(tracks_dir, status, reason)
+            parts.append(
+                html.paragraph(
+                    f"{rest} more not listed; all {len(rows)} are in {where}.", note=True
+                )
+            )
+    return html.section("rejected", "Rejected and flagged tracks", parts)
 
 
 def languages_section(tracks: list[dict[str, Any]], sung: pa.Table) -> str:
@@ -123,20 +228,32 @@ def _throughput_svg(timed: list[tuple[datetime, int]], start: datetime | None) -
     return plots.to_svg(figure)
 
 
-def throughput_section(markers: list[dict[str, Any]], runs: list[dict[str, Any]]) -> str:
+def throughput_section(
+    markers: list[dict[str, Any]], runs: list[dict[str, Any]], run_of: dict[int, int]
+) -> str:
+    """One row per run, with the ok and rejected tracks of the partitions it completed that
+    are in the outputs now (``run_of``: partition -> run, see ``partition_runs``)."""
+    in_outputs = [Counter[str]() for _ in runs]
+    unattributed = Counter[str]()
+    for marker in markers:
+        index = run_of.get(marker["partition"])
+        counts = unattributed if index is None else in_outputs[index]
+        counts.update(ok=marker["ok"], rejected=marker["tracks"] - marker["ok"], partitions=1)
     rows = []
-    for run in runs:
+    for run, counts in zip(runs, in_outputs, strict=True):
         rate = run["processed"] / run["wall_s"] * 60 if run["wall_s"] else None
         rows.append(
             (
                 run["run_id"] or "-",
-                run["started_at"],
-                run["finished_at"],
+                html.timestamp(run["started_at"]),
+                html.timestamp(run["finished_at"]),
                 run["status"],
-                run["wall_s"],
+                html.duration(run["wall_s"]),
                 run["completed_partitions"],
                 run["processed"],
-                rate,
+                html.significant(rate),
+                counts["ok"],
+                counts["rejected"],
             )
         )
     headers = [
@@ -144,12 +261,31 @@ def throughput_section(markers: list[dict[str, Any]], runs: list[dict[str, Any]]
         "started (UTC)",
         "finished (UTC)",
         "status",
-        "wall s",
+        "wall time",
         "partitions completed",
         "tracks processed",
         "tracks per minute",
+        "tracks ok",
+        "tracks rejected",
     ]
-    parts = [html.table(headers, rows, "runs")]
+    parts = [
+        html.table(headers, rows, "runs"),
+        html.paragraph(
+            "tracks ok and rejected: those in the outputs now that the run processed, i.e. of "
+            "the partitions it completed (a resumed run reuses what earlier runs completed); "
+            "the listing of rejected tracks names each one's run.",
+            note=True,
+        ),
+    ]
+    if unattributed:
+        parts.append(
+            html.paragraph(
+                f"{unattributed['partitions']} partition(s), {unattributed['ok']} ok and "
+                f"{unattributed['rejected']} rejected tracks, recorded no completion time: "
+                "no run is known for them.",
+                note=True,
+            )
+        )
     timed = completion_times(markers)
     if timed:
         start = datetime.fromisoformat(runs[0]["started_at"]) if runs else None
@@ -203,6 +339,10 @@ def extract_sections(folder: Path) -> list[str]:
     manifest = out.read_manifest() or {}
     tracks = read_table(folder / "tracks", "tracks", TRACK_COLUMNS).to_pylist()
     runs = manifest.get("runs", [])
+    markers = manifest.get("partitions", [])
+    run_of = partition_runs(markers, runs)
+    run_labels = {partition: runs[i]["run_id"] or "-" for partition, i in run_of.items()}
+    tracks_dir = folder.absolute() / "tracks"
     if manifest.get("config", {}).get("livi_run"):  # LIVI-only: no segments, no languages
         sung = None
         languages = []
@@ -211,8 +351,9 @@ def extract_sections(folder: Path) -> list[str]:
         languages = [languages_section(tracks, sung)]
     return [
         tracks_section(tracks),
+        listing_section(listed_tracks(tracks_dir), run_labels, tracks_dir),
         *languages,
         segments_section(tracks, sung),
-        throughput_section(manifest.get("partitions", []), runs),
+        throughput_section(markers, runs, run_of),
         cluster_section(runs),
     ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pipeline.report import html, plots
 from tests.report.page import read_page
 
@@ -31,3 +33,32 @@ def test_svg_has_no_prolog_or_metadata() -> None:
     svg = plots.bar_chart(["ok", "rejected: silent"], [3, 1], "tracks")
     assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
     assert "<metadata>" not in svg and "<?xml" not in svg and "<!DOCTYPE" not in svg
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(41.66, "41.7"), (0.012345, "0.0123"), (123456.0, "123000"), (2.0, "2"), (99.96, "100")],
+)
+def test_rates_show_three_significant_figures(value: float, text: str) -> None:
+    assert html.cell_text(html.significant(value)) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (4.24, "4.2 s"),
+        (42.4, "42 s"),
+        (192.4, "3 min 12 s"),
+        (7500.0, "2 h 05 min"),
+        (90000.0, "1 d 1 h"),
+        (None, "-"),
+    ],
+)
+def test_times_show_as_people_say_them(seconds: float | None, text: str) -> None:
+    assert html.cell_text(html.duration(seconds)) == text
+
+
+def test_rounded_quantities_are_right_aligned_like_numbers() -> None:
+    row = (html.duration(192.4), html.significant(18.71), "extract-1")
+    cells = html.table(["wall time", "tracks per minute", "run"], [row], "runs")
+    assert cells.count('class="number"') == 2
