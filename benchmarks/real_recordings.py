@@ -1,18 +1,9 @@
-"""Real recordings no one here made, from Debian's archive, with committed labels.
-
-Generated voices are espeak-ng speech, exactly what a speech detector was trained on; real
-singing under a loud band is not. So the detector benchmark also scores recordings fetched
-with ``apt-get download`` (no network beyond Debian's mirror):
-
-- ``drascula-music``: the 31 soundtrack tracks of the game Drascula (ScummVM);
-- ``fretsonfire-songs-muldjord`` and ``fretsonfire-songs-sectoid``: metal and rock songs made
-  for Frets on Fire, stored as a guitar stem and a stem with the rest of the band (and the
-  voice); a track here is the two stems summed, as the game plays them.
-
-``benchmarks/data/real_recordings.csv`` lists every track: the files in its package and their
-SHA-256 (checked after download, so a changed package is caught, not silently scored), its
-duration, its label (``sung``, ``spoken`` or ``instrumental``), the language sung, whether it
-is held out of every threshold choice, and the evidence for the label.
+"""Real recordings no one here made, fetched from Debian's archive (``apt-get download``), with
+committed labels: the Drascula soundtrack (``drascula-music``) and Frets on Fire's metal and
+rock songs (``fretsonfire-songs-*``, a guitar stem and a band-and-voice stem summed into one
+track). ``benchmarks/data/real_recordings.csv`` lists each track's files and SHA-256 (checked
+after download), duration, label (sung, spoken, instrumental), language, whether it is held out
+of every threshold choice, and the evidence for the label.
 
     .venv/bin/python -m benchmarks.real_recordings --cache /tmp/real-cache
 """

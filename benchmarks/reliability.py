@@ -1,11 +1,8 @@
-"""Interrupted-and-resumed jobs: SIGKILL the driver at random points, resume, count damage.
+"""Jobs killed and resumed: SIGKILL ``pipeline run extract`` on the example catalog at random
+points (``--kills-per-job`` times, each within ``--max-kill-s``), let a final run finish, then
+count tracks present, duplicates, missing tracks and shards that fail their marker's checksum.
 
-Each job runs ``pipeline run extract`` on the example catalog, kills the whole process group
-after a random delay (up to ``--max-kill-s``), possibly several times, then lets a final
-run finish. Every job is checked against the catalog: each track present exactly once, every
-shard readable and matching its marker's checksum.
-
-    .venv/bin/python -m benchmarks.reliability --jobs 3
+    .venv/bin/python -m benchmarks.reliability --jobs 4 --kills-per-job 2
 """
 
 from __future__ import annotations
@@ -95,16 +92,8 @@ def main() -> None:
             totals["missing"] += len(set(expected) - set(present))
             totals["corrupted_shards"] += _corrupted_shards(output)
             print(f"job {job}: {time.monotonic() - started:.0f} s", file=sys.stderr)
-    columns = [
-        "runs",
-        "kills",
-        "tracks_expected",
-        "tracks_present",
-        "duplicates",
-        "missing",
-        "corrupted_shards",
-    ]
-    row = {c: totals[c] for c in columns}
+    columns = "runs kills tracks_expected tracks_present duplicates missing corrupted_shards"
+    row = {c: totals[c] for c in columns.split()}
     print_table([row])
     print(f"json: {write_json('reliability', row | {'seed': args.seed})}")
 

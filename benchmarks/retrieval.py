@@ -1,15 +1,16 @@
-"""Version retrieval on unseen works: trained LIVI and WEALY against the zero-shot methods and a
-user's ten-line faster-whisper loops (A, A2), each MAP with a 95% bootstrap interval.
+"""Version retrieval on unseen works: trained LIVI and WEALY against the zero-shot methods and
+their fusions, each MAP with a 95% bootstrap interval.
 
-Test side: the teacher benchmark's songs (``benchmarks/teacher.py``, made in ``--test-dir``
-when missing), its features and its loops' transcripts. Train side: ``--train-works`` further
-works (never a test work) x ``--train-versions``, generated and extracted here into
-``features-train-N`` (begun as a copy of the largest smaller one, so a learning curve extracts
-each work once). LIVI and WEALY train on it at the paper's model sizes with a schedule for
-small data; ``--livi-set``/``--wealy-set KEY=VALUE`` change any other setting, and the row, the
-JSON and the copied training curves name it. Every test track queries all the others; MAP, the
-paired difference to transcript-text, MR1, HR@1, HR@10. Everything is cached: a re-run trains
-only a new schedule or train side. ``--summarise`` prints earlier runs side by side.
+Test side: the teacher benchmark's songs and features (``benchmarks/teacher.py``, made in
+``--test-dir`` when missing; its table has the faster-whisper loops on them). Train side:
+``--train-works`` further works (never a test work) x ``--train-versions``, generated and
+extracted into ``features-train-N`` (begun as a copy of the largest smaller one, so a learning
+curve extracts each work once). LIVI and WEALY train on it at the paper's model sizes with a
+schedule for small data; ``--livi-set``/``--wealy-set KEY=VALUE`` change any other setting,
+and the row, the JSON and the copied training curves name it. Every test track queries all the
+others; MAP, the paired difference to transcript-text, MR1, HR@1, HR@10. Everything is
+cached: a re-run trains only a new schedule or train side. ``--summarise`` prints earlier runs'
+rows side by side (a learning curve, or schedules).
 
     .venv/bin/python -m benchmarks.retrieval --workdir /tmp/retrieval-bench \\
         --test-dir /tmp/teacher-bench
@@ -41,7 +42,6 @@ from benchmarks.teacher import (
     distance_matrix,
     file_vectors,
     interval,
-    loop_vectors,
     query_scores,
     teacher_bench,
 )
@@ -217,23 +217,6 @@ def feature_methods(
     return methods
 
 
-def loop_methods(catalog: Path, test_dir: Path, ids: list[str]) -> list[Method]:
-    """A and A2: the teacher benchmark's loops, their whole transcripts embedded."""
-    return [
-        Method(
-            name,
-            distance_matrix(
-                loop_vectors(name, catalog, test_dir / f"{name}-transcripts.json"), ids
-            ),
-            description,
-        )
-        for name, description in (
-            ("A", "faster-whisper transcribe, greedy"),
-            ("A2", "BatchedInferencePipeline, batch 8, greedy"),
-        )
-    ]
-
-
 def metric_rows(methods: list[Method], works: list[str], seed: int) -> list[dict[str, Any]]:
     """Per method: MAP with its bootstrap interval and the paired difference to transcript-text."""
     per_query = {method.name: query_scores(method.distances, works) for method in methods}
@@ -303,9 +286,6 @@ def main() -> None:
             metavar="KEY=VALUE",
             help=f"any other {model.upper()} setting, as in pipeline run train {model} --set",
         )
-    parser.add_argument(
-        "--no-loops", action="store_true", help="leave out A and A2 (an hour when not cached)"
-    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--summarise", type=Path, nargs="+", metavar="JSON", help="print earlier runs side by side"
@@ -329,8 +309,6 @@ def main() -> None:
     runs, schedules, curves = train_runs(train_dir, root, args)
     embeddings = root / f"embeddings-{args.train_works}-works"
     methods = feature_methods(runs, schedules, test_dir / "features", ids, embeddings)
-    if not args.no_loops:
-        methods += loop_methods(test_csv, test_dir, ids)
     rows = metric_rows(methods, works, args.seed)
     total_s = time.perf_counter() - began
 

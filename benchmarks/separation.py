@@ -1,19 +1,15 @@
-"""What vocal separation costs per track: seconds and peak memory on a 5-minute song.
+"""What vocal separation costs: seconds and peak memory of HTDemucs on a 5-minute song.
 
-No released HTDemucs weights can be had on this machine, so cost is measured on randomly
-initialised models of two sizes, saved and loaded the way demucs saves them: the tiny model
-of the tests, and ``htdemucs-size``, the package's default HTDemucs architecture (48
-channels, depth 4, a 5-layer cross-domain transformer), whose speed does not depend on the
-values of its weights. ``--weights PATH`` adds a row for a real file (e.g. htdemucs's
-955717e8-8726e21a.th). Each measurement runs in its own process (peak RSS is per process);
-models are interleaved across repeats and medians reported.
+Measured on randomly initialised models saved the way demucs saves them (speed does not depend
+on the weights' values): the tests' tiny model and ``htdemucs-size``, the package's default
+architecture; ``--weights PATH`` adds a real file (htdemucs's 955717e8-8726e21a.th). Each
+measurement runs in its own process; models interleave over ``--repeats``, medians reported.
 
-    .venv/bin/python -m benchmarks.separation --workdir /tmp/separation-bench
+    .venv/bin/python -m benchmarks.separation --workdir /tmp/separation-bench [--device cuda]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -22,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import PIPELINE, print_table, write_json
+from benchmarks._common import PIPELINE, bench_parser, print_table, write_json
 from pipeline.config import DecodeConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.records import DecodedAudio
@@ -82,8 +78,7 @@ def measure(weights: Path, song: Path, threads: int, device: str, block_s: float
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workdir", type=Path, default=Path("separation-bench"))
+    parser = bench_parser(__doc__, "separation-bench")
     parser.add_argument("--weights", type=Path, help="a real demucs .th file to measure too")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2)")
