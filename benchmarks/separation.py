@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import PIPELINE, bench_parser, print_table, write_json
+from benchmarks._common import bench_parser, full_song_bench, print_table, write_json
 from pipeline.config import DecodeConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.records import DecodedAudio
@@ -49,15 +49,9 @@ def five_minute_song(workdir: Path) -> Path:
     target = workdir / "song-300s.npy"
     if target.exists():
         return target
-    bench = workdir / "songs"
-    options = "--works 1 --versions-per-work 2 --distractors 0 --instrumentals 0 --spoken 0"
-    subprocess.run(
-        [PIPELINE, "make-bench", "--output", str(bench), *options.split(), "--length", "full"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    full_song_bench(workdir / "songs" / "catalog.csv", 2)
     pieces = []
-    for entry in read_catalog(bench / "catalog.csv"):
+    for entry in read_catalog(workdir / "songs" / "catalog.csv"):
         audio = decode_audio(entry, DecodeConfig())
         assert isinstance(audio, DecodedAudio), audio
         pieces.append(audio.samples)
