@@ -145,7 +145,7 @@ def listing_section(
             )
             for r in rows[:LISTED_PER_REASON]
         ]
-        parts += [html.subheading(f"{outcome} ({len(rows)} tracks)")]
+        parts += [html.subheading(f"{outcome} ({len(rows)} track{'s' if len(rows) > 1 else ''})")]
         parts += [html.table(headers, shown, anchor)]
         if len(rows) > LISTED_PER_REASON:
             rest = len(rows) - LISTED_PER_REASON

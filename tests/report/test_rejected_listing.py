@@ -132,6 +132,8 @@ def test_a_long_listing_says_where_the_rest_are(two_runs: Path) -> None:
     tracks_dir = two_runs.absolute() / "tracks"
     assert f"5 more not listed; all 55 are in {tracks_dir} (Parquet)" in text
     assert text.count("more not listed") == 1  # silent (2) and no_singing (1) fit
+    assert "<h3>rejected: file_not_found (55 tracks)</h3>" in text
+    assert "<h3>ok, flagged no_singing (1 track)</h3>" in text
     start = text.index("pyarrow.parquet.read_table(")
     call = text[start : text.index(")])", start) + 3]
     rest = eval(call, {"pyarrow": pyarrow})  # the hint, as a reader would paste it
