@@ -64,6 +64,16 @@ class SingingConfig:
     beside_sung_max_no_speech_prob: float = 0.9
     beside_sung_min_avg_logprob: float = -4.0
     keep_unsung_tracks: bool = False  # True: a track with no sung segment is kept, flagged
+    # True: every window judged unsung gets a shard sample too (encoder states and verdict,
+    # marked detector_only), to train the singing detector (``pipeline run train singing``);
+    # with keep_unsung_tracks the instrumental tracks' windows are there as well.
+    keep_unsung_states: bool = False
+    # The audio-only path (``--livi-run``, ``embed --audio``) has no transcript to judge: a
+    # detector over the encoder states (``pipeline/stages/singing_detector.py``) picks the sung
+    # windows. "default": the one shipped with the package; a run folder of ``pipeline run
+    # train singing``; "none": every window is embedded and no track is rejected.
+    detector: str = "default"
+    detector_threshold: float = 0.5  # a window is sung when its probability exceeds this
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,9 @@ def write_partition(
         if isinstance(result, Rejected):
             continue
         for seg in result.segments:
-            if not (seg.sung or result.no_singing):  # evidence only: no features to train on
+            # Only the detector trains on the windows judged unsung of a sung track.
+            detector_only = not (seg.sung or result.no_singing)
+            if detector_only and not result.unsung_samples:  # evidence only: no features
                 segment_rows.append(_segment_row(entry, seg, None, None))
                 continue
             key = f"{part}/{len(samples):06d}"
@@ -126,6 +128,8 @@ def write_partition(
                 "transcript": seg.transcript.text,
                 "singing": seg.singing,
             }
+            if detector_only:
+                meta["detector_only"] = True
             samples.append(ShardSample(key, meta, arrays))
     write_table(segment_rows, "segments", out.segments_path(index))
     write_shard(samples, out.shard_path(index))

@@ -101,6 +101,7 @@ class TrackFeatures:
     info: TrackInfo
     segments: tuple[SegmentFeatures, ...]
     no_singing: str | None = None  # evidence, when kept flagged (singing.keep_unsung_tracks)
+    unsung_samples: bool = False  # unsung windows get shard samples (singing.keep_unsung_states)
 
     @property
     def language(self) -> str | None:

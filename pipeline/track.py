@@ -120,9 +120,10 @@ def _finish_track(
                 singing=verdict.reason,
             )
         )
+    unsung_samples = config.singing.keep_unsung_states
     if any(f.sung for f in features) or not features:
-        return TrackFeatures(track.info, tuple(features))
+        return TrackFeatures(track.info, tuple(features), unsung_samples=unsung_samples)
     detail = no_singing_detail(features)
     if keep_unsung:
-        return TrackFeatures(track.info, tuple(features), no_singing=detail)
+        return TrackFeatures(track.info, tuple(features), detail, unsung_samples)
     return Rejected(track.info.entry.track_id, SINGING_STAGE, "no_singing", detail)

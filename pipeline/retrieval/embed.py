@@ -89,6 +89,7 @@ def _livi(model: LiviModel, features_dir: Path) -> dict[str, np.ndarray]:
     segments = (
         (s.meta["track_id"], s.arrays["encoder"])
         for s in iter_folder(features_dir, frozenset({"encoder"}))
+        if not s.meta.get("detector_only")  # a window judged unsung, kept for the detector
     )
     for track_id, embedding in livi_segment_embeddings(model, segments):
         means.add(track_id, embedding, 1)
@@ -113,6 +114,8 @@ def _baseline(method: str, features_dir: Path) -> dict[str, np.ndarray]:
     means = TrackMeans()
     member = {"whisper-avg": "decoder", "transcript-text": "text"}[method]
     for sample in iter_folder(features_dir, frozenset({member})):
+        if sample.meta.get("detector_only"):  # judged unsung, kept for the detector
+            continue
         array = sample.arrays.get(member)
         if array is None:  # no text target: transcript under min_words
             continue
@@ -147,6 +150,8 @@ def compute_embeddings(
         return _wealy(network, config, features_dir, keep_windows)
     if isinstance(network, LiviModel):
         return _livi(network, features_dir), {}
+    if network is not None:
+        raise RetrievalInputError(f"--model {model} is a {config['kind']} run: it embeds nothing")
     return _baseline(model, features_dir), {}
 
 

@@ -29,6 +29,10 @@ def _trainer(model: str) -> tuple[Callable[[str], Any], Trainer]:
         from pipeline.train.livi import livi_preset, train_livi
 
         return livi_preset, train_livi
+    if model == "singing":
+        from pipeline.train.singing import detector_preset, train_singing
+
+        return detector_preset, train_singing
     from pipeline.train.wealy import train_wealy, wealy_preset
 
     return wealy_preset, train_wealy
@@ -84,10 +88,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def register_train(run: argparse._SubParsersAction) -> None:
-    """Add ``train livi`` and ``train wealy`` under ``pipeline run``."""
-    models = run.add_parser("train", help="train LIVI or WEALY on extracted shards")
+    """Add ``train livi``, ``train wealy`` and ``train singing`` under ``pipeline run``."""
+    models = run.add_parser("train", help="train LIVI, WEALY or the singing detector on shards")
     sub = models.add_subparsers(dest="model", required=True)
-    helps = {"livi": "audio encoder into the lyrics space", "wealy": "decoder-state embeddings"}
+    helps = {
+        "livi": "audio encoder into the lyrics space",
+        "wealy": "decoder-state embeddings",
+        "singing": "the audio-only path's singing detector, from the judge's verdicts "
+        "(extract with --set singing.keep_unsung_states=true)",
+    }
     for name, help_text in helps.items():
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--shards", type=Path, required=True, help="extraction output folder")

@@ -59,7 +59,7 @@ def index_tracks(shards: list[Path]) -> list[TrackRef]:
         for _key, meta, refs in index_shard(shard):
             track_id = meta["track_id"]
             works[track_id] = work_key(meta)
-            if "decoder" in refs:
+            if "decoder" in refs and not meta.get("detector_only"):
                 segments[track_id].append((meta["segment_index"], refs["decoder"]))
     tracks = [
         TrackRef(t, works[t], tuple(ref for _, ref in sorted(segments[t], key=lambda s: s[0])))

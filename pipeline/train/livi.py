@@ -183,7 +183,7 @@ def livi_validation_map(
 
     for shard in shards:
         for sample in iter_samples(shard, frozenset({"encoder"})):
-            if work_key(sample.meta) in val_works:
+            if work_key(sample.meta) in val_works and not sample.meta.get("detector_only"):
                 works[sample.meta["track_id"]] = work_key(sample.meta)
                 pending.append((sample.meta["track_id"], sample.arrays["encoder"]))
                 if len(pending) == batch_size:

@@ -16,7 +16,10 @@ from pipeline.train.run_dir import (
     load_checkpoint,
     read_run_config,
 )
+from pipeline.train.singing import DetectorConfig, SingingDetector
 from pipeline.train.wealy import WealyConfig, WealyModel
+
+Trained = LiviModel | WealyModel | SingingDetector
 
 
 def run_checkpoint(run_dir: Path) -> Path:
@@ -27,14 +30,16 @@ def run_checkpoint(run_dir: Path) -> Path:
     return checkpoint
 
 
-def load_run(run_dir: Path, device: torch.device) -> tuple[LiviModel | WealyModel, dict[str, Any]]:
+def load_run(run_dir: Path, device: torch.device) -> tuple[Trained, dict[str, Any]]:
     """The model of a run folder with its ``best.pt`` (else ``last.pt``) weights, in eval mode."""
     kind, values = read_run_config(run_dir)
     checkpoint = run_checkpoint(run_dir)
     if kind == "livi":
-        model: LiviModel | WealyModel = LiviModel(config_from_dict(LiviConfig, values))
+        model: Trained = LiviModel(config_from_dict(LiviConfig, values))
     elif kind == "wealy":
         model = WealyModel(config_from_dict(WealyConfig, values))
+    elif kind == "singing":
+        model = SingingDetector(config_from_dict(DetectorConfig, values))
     else:
         raise RunFolderError(f"{run_dir}: unknown run kind {kind!r} in its config")
     model.load_state_dict(load_checkpoint(checkpoint)["model"])
