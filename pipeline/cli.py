@@ -11,6 +11,7 @@ import argparse
 import errno
 import logging
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -148,8 +149,10 @@ def _to_stderr(message: str, level: int, log_format: str) -> None:
 
 
 def _print_summary(
-    summary: RunSummary, config: ExtractConfig, log_file: Path, log_format: str
+    summary: RunSummary, config: ExtractConfig, log_file: Path | str, log_format: str
 ) -> None:
+    from pipeline.io.object_store import join
+
     s = summary.to_dict()
     rate = s["audio_s_per_wall_s"]
     lines = [
@@ -165,7 +168,7 @@ def _print_summary(
         f"retries     {sum(s['task_retries'].values())} task run(s) failed and were re-run"
         + "".join(f", {kind} {n}" for kind, n in s["task_retries"].items()),
         f"outputs     {config.output}  (log: {log_file})",
-        f"report      {Path(config.output) / REPORT_FILE}",
+        f"report      {join(config.output, REPORT_FILE)}",
     ]
     for index, error in s["failed_partitions"].items():
         lines.append(f"FAILED      partition {index}: {error} (re-run to retry)")
@@ -203,11 +206,14 @@ def _extract(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides, args.set)
     if config.separate.method != "none":
         weights_path(config.separate.weights)  # a missing file fails before torch loads
+    from pipeline.io.object_store import is_url, upload_log
     from pipeline.runner import check_separator, run_extract
 
     check_separator(config)  # before anything is written
     output = Path(config.output)
-    if output.exists() and not output.is_dir():
+    if is_url(config.output):  # logged on local scratch, uploaded to its logs/ at the end
+        output = Path(tempfile.mkdtemp(prefix="pipeline-extract-"))
+    elif output.exists() and not output.is_dir():
         raise OutputDirError(f"--output {output} is a file; name a folder (made if missing)")
     try:
         log_file = _setup_logging(output, args.log_format)
@@ -221,6 +227,8 @@ def _extract(args: argparse.Namespace) -> int:
     finally:
         if progress is not None:
             progress.close()
+        if is_url(config.output):
+            log_file = upload_log(log_file, config.output)
     _print_summary(summary, config, log_file, args.log_format)
     if summary.failed_partitions:
         return 1

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from pipeline.io.embeddings import read_embeddings, write_embeddings
-from pipeline.io.output_dir import EMBEDDINGS, OutputDir, file_record
+from pipeline.io.output_dir import EMBEDDINGS, OutputDir
 from pipeline.io.parquet import read_table, write_table
 from pipeline.io.webdataset import ShardSample, iter_samples, write_shard
 from pipeline.records import CatalogEntry, Rejected, SegmentFeatures, TrackEmbedding, TrackFeatures
@@ -131,9 +132,13 @@ def write_partition(
             if detector_only:
                 meta["detector_only"] = True
             samples.append(ShardSample(key, meta, arrays))
-    write_table(segment_rows, "segments", out.segments_path(index))
-    write_shard(samples, out.shard_path(index))
-    return _commit(index, [e.track_id for e in entries], track_rows, len(segment_rows), out)
+    files = {
+        f"segments/{part}.parquet": partial(write_table, segment_rows, "segments"),
+        out.shard_rel(index): partial(write_shard, samples),
+    }
+    records = {rel: out.commit_file(rel, write) for rel, write in files.items()}
+    ids = [e.track_id for e in entries]
+    return _commit(index, ids, track_rows, len(segment_rows), out, records)
 
 
 def write_groups(
@@ -160,32 +165,36 @@ def write_embedding_partition(
         for e, r in zip(entries, results, strict=True)
         if isinstance(r, TrackEmbedding)
     }
-    write_embeddings(embeddings, list(embeddings), out.embeddings_path(index))
+    rel = f"embeddings/{out.part_name(index)}.parquet"
+    records = {rel: out.commit_file(rel, partial(write_embeddings, embeddings, list(embeddings)))}
     windows = sum(r.segment_count for r in results if isinstance(r, TrackEmbedding))
-    return _commit(index, [e.track_id for e in entries], track_rows, windows, out)
+    return _commit(index, [e.track_id for e in entries], track_rows, windows, out, records)
 
 
 def prune_partition(index: int, keep_track_ids: list[str], out: OutputDir) -> dict[str, Any]:
     """Rewrite a complete partition without the tracks that left or changed in the catalog."""
     keep = {printable(t) for t in keep_track_ids}
-    tracks = [
-        r for r in read_table(out.tracks_path(index), "tracks").to_pylist() if r["track_id"] in keep
-    ]
+    part = out.part_name(index)
+    with out.local_copy(f"tracks/{part}.parquet") as path:
+        tracks = [r for r in read_table(path, "tracks").to_pylist() if r["track_id"] in keep]
     if out.embeddings_only:
-        ids, vectors = read_embeddings(out.embeddings_path(index), allow_empty=True)
+        rel = f"embeddings/{part}.parquet"
+        with out.local_copy(rel) as path:
+            ids, vectors = read_embeddings(path, allow_empty=True)
         kept = {t: v for t, v in zip(ids, vectors, strict=True) if t in keep}
-        write_embeddings(kept, list(kept), out.embeddings_path(index))
+        records = {rel: out.commit_file(rel, partial(write_embeddings, kept, list(kept)))}
         windows = sum(r["segment_count"] for r in tracks if r["status"] == "ok")
-        return _commit(index, keep_track_ids, tracks, windows, out)
-    segments = [
-        r
-        for r in read_table(out.segments_path(index), "segments").to_pylist()
-        if r["track_id"] in keep
-    ]
-    samples = [s for s in iter_samples(out.shard_path(index)) if s.meta["track_id"] in keep]
-    write_table(segments, "segments", out.segments_path(index))
-    write_shard(samples, out.shard_path(index))
-    return _commit(index, keep_track_ids, tracks, len(segments), out)
+        return _commit(index, keep_track_ids, tracks, windows, out, records)
+    with out.local_copy(f"segments/{part}.parquet") as path:
+        segments = [r for r in read_table(path, "segments").to_pylist() if r["track_id"] in keep]
+    with out.local_copy(out.shard_rel(index)) as path:
+        samples = [s for s in iter_samples(path) if s.meta["track_id"] in keep]
+    files = {
+        f"segments/{part}.parquet": partial(write_table, segments, "segments"),
+        out.shard_rel(index): partial(write_shard, samples),
+    }
+    records = {rel: out.commit_file(rel, write) for rel, write in files.items()}
+    return _commit(index, keep_track_ids, tracks, len(segments), out, records)
 
 
 def merge_embeddings(out: OutputDir, indices: list[int]) -> None:
@@ -193,9 +202,10 @@ def merge_embeddings(out: OutputDir, indices: list[int]) -> None:
     ``run match`` and ``search`` read."""
     embeddings: dict[str, np.ndarray] = {}
     for index in indices:
-        ids, vectors = read_embeddings(out.embeddings_path(index), allow_empty=True)
+        with out.local_copy(f"embeddings/{out.part_name(index)}.parquet") as path:
+            ids, vectors = read_embeddings(path, allow_empty=True)
         embeddings.update(zip(ids, vectors, strict=True))
-    write_embeddings(embeddings, list(embeddings), out.root / EMBEDDINGS)
+    out.commit_file(EMBEDDINGS, partial(write_embeddings, embeddings, list(embeddings)))
 
 
 def _commit(
@@ -204,9 +214,11 @@ def _commit(
     track_rows: list[dict[str, Any]],
     segments: int,  # rows of the segments table; windows embedded in LIVI-only extraction
     out: OutputDir,
+    records: dict[str, dict[str, Any]],  # the partition's other files, already committed
 ) -> dict[str, Any]:
     """The tracks table, then the marker: the partition's other files are already written."""
-    write_table(track_rows, "tracks", out.tracks_path(index))
+    tracks_rel = f"tracks/{out.part_name(index)}.parquet"
+    records[tracks_rel] = out.commit_file(tracks_rel, partial(write_table, track_rows, "tracks"))
     ok = [r for r in track_rows if r["status"] == "ok"]
     reasons = Counter(r["reason"] for r in track_rows if r["status"] != "ok")
     flags = Counter(r["reason"] for r in ok if r.get("reason"))
@@ -220,7 +232,7 @@ def _commit(
         "segments": segments,
         "audio_s": sum(r["duration_s"] for r in ok),
         "track_ids": track_ids,
-        "files": {rel: file_record(out.root / rel) for rel in out.partition_files(index)},
+        "files": {rel: records[rel] for rel in out.partition_files(index)},
         "completed_at": datetime.now(UTC).isoformat(timespec="milliseconds"),  # throughput
     }
     out.write_marker(index, marker)

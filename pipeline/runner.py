@@ -40,7 +40,6 @@ from pipeline.partition import (
     write_partition,
 )
 from pipeline.plan import Plan, make_plan, plan_document, track_fingerprint
-from pipeline.report import write_report
 from pipeline.retries import retry_counts, start_counting, stop_counting
 from pipeline.retrieval.audio import embed_tracks_audio
 from pipeline.stages.embed_text import TEXT_ENCODER
@@ -246,7 +245,7 @@ def _reuse_completed(out: OutputDir, plan: Plan) -> dict[int, dict[str, Any]]:
             else:
                 marker = None
         if marker is None:
-            out.marker_path(index).unlink(missing_ok=True)  # it will be recomputed
+            out.remove(out.marker_rel(index))  # it will be recomputed
         else:
             markers[index] = marker
     return markers
@@ -283,16 +282,16 @@ def run_extract(
     started, started_at = time.monotonic(), utc_now()
     check_separator(config)
     entries = read_catalog(Path(config.input))
-    out = OutputDir(Path(config.output), embeddings_only=bool(config.livi_run))
+    out = OutputDir.at(config.output, embeddings_only=bool(config.livi_run))
     summary = RunSummary()
-    with out.lock():
+    with out.lock(run_id):
         header = manifest_header(config)
         out.check_compatible(header, overwrite)
         if removed := out.remove_leftovers():
             log.info("removed %d temporary file(s) left by an interrupted run", removed)
         earlier_runs = (out.read_manifest() or {}).get("runs", [])
         out.write_manifest(header | {"status": "running", "partitions": [], "runs": earlier_runs})
-        (out.root / EMBEDDINGS).unlink(missing_ok=True)  # rewritten once every partition is
+        out.remove(EMBEDDINGS)  # rewritten once every partition is
         fingerprints = {e.track_id: track_fingerprint(e) for e in entries}
         partitions = make_plan(entries, fingerprints, out.read_plan(), config.partition_size)
         out.write_plan(plan_document(partitions, fingerprints))
@@ -336,7 +335,7 @@ def run_extract(
                 "runs": [*earlier_runs, _run_record(summary, run_id, started_at, status)],
             }
         )
-        write_report(out.root)
+        out.write_report()
     return summary
 
 

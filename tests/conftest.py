@@ -6,11 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.audio_fixtures import espeak
+from tests.s3_server import S3Server, s3_server
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 REPO = Path(__file__).resolve().parents[1]
@@ -44,12 +46,12 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str
     )
 
 
-def extract_command(catalog: Path, output: Path, *extra: str) -> list[str]:
+def extract_command(catalog: Path, output: Path | str, *extra: str) -> list[str]:
     """The whole ``pipeline run extract`` command line, for ``run_cli`` or ``Popen``."""
     return [PIPELINE, "run", "extract", "--input", str(catalog), "--output", str(output), *extra]
 
 
-def run_extract(catalog: Path, output: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_extract(catalog: Path, output: Path | str, *extra: str) -> subprocess.CompletedProcess[str]:
     return run_cli(*extract_command(catalog, output, *extra)[1:])
 
 
@@ -79,3 +81,25 @@ def tiny_htdemucs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.separator_fixtures import save_htdemucs
 
     return save_htdemucs(tmp_path_factory.mktemp("htdemucs"))
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """A real S3-compatible server on 127.0.0.1 (``tests/s3_server.py``), for the session."""
+    with s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_env(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
+    """The writer's credentials and the server's endpoint in the environment, as a user's
+    shell or a pod would have them; fsspec's cached clients forgotten."""
+    from s3fs import S3FileSystem
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    S3FileSystem.clear_instance_cache()
+    yield s3
+    S3FileSystem.clear_instance_cache()

@@ -2,6 +2,9 @@
 
 A partition counts as done only when its marker exists and every file it lists has the
 recorded size; the marker is written last, so a crash mid-partition means "redo it".
+``OutputDir`` is a local folder; ``pipeline.io.object_store.ObjectOutputDir`` gives the same
+methods for a prefix of an object store (``s3://bucket/prefix``), where the marker, written
+last, is the commit.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import fcntl
 import hashlib
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +66,39 @@ class OutputDir:
     embeddings_only: bool = False  # LIVI-only extraction: tracks and embeddings, no shards
 
     @staticmethod
+    def at(location: str | Path, embeddings_only: bool = False) -> OutputDir:
+        """The output ``--output`` names: a local folder, or an object store prefix
+        (``s3://bucket/prefix``, any fsspec URL; ``pipeline.io.object_store``)."""
+        from pipeline.io.object_store import output_dir_for
+
+        return output_dir_for(str(location), embeddings_only)
+
+    @staticmethod
     def part_name(index: int) -> str:
         return f"part-{index:05d}"
+
+    @property
+    def location(self) -> str:
+        """The folder or URL, as the user named it, for messages."""
+        return str(self.root)
+
+    def commit_file(self, rel: str, write: Callable[[Path], None]) -> dict[str, Any]:
+        """``write(path)`` the file ``rel`` (the writers commit atomically); its record."""
+        write(self.root / rel)
+        return file_record(self.root / rel)
+
+    @contextmanager
+    def local_copy(self, rel: str) -> Iterator[Path]:
+        """A local path holding the file ``rel``, for readers that need one."""
+        yield self.root / rel
+
+    def remove(self, rel: str) -> None:
+        (self.root / rel).unlink(missing_ok=True)
+
+    def write_report(self) -> None:
+        from pipeline.report import write_report
+
+        write_report(self.root)
 
     def tracks_path(self, index: int) -> Path:
         return self.root / "tracks" / f"{self.part_name(index)}.parquet"
@@ -106,8 +140,11 @@ class OutputDir:
     def write_plan(self, plan: dict[str, Any]) -> None:
         atomic_write_bytes(self.root / PLAN, json.dumps(plan).encode())
 
+    def marker_rel(self, index: int) -> str:
+        return f"_complete/{self.part_name(index)}.json"
+
     def marker_path(self, index: int) -> Path:
-        return self.root / "_complete" / f"{self.part_name(index)}.json"
+        return self.root / self.marker_rel(index)
 
     def write_marker(self, index: int, marker: dict[str, Any]) -> None:
         atomic_write_bytes(self.marker_path(index), json.dumps(marker, indent=1).encode())
@@ -125,8 +162,9 @@ class OutputDir:
         return marker
 
     @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Refuse a second concurrent run on the same folder instead of corrupting it."""
+    def lock(self, run_id: str | None = None) -> Iterator[None]:
+        """Refuse a second concurrent run on the same folder instead of corrupting it (an
+        object store's lock also records ``run_id``; a local one dies with its process)."""
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "w") as f:
             try:
@@ -163,15 +201,19 @@ class OutputDir:
         if old == new:
             return
         if overwrite:
-            for name in (*_DATA_DIRS, MANIFEST, PLAN, EMBEDDINGS):
-                target = self.root / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                else:
-                    target.unlink(missing_ok=True)
+            self.clear()
             return
         differences = "; ".join(describe_differences(old, new))
         raise OutputDirError(
-            f"{self.root} holds outputs of different settings or models ({differences}). "
+            f"{self.location} holds outputs of different settings or models ({differences}). "
             "Use the same settings to resume, another --output, or --overwrite to replace them."
         )
+
+    def clear(self) -> None:
+        """Delete every output (for ``--overwrite``); logs stay."""
+        for name in (*_DATA_DIRS, MANIFEST, PLAN, EMBEDDINGS):
+            target = self.root / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)

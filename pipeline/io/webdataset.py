@@ -4,6 +4,10 @@ Members are written in key order with fixed metadata (mtime 0, root owner), so i
 inputs give byte-identical shards. Reading goes through ``iter_samples`` (streaming, optionally
 only some arrays) or ``index_shard`` (metadata and array locations, for random access later);
 both load arrays without pickle and refuse member names that could escape a folder.
+
+A shard is a local path or an fsspec URL (``s3://bucket/features/shards/part-00000.tar``):
+a URL is read through the store's file object (ranged reads, a readahead buffer), never
+downloaded whole first, and an ``ArrayRef`` of one loads its array with one ranged GET.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import io
 import json
 import tarfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -20,6 +25,22 @@ import numpy as np
 
 from pipeline.errors import UserError
 from pipeline.io.atomic import atomic_path
+from pipeline.io.object_store import is_url
+
+Shard = Path | str  # a local file, or an fsspec URL
+
+
+@contextmanager
+def _open_tar(shard: Shard) -> Iterator[tarfile.TarFile]:
+    """The shard as a tar file: a local file, or a store's object read as it goes."""
+    if not is_url(shard):
+        with tarfile.open(shard, "r:") as tar:
+            yield tar
+        return
+    import fsspec
+
+    with fsspec.open(str(shard), "rb") as f, tarfile.open(fileobj=f, mode="r:") as tar:
+        yield tar
 
 
 @dataclass(frozen=True)
@@ -90,13 +111,13 @@ def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
     return tar.extractfile(member).read()  # type: ignore[union-attr]
 
 
-def iter_samples(shard: Path, arrays: frozenset[str] | None = None) -> Iterator[ShardSample]:
+def iter_samples(shard: Shard, arrays: frozenset[str] | None = None) -> Iterator[ShardSample]:
     """Samples of one shard in file order.
 
     ``arrays`` names the array members to load (e.g. ``{"decoder"}``); the others are skipped
     unread, which matters when the 1.5 MB of encoder states per sample are not needed.
     """
-    with tarfile.open(shard, "r:") as tar:
+    with _open_tar(shard) as tar:
         for key, members in _grouped(tar):
             meta: dict[str, Any] = {}
             loaded: dict[str, np.ndarray] = {}
@@ -109,8 +130,11 @@ def iter_samples(shard: Path, arrays: frozenset[str] | None = None) -> Iterator[
             yield ShardSample(key, meta, loaded)
 
 
-def list_shards(folder: Path) -> list[Path]:
-    """The shards of an extraction output (or of a bare folder of shards), in name order."""
+def list_shards(folder: Shard) -> list[Shard]:
+    """The shards of an extraction output (or of a bare folder of shards), in name order; of
+    a URL prefix, their URLs."""
+    if is_url(folder):
+        return _list_store_shards(str(folder).rstrip("/"))
     folder = Path(folder)
     shards_dir = folder / "shards" if (folder / "shards").is_dir() else folder
     shards = sorted(shards_dir.glob("part-*.tar"))  # .tmp- leftovers do not match
@@ -119,7 +143,20 @@ def list_shards(folder: Path) -> list[Path]:
     return shards
 
 
-def iter_folder(folder: Path, arrays: frozenset[str] | None = None) -> Iterator[ShardSample]:
+def _list_store_shards(url: str) -> list[Shard]:
+    from fsspec.core import url_to_fs
+
+    fs, base = url_to_fs(url)
+    shards_dir = f"{base}/shards" if fs.isdir(f"{base}/shards") else base
+    shards = sorted(fs.glob(f"{shards_dir}/part-*.tar"))
+    if not shards:
+        raise NoShardsError(
+            f"{url}: no part-*.tar shards under it; run `pipeline run extract --output {url}`"
+        )
+    return [fs.unstrip_protocol(s) for s in shards]
+
+
+def iter_folder(folder: Shard, arrays: frozenset[str] | None = None) -> Iterator[ShardSample]:
     """Every sample of every shard of ``folder``, streaming, one shard open at a time."""
     for shard in list_shards(folder):
         yield from iter_samples(shard, arrays)
@@ -129,15 +166,21 @@ def iter_folder(folder: Path, arrays: frozenset[str] | None = None) -> Iterator[
 class ArrayRef:
     """Where one ``.npy`` member's bytes lie in an uncompressed shard, for random access."""
 
-    shard: Path
+    shard: Shard
     offset: int
     size: int
     shape: tuple[int, ...]
 
     def load(self) -> np.ndarray:
-        with open(self.shard, "rb") as f:
-            f.seek(self.offset)
-            data = f.read(self.size)
+        if is_url(self.shard):  # one ranged GET
+            from fsspec.core import url_to_fs
+
+            fs, path = url_to_fs(str(self.shard))
+            data = fs.cat_file(path, start=self.offset, end=self.offset + self.size)
+        else:
+            with open(self.shard, "rb") as f:
+                f.seek(self.offset)
+                data = f.read(self.size)
         return np.load(io.BytesIO(data), allow_pickle=False)
 
 
@@ -154,9 +197,10 @@ def _npy_shape(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[int, ...]
     return tuple(shape)
 
 
-def index_shard(shard: Path) -> Iterator[tuple[str, dict[str, Any], dict[str, ArrayRef]]]:
+def index_shard(shard: Shard) -> Iterator[tuple[str, dict[str, Any], dict[str, ArrayRef]]]:
     """(key, json meta, array name -> ArrayRef) per sample; reads json and .npy headers only."""
-    with tarfile.open(shard, "r:") as tar:
+    where = shard if is_url(shard) else Path(shard)
+    with _open_tar(shard) as tar:
         for key, members in _grouped(tar):
             meta: dict[str, Any] = {}
             refs: dict[str, ArrayRef] = {}
@@ -165,6 +209,6 @@ def index_shard(shard: Path) -> Iterator[tuple[str, dict[str, Any], dict[str, Ar
                     meta = json.loads(_read(tar, member))
                 elif suffix.endswith(".npy"):
                     refs[suffix.removesuffix(".npy")] = ArrayRef(
-                        Path(shard), member.offset_data, member.size, _npy_shape(tar, member)
+                        where, member.offset_data, member.size, _npy_shape(tar, member)
                     )
             yield key, meta, refs

@@ -1,0 +1,327 @@
+"""Outputs on object storage: ``--output s3://bucket/prefix`` (or ``gs://``, ``abfs://``, any
+fsspec URL), with the guarantees of a local folder and no rename.
+
+Each file is written whole on local scratch by the same writers as a local run (so the bytes
+are the same), then uploaded in one PUT (a multipart upload for large files): an object store
+shows an object only once its upload completes, so no reader ever sees half of one. The
+partition's completion marker is uploaded last and is the commit; resume trusts markers only,
+as locally. A lock object holding the run id is taken with a conditional write
+(``If-None-Match: *``) where the store offers one (S3, MinIO, moto), so two drivers cannot both
+take it; a driver refreshes it while it runs, and a lock left by a killed driver is taken over
+once its process is gone (same host) or it has not been refreshed for ``LOCK_STALE_S``.
+
+Credentials come only from the store's usual places (environment, config files, instance
+roles): nothing here takes or records one. The endpoint of an S3-compatible server comes from
+``AWS_ENDPOINT_URL`` or the AWS config file, like any boto client's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from fsspec import AbstractFileSystem
+from fsspec.core import url_to_fs
+
+from pipeline.io.output_dir import (
+    _DATA_DIRS,
+    EMBEDDINGS,
+    MANIFEST,
+    PLAN,
+    OutputDir,
+    OutputDirError,
+    file_record,
+)
+
+log = logging.getLogger(__name__)
+
+LOCK = "_lock.json"
+LOCK_REFRESH_S = 30.0
+LOCK_STALE_S = 300.0  # a lock not refreshed for this long belongs to a dead driver
+
+
+def is_url(location: str | os.PathLike[str]) -> bool:
+    """An fsspec URL other than a local ``file://`` one."""
+    text = str(location)
+    return "://" in text and not text.startswith("file://")
+
+
+def join(location: str | os.PathLike[str], *names: str) -> str:
+    """``location/name/...`` for a folder or a URL."""
+    if not is_url(location):
+        return str(Path(location).joinpath(*names))
+    return "/".join([str(location).rstrip("/"), *names])
+
+
+def output_dir_for(location: str, embeddings_only: bool = False) -> OutputDir:
+    """The output of ``--output``: a local folder, or a prefix of an object store."""
+    if is_url(location):
+        return ObjectOutputDir(
+            PurePosixPath(location.split("://", 1)[1]),  # type: ignore[arg-type]
+            embeddings_only,
+            url=location.rstrip("/"),
+        )
+    return OutputDir(Path(location.removeprefix("file://")), embeddings_only)
+
+
+def store_error(url: str, error: Exception) -> OutputDirError:
+    """One line for what the store said: no bucket, bad credentials, no permission, no server."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    lowered = text.lower()
+    bucket = url.split("://", 1)[0] + "://" + url.split("://", 1)[1].split("/", 1)[0]
+    if isinstance(error, FileNotFoundError) and "bucket" in lowered:
+        fix = f"no such bucket {bucket} ({text}); create it, or check --output"
+    elif any(k in lowered for k in ("signature", "accesskeyid", "access key", "security token")):
+        fix = (
+            f"the store refused the credentials ({text}); check AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the instance role"
+        )
+    elif isinstance(error, PermissionError):
+        fix = f"no permission to write there ({text}); use a prefix these credentials may write"
+    else:
+        fix = f"cannot use the store ({type(error).__name__}: {text}); check AWS_ENDPOINT_URL"
+    return OutputDirError(f"--output {url}: {fix}")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class ObjectOutputDir(OutputDir):
+    """An output prefix on an object store. ``root`` is the prefix without the protocol and
+    only names things: every read and write goes through ``fs``."""
+
+    url: str = ""
+
+    @property
+    def fs(self) -> AbstractFileSystem:
+        fs, _ = url_to_fs(self.url)  # fsspec caches one instance per store and settings
+        return fs
+
+    @property
+    def base(self) -> str:
+        return str(self.root)
+
+    def key(self, rel: str) -> str:
+        return f"{self.base}/{rel}"
+
+    @property
+    def location(self) -> str:
+        return self.url
+
+    def _cat(self, rel: str) -> bytes | None:
+        try:
+            return self.fs.cat_file(self.key(rel))
+        except FileNotFoundError:
+            return None
+
+    def _put_bytes(self, rel: str, data: bytes) -> None:
+        self.fs.pipe_file(self.key(rel), data)
+
+    # --- files -----------------------------------------------------------------------------
+
+    def commit_file(self, rel: str, write: Any) -> dict[str, Any]:
+        """Write on local scratch, upload whole (the object appears complete or not at all)."""
+        with tempfile.TemporaryDirectory(prefix="pipeline-stage-") as scratch:
+            local = Path(scratch) / PurePosixPath(rel).name
+            write(local)
+            self.fs.put_file(str(local), self.key(rel))
+            return file_record(local)
+
+    @contextmanager
+    def local_copy(self, rel: str) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="pipeline-read-") as scratch:
+            local = Path(scratch) / PurePosixPath(rel).name
+            self.fs.get_file(self.key(rel), str(local))
+            yield local
+
+    def remove(self, rel: str) -> None:
+        try:
+            self.fs.rm_file(self.key(rel))
+        except FileNotFoundError:
+            pass
+
+    def remove_partition(self, index: int) -> None:
+        self.remove(self.marker_rel(index))
+        for rel in self.partition_files(index):
+            self.remove(rel)
+
+    def existing_partitions(self) -> list[int]:
+        """One listing per folder; it also fills the listing cache that ``completed_marker``'s
+        size checks then read, so resuming 60,000 partitions costs a few hundred requests."""
+        names: set[str] = set()
+        for folder in _DATA_DIRS:
+            try:
+                entries = self.fs.ls(self.key(folder), detail=False)
+            except FileNotFoundError:
+                continue
+            names.update(
+                PurePosixPath(e).name.split(".")[0]
+                for e in entries
+                if PurePosixPath(e).name.startswith("part-")
+            )
+        return sorted(int(n.removeprefix("part-")) for n in names)
+
+    def read_plan(self) -> dict[str, Any] | None:
+        data = self._cat(PLAN)
+        return None if data is None else json.loads(data)
+
+    def write_plan(self, plan: dict[str, Any]) -> None:
+        self._put_bytes(PLAN, json.dumps(plan).encode())
+
+    def write_marker(self, index: int, marker: dict[str, Any]) -> None:
+        self._put_bytes(self.marker_rel(index), json.dumps(marker, indent=1).encode())
+
+    def completed_marker(self, index: int) -> dict[str, Any] | None:
+        data = self._cat(self.marker_rel(index))
+        if data is None:
+            return None
+        marker = json.loads(data)
+        for rel, record in marker["files"].items():
+            try:
+                size = self.fs.info(self.key(rel))["size"]
+            except FileNotFoundError:
+                return None
+            if size != record["bytes"]:
+                return None
+        return marker
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        data = self._cat(MANIFEST)
+        return None if data is None else json.loads(data)
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        self._put_bytes(MANIFEST, json.dumps(manifest, indent=1).encode())
+
+    def remove_leftovers(self) -> int:
+        return 0  # files are staged on local scratch, never under the prefix
+
+    def clear(self) -> None:
+        for name in (*_DATA_DIRS, MANIFEST, PLAN, EMBEDDINGS):
+            try:
+                self.fs.rm(self.key(name), recursive=True)
+            except FileNotFoundError:
+                pass
+
+    def write_report(self) -> None:
+        """The report is built from the prefix's tables (tracks and segments, never the
+        shards) copied to local scratch, then uploaded."""
+        from pipeline.report import REPORT_FILE, write_report
+
+        with tempfile.TemporaryDirectory(prefix="pipeline-report-") as scratch:
+            local = Path(scratch) / (PurePosixPath(self.base).name or "output")
+            local.mkdir()
+            for name in ("tracks", "segments", "_complete", MANIFEST, PLAN):
+                if self.fs.exists(self.key(name)):
+                    self.fs.get(self.key(name), str(local / name), recursive=True)
+            write_report(local)
+            self.fs.put_file(str(local / REPORT_FILE), self.key(REPORT_FILE))
+
+    # --- lock ------------------------------------------------------------------------------
+
+    def _lock_document(self, run_id: str | None) -> bytes:
+        return json.dumps(
+            {
+                "run_id": run_id,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "refreshed_at": _now(),
+                "refreshed_unix": time.time(),
+            }
+        ).encode()
+
+    def _take_lock(self, run_id: str | None) -> None:
+        """Create the lock object only if none exists; take over a dead driver's lock."""
+        for attempt in range(2):
+            try:
+                self.fs.pipe_file(self.key(LOCK), self._lock_document(run_id), mode="create")
+                return
+            except FileExistsError:
+                pass
+            except (TypeError, NotImplementedError, ValueError):
+                # A store without conditional writes: check, then write (a narrow race that
+                # two drivers started in the same second could both win; see the docs).
+                if self._cat(LOCK) is None:
+                    self._put_bytes(LOCK, self._lock_document(run_id))
+                    return
+            held = self._cat(LOCK)
+            holder = json.loads(held) if held else None
+            if attempt == 0 and (holder is None or self._is_stale(holder)):
+                log.info("taking over the lock of a driver that is gone: %s", holder)
+                self.remove(LOCK)
+                continue
+            assert holder is not None
+            raise OutputDirError(
+                f"{self.url}: another extraction (run {holder.get('run_id')} on "
+                f"{holder.get('host')}, pid {holder.get('pid')}, alive at "
+                f"{holder.get('refreshed_at')}) is running on this prefix; wait for it or "
+                "choose another --output"
+            )
+
+    @staticmethod
+    def _is_stale(holder: dict[str, Any]) -> bool:
+        if holder.get("host") == socket.gethostname() and not _pid_alive(int(holder["pid"])):
+            return True
+        return time.time() - float(holder.get("refreshed_unix", 0)) > LOCK_STALE_S
+
+    @contextmanager
+    def lock(self, run_id: str | None = None) -> Iterator[None]:
+        try:
+            self.fs.invalidate_cache(self.base)
+            self._take_lock(run_id)
+        except OutputDirError:
+            raise
+        except OSError as e:  # s3fs raises OSError subclasses for what the store answers
+            raise store_error(self.url, e) from None
+        stop = threading.Event()
+
+        def refresh() -> None:
+            while not stop.wait(LOCK_REFRESH_S):
+                try:
+                    self._put_bytes(LOCK, self._lock_document(run_id))
+                except OSError as e:
+                    log.warning("could not refresh the lock %s: %s", self.key(LOCK), e)
+
+        thread = threading.Thread(target=refresh, name="pipeline-lock", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            self.remove(LOCK)
+
+
+def upload_log(log_file: Path, location: str) -> str:
+    """Copy a run's log from local scratch to ``location/logs/``; its URL (the local file when
+    the store refuses it, which the run's own error already says)."""
+    target = join(location, "logs", log_file.name)
+    try:
+        fs, path = url_to_fs(target)
+        fs.put_file(str(log_file), path)
+    except OSError as e:
+        log.warning("could not upload the log to %s: %s", target, e)
+        return str(log_file)
+    return target

@@ -1,0 +1,169 @@
+"""Outputs on a real S3-compatible server (moto's, over HTTP through s3fs): the same bytes as
+a local folder, markers as the commit, the lock, and one line per thing the store refuses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fsspec.core import url_to_fs
+
+from pipeline.io.object_store import LOCK, ObjectOutputDir, join
+from pipeline.io.output_dir import OutputDir, OutputDirError
+from pipeline.io.parquet import write_table
+from pipeline.io.webdataset import (
+    NoShardsError,
+    ShardSample,
+    index_shard,
+    iter_samples,
+    list_shards,
+    write_shard,
+)
+from tests.s3_server import BUCKET, S3Server
+
+
+def _write(out: OutputDir, index: int) -> dict[str, dict]:
+    """A partition's files, written through ``out``; their records."""
+    rng = np.random.default_rng(index)
+    samples = [
+        ShardSample(
+            f"part-{index:05d}/{i:06d}",
+            {"track_id": f"t{i}", "segment_index": 0},
+            {"encoder": rng.standard_normal((1500, 8)).astype(np.float16)},
+        )
+        for i in range(3)
+    ]
+    rows = [
+        {
+            "track_id": f"t{i}",
+            "audio_path": f"t{i}.wav",
+            "catalog_line": i + 2,
+            "status": "ok",
+            "segment_count": 1,
+        }
+        for i in range(3)
+    ]
+    part = out.part_name(index)
+    files = {
+        f"tracks/{part}.parquet": partial(write_table, rows, "tracks"),
+        f"segments/{part}.parquet": partial(write_table, [], "segments"),
+        out.shard_rel(index): partial(write_shard, samples),
+    }
+    records = {rel: out.commit_file(rel, write) for rel, write in files.items()}
+    out.write_marker(index, {"partition": index, "files": records})
+    return records
+
+
+def test_objects_are_the_bytes_of_a_local_folder(s3_env: S3Server, tmp_path: Path) -> None:
+    local = OutputDir.at(tmp_path / "local")
+    remote = OutputDir.at(f"s3://{BUCKET}/same-bytes")
+    assert isinstance(remote, ObjectOutputDir) and remote.location == f"s3://{BUCKET}/same-bytes"
+    assert _write(local, 0) == _write(remote, 0)
+    fs, _ = url_to_fs(remote.url)
+    for rel in remote.partition_files(0):
+        assert fs.cat_file(remote.key(rel)) == (local.root / rel).read_bytes()
+    assert remote.existing_partitions() == [0]
+    assert remote.completed_marker(0) is not None
+
+
+def test_only_a_marker_whose_files_are_intact_counts(s3_env: S3Server) -> None:
+    out = ObjectOutputDir.at(f"s3://{BUCKET}/markers")
+    _write(out, 0)
+    _write(out, 1)
+    out.remove(out.marker_rel(1))  # a driver killed before the commit
+    fs, _ = url_to_fs(out.url)
+    fs.pipe_file(out.key("shards/part-00000.tar"), b"truncated")  # not what the marker says
+    fs.invalidate_cache()
+    assert out.existing_partitions() == [0, 1]
+    assert out.completed_marker(0) is None and out.completed_marker(1) is None
+    out.write_manifest({"status": "running"})
+    out.clear()
+    assert out.existing_partitions() == [] and out.read_manifest() is None
+
+
+def test_a_second_run_on_one_prefix_is_refused_with_the_first_runs_id(s3_env: S3Server) -> None:
+    out = OutputDir.at(f"s3://{BUCKET}/locked")
+    with out.lock("extract-first"):
+        fs, _ = url_to_fs(out.url)
+        holder = json.loads(fs.cat_file(out.key(LOCK)))
+        assert holder["run_id"] == "extract-first" and holder["pid"] == os.getpid()
+        with pytest.raises(OutputDirError, match=r"another extraction \(run extract-first"):
+            with out.lock("extract-second"):
+                pass
+    assert not fs.exists(out.key(LOCK))  # released
+    with out.lock("extract-third"):
+        pass
+
+
+def test_a_killed_drivers_lock_is_taken_over(s3_env: S3Server) -> None:
+    out = OutputDir.at(f"s3://{BUCKET}/stale")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    fs, _ = url_to_fs(out.url)
+    document = json.loads(out._lock_document("extract-killed"))  # type: ignore[attr-defined]
+    fs.pipe_file(out.key(LOCK), json.dumps(document | {"pid": int(dead.stdout)}).encode())
+    with out.lock("extract-resume"):
+        assert json.loads(fs.cat_file(out.key(LOCK)))["run_id"] == "extract-resume"
+
+
+@pytest.mark.parametrize(
+    ("url", "keys", "expected"),
+    [
+        ("s3://no-such-bucket/features", "writer", "no such bucket s3://no-such-bucket"),
+        (f"s3://{BUCKET}/wrong-keys", "wrong", "the store refused the credentials"),
+        (f"s3://{BUCKET}/read-only", "reader", "no permission to write there"),
+    ],
+)
+def test_what_the_store_refuses_is_one_line(
+    s3_env: S3Server, monkeypatch: pytest.MonkeyPatch, url: str, keys: str, expected: str
+) -> None:
+    from s3fs import S3FileSystem
+
+    credentials = {"writer": s3_env.writer, "reader": s3_env.reader}.get(keys, ("AKIAX", "no"))
+    for name, value in s3_env.env(credentials).items():
+        monkeypatch.setenv(name, value)
+    S3FileSystem.clear_instance_cache()
+    with pytest.raises(OutputDirError) as caught:
+        with OutputDir.at(url).lock("extract-x"):
+            pass
+    message = str(caught.value)
+    assert expected in message and "\n" not in message, message
+    assert s3_env.writer[1] not in message and s3_env.reader[1] not in message
+
+
+def test_join_keeps_urls_and_folders_apart(tmp_path: Path) -> None:
+    assert join("s3://b/p/", "logs", "x.log") == "s3://b/p/logs/x.log"
+    assert join(tmp_path, "logs") == str(tmp_path / "logs")
+    assert type(OutputDir.at(str(tmp_path))) is OutputDir
+
+
+def test_shards_are_read_from_the_store_as_they_are_locally(
+    s3_env: S3Server, tmp_path: Path
+) -> None:
+    local = OutputDir.at(tmp_path / "local")
+    remote = OutputDir.at(f"s3://{BUCKET}/readers")
+    _write(local, 0)
+    _write(remote, 0)
+    shards = list_shards(remote.location)
+    assert shards == [f"s3://{BUCKET}/readers/shards/part-00000.tar"]
+    assert list_shards(f"{remote.location}/shards") == shards
+    expected = list(iter_samples(local.shard_path(0)))
+    got = list(iter_samples(shards[0], frozenset({"encoder"})))
+    assert [s.key for s in got] == [s.key for s in expected]
+    for a, b in zip(got, expected, strict=True):
+        assert a.meta == b.meta and np.array_equal(a.arrays["encoder"], b.arrays["encoder"])
+    for (key, _, refs), sample in zip(index_shard(shards[0]), expected, strict=True):
+        assert key == sample.key and refs["encoder"].shard == shards[0]
+        assert np.array_equal(refs["encoder"].load(), sample.arrays["encoder"])
+    with pytest.raises(NoShardsError, match=r"no part-\*\.tar shards"):
+        list_shards(f"s3://{BUCKET}/nothing-here")
