@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from pipeline import catalog_cli
 from pipeline.config import ExtractConfig, load_config
 from pipeline.errors import UserError
-from pipeline.io.output_dir import OutputDirError
+from pipeline.io.output_dir import INPUT_SKIPPED, OutputDirError
 from pipeline.models.separator import weights_path
 from pipeline.report import REPORT_FILE
 from pipeline.retrieval import cli as retrieval_cli
@@ -63,7 +64,11 @@ class TqdmProgress:
 
 
 def _add_extract_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input", required=True, help="catalog CSV (track_id, audio_path, ...)")
+    p.add_argument(
+        "--input",
+        required=True,
+        help="catalog CSV (track_id, audio_path, ...) or a folder of music, read recursively",
+    )
     p.add_argument("--output", default="features", help="output folder (default: features)")
     p.add_argument("--config", type=Path, help="YAML file with settings (see README)")
     p.add_argument(
@@ -125,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     example = commands.add_parser("make-example", help="generate a small example catalog")
     example.add_argument("--output", type=Path, default=Path("example"))
     bench.register(commands)
+    catalog_cli.register(commands)
     return parser
 
 
@@ -159,6 +165,7 @@ def _print_summary(
         f"tracks      {s['tracks']}  (ok {s['ok']}, rejected {sum(summary.rejected.values())})",
         *(f"  rejected  {n:>5}  {reason}" for reason, n in s["rejected"].items()),
         *(f"  flagged   {n:>5}  {reason} (kept)" for reason, n in s["flagged"].items()),
+        *_skipped_input_lines(summary, config),
         f"segments    {s['segments']}",
         f"audio       {s['audio_s'] / 3600:.3f} h",
         f"wall time   {s['wall_s']:.1f} s  ({rate if rate is not None else '-'} audio s per s)",
@@ -177,6 +184,19 @@ def _print_summary(
 
     if warning := no_singing_warning(summary, config):
         _to_stderr(warning, logging.WARNING, log_format)
+
+
+def _skipped_input_lines(summary: RunSummary, config: ExtractConfig) -> list[str]:
+    """With a folder as --input: how many files were not taken as tracks, and why."""
+    from pipeline.io.object_store import join
+
+    if not Path(config.input).is_dir():
+        return []
+    skipped = summary.input_skipped
+    by_count = sorted(skipped.items(), key=lambda item: (-item[1], item[0]))
+    reasons = ", ".join(f"{n} {reason}" for reason, n in by_count) or "none"
+    listed = f" (listed in {join(config.output, INPUT_SKIPPED)})" if skipped else ""
+    return [f"skipped     {sum(skipped.values())} file(s) of {config.input}: {reasons}{listed}"]
 
 
 def _extract(args: argparse.Namespace) -> int:

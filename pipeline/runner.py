@@ -28,7 +28,8 @@ from distributed import Client, Future, LocalCluster, as_completed
 import pipeline
 from pipeline.config import ConfigError, ExtractConfig, RunConfig
 from pipeline.io.catalog import read_catalog
-from pipeline.io.output_dir import EMBEDDINGS, OutputDir, file_record
+from pipeline.io.discover import Discovery, commit_catalog, discover_audio, require_audio
+from pipeline.io.output_dir import EMBEDDINGS, INPUT_SKIPPED, OutputDir, file_record
 from pipeline.io.schemas import schema_version
 from pipeline.models.separator import load_separator, weights_path, weights_sha256
 from pipeline.models.whisper_runtime import model_sha256, resolve_model_dir
@@ -72,6 +73,7 @@ class RunSummary:
     task_retries: Counter[str] = field(default_factory=Counter)  # erred runs Dask re-ran, by task
     processed: int = 0  # tracks that went through the stages in this run
     completed_partitions: int = 0  # in this run
+    input_skipped: Counter[str] = field(default_factory=Counter)  # --input DIR: files by reason
 
     def add(self, marker: dict[str, Any]) -> None:
         self.tracks += marker["tracks"]
@@ -96,6 +98,7 @@ class RunSummary:
             "audio_s": round(self.audio_s, 3),
             "wall_s": round(self.wall_s, 3),
             "audio_s_per_wall_s": round(self.audio_s / self.wall_s, 3) if self.wall_s else None,
+            "input_skipped": dict(sorted(self.input_skipped.items())),
         }
 
 
@@ -163,6 +166,7 @@ def _git_commit() -> str | None:
 
 def manifest_header(config: ExtractConfig) -> dict[str, Any]:
     """What identifies these outputs: settings, model fingerprints, schemas and code."""
+    catalog = Path(config.input)
     model_dir = resolve_model_dir(config.whisper)
     output_config = config.output_affecting()
     output_config["whisper"].pop("model_dir")  # the model's hash identifies it, not its path
@@ -187,7 +191,9 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
         "models": models | {"text_encoder": TEXT_ENCODER},
         "config": resolved,
         "code_version": {"pipeline": pipeline.__version__, "git_commit": _git_commit()},
-        "catalog": {"path": str(Path(config.input).absolute())} | file_record(Path(config.input)),
+        # A folder's catalog is written into the output once the output is found compatible.
+        "catalog": {"path": str(catalog.absolute())}
+        | (file_record(catalog) if catalog.is_file() else {}),
     }
 
 
@@ -281,12 +287,16 @@ def run_extract(
     LocalCluster it starts log JSON lines with that id."""
     started, started_at = time.monotonic(), utc_now()
     check_separator(config)
-    entries = read_catalog(Path(config.input))
+    folder = _discover_input(config)
+    entries = read_catalog(Path(config.input)) if folder is None else []
     out = OutputDir.at(config.output, embeddings_only=bool(config.livi_run))
     summary = RunSummary()
     with out.lock(run_id):
         header = manifest_header(config)
         out.check_compatible(header, overwrite)
+        if folder is not None:  # its catalog is kept with the outputs, for the next run
+            header["catalog"], entries = commit_catalog(folder, out)
+            summary.input_skipped.update(folder.skipped_counts())
         if removed := out.remove_leftovers():
             log.info("removed %d temporary file(s) left by an interrupted run", removed)
         earlier_runs = (out.read_manifest() or {}).get("runs", [])
@@ -337,6 +347,23 @@ def run_extract(
         )
         out.write_report()
     return summary
+
+
+def _discover_input(config: ExtractConfig) -> Discovery | None:
+    """The audio files of an ``--input`` folder (None for a catalog CSV), before any work."""
+    if "://" in config.input or not Path(config.input).is_dir():
+        return None
+    folder = discover_audio(Path(config.input), exclude=(Path(config.output),))
+    require_audio(folder)
+    log.info(
+        "%s: %d audio files; skipped %d (%s), listed in %s",
+        folder.root,
+        len(folder.found),
+        len(folder.skipped),
+        folder.describe_skipped(),
+        INPUT_SKIPPED,
+    )
+    return folder
 
 
 def _run_pending(

@@ -27,6 +27,8 @@ PLAN = "plan.json"
 # stems: --keep-stems; embeddings: LIVI-only extraction
 _DATA_DIRS = ("tracks", "segments", "shards", "embeddings", "stems", "_complete")
 EMBEDDINGS = "embeddings.parquet"  # LIVI-only extraction: every partition's, once complete
+INPUT_CATALOG = "catalog.csv"  # --input DIR: the catalog made of the folder, for the next run
+INPUT_SKIPPED = "input_skipped.csv"  # --input DIR: the files that are not audio, with why
 
 
 class OutputDirError(UserError, RuntimeError):
