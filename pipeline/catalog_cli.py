@@ -1,7 +1,8 @@
 """``pipeline catalog DIR --output catalog.csv``: a catalog of a folder of music to edit.
 
 The same catalog ``pipeline run extract --input DIR`` makes and keeps in its output folder,
-with empty work_id, title and artist columns for the user to fill in.
+with empty work_id, title and artist columns for the user to fill in (``--tags``: title and
+artist from the files' tags).
 """
 
 from __future__ import annotations
@@ -9,7 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.io.discover import Discovery, DiscoveryError, discover_audio, require_audio
+from pipeline.io.discover import (
+    Discovery,
+    DiscoveryError,
+    discover_audio,
+    require_audio,
+    with_tags,
+)
 from pipeline.io.discover import write_catalog as write_folder_catalog
 
 EXAMPLES_PER_REASON = 3
@@ -39,9 +46,15 @@ def _catalog(args: argparse.Namespace) -> int:
         )
     discovery = discover_audio(args.folder, exclude=())
     require_audio(discovery)
+    if args.tags:
+        discovery.found = with_tags(discovery.found)
     write_folder_catalog(discovery, output)
-    lines = [
-        f"catalog     {output}  ({len(discovery.found)} tracks from {discovery.root})",
+    lines = [f"catalog     {output}  ({len(discovery.found)} tracks from {discovery.root})"]
+    if args.tags:
+        titles = sum(f.title is not None for f in discovery.found)
+        artists = sum(f.artist is not None for f in discovery.found)
+        lines.append(f"tags        title for {titles}, artist for {artists} track(s)")
+    lines += [
         f"skipped     {len(discovery.skipped)} file(s): {discovery.describe_skipped()}",
         *skipped_lines(discovery),
         "next        fill in work_id (the song each track is a version of), title, artist;",
@@ -61,4 +74,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--output", type=Path, default=Path("catalog.csv"), help="CSV to write (catalog.csv)"
     )
     p.add_argument("--force", action="store_true", help="replace --output if it exists")
+    p.add_argument(
+        "--tags",
+        action="store_true",
+        help="fill title and artist from the files' tags (opens every file with FFmpeg)",
+    )
     p.set_defaults(handler=_catalog)

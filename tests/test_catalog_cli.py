@@ -3,6 +3,7 @@ overwrites an edited catalog by accident."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +64,20 @@ def test_a_folder_without_audio_is_one_line_naming_it(
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path / 'empty'}: no audio files found")
     assert err.count("\n") == 1 and not target.exists()
+
+
+def test_tags_fill_title_and_artist(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = folder / "Side A" / "01 Song.wav"
+    for name, codec in (("tagged.mp3", "libmp3lame"), ("tagged.ogg", "libvorbis")):
+        tags = ["-metadata", "title=Café\nSong", "-metadata", "artist=Ünï Band"]
+        command = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(source)]
+        subprocess.run([*command, "-c:a", codec, *tags, str(folder / name)], check=True)
+    target = tmp_path / "catalog.csv"
+    assert main(["catalog", str(folder), "--output", str(target), "--tags"]) == 0
+    assert "tags        title for 2, artist for 2 track(s)" in capsys.readouterr().out
+    entries = {e.track_id: e for e in read_catalog(target)}
+    for track_id in ("tagged.mp3", "tagged.ogg"):
+        assert (entries[track_id].title, entries[track_id].artist) == ("Café Song", "Ünï Band")
+    assert entries["no extension"].title is None and entries["no extension"].work_id is None

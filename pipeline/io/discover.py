@@ -15,6 +15,7 @@ Every other file is skipped with a reason (``not_audio``, ``empty_file``, ``syml
 from __future__ import annotations
 
 import csv
+import dataclasses
 import errno
 import io
 import logging
@@ -51,6 +52,8 @@ class FoundAudio:
     track_id: str  # the path relative to the folder, POSIX separators, control chars escaped
     audio_path: str  # absolute, through the folder (a symlink stays a symlink)
     kind: str  # what the content looks like: wav, flac, mp3, ... or "probed"
+    title: str | None = None  # from the file's tags, with ``with_tags`` only
+    artist: str | None = None
 
 
 @dataclass(frozen=True)
@@ -327,15 +330,49 @@ def _keep(walk: _Walk, root: Path, rel: str, kind: str, key: tuple[int, int]) ->
 # --- the catalog -------------------------------------------------------------------------
 
 
+def _tag_text(value: str | None) -> str | None:
+    """A tag as one line of catalog text: control characters become spaces."""
+    if not value:
+        return None
+    text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in value)
+    return " ".join(text.split()) or None
+
+
+def read_tags(path: str) -> tuple[str | None, str | None]:
+    """The title and artist tags of an audio file (container or first audio stream), or None
+    each; a file FFmpeg cannot open has none."""
+    import av
+
+    try:
+        with av.open(path, metadata_errors="ignore") as container:
+            tags = {k.lower(): v for k, v in container.metadata.items()}
+            if container.streams.audio:  # Ogg and Opus keep their tags in the stream
+                stream_tags = container.streams.audio[0].metadata.items()
+                tags = {k.lower(): v for k, v in stream_tags} | tags
+    except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
+        return None, None
+    return _tag_text(tags.get("title")), _tag_text(tags.get("artist"))
+
+
+def with_tags(found: list[FoundAudio]) -> list[FoundAudio]:
+    """``found`` with title and artist from each file's tags (FFmpeg opens every file)."""
+    tagged = []
+    for f in found:
+        title, artist = read_tags(f.audio_path)
+        tagged.append(dataclasses.replace(f, title=title, artist=artist))
+    return tagged
+
+
 def catalog_bytes(found: list[FoundAudio]) -> bytes:
-    """The catalog CSV of ``found``, UTF-8, with empty work_id, title and artist to fill in.
+    """The catalog CSV of ``found``, UTF-8, with empty work_id (and title and artist unless
+    read from tags) to fill in.
 
     ``audio_path`` keeps the bytes of a name that is not UTF-8, as the reader expects."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(CATALOG_COLUMNS)
     for f in found:
-        writer.writerow([f.track_id, f.audio_path, "", "", ""])
+        writer.writerow([f.track_id, f.audio_path, "", f.title or "", f.artist or ""])
     return text.getvalue().encode("utf-8", "surrogateescape")
 
 
