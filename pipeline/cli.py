@@ -190,7 +190,7 @@ def _skipped_input_lines(summary: RunSummary, config: ExtractConfig) -> list[str
     """With a folder as --input: how many files were not taken as tracks, and why."""
     from pipeline.io.object_store import join
 
-    if not Path(config.input).is_dir():
+    if not Path(config.input).expanduser().is_dir():
         return []
     skipped = summary.input_skipped
     by_count = sorted(skipped.items(), key=lambda item: (-item[1], item[0]))

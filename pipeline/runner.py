@@ -351,7 +351,7 @@ def run_extract(
 
 def _discover_input(config: ExtractConfig) -> Discovery | None:
     """The audio files of an ``--input`` folder (None for a catalog CSV), before any work."""
-    if "://" in config.input or not Path(config.input).is_dir():
+    if "://" in config.input or not Path(config.input).expanduser().is_dir():
         return None
     folder = discover_audio(Path(config.input), exclude=(Path(config.output),))
     require_audio(folder)

@@ -177,8 +177,10 @@ def _has_audio_stream(path: str) -> tuple[bool, str]:
 def _track_id(rel: str) -> str:
     """``rel`` as text that every output table can hold: bytes that are not UTF-8 and control
     characters (a newline in a name) become backslash escapes; the ends are stripped, as the
-    catalog reader strips each cell."""
+    catalog reader strips each cell. NFC: a copy whose names a Mac wrote decomposed ("e" and
+    an accent) gives the same ids."""
     text = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    text = unicodedata.normalize("NFC", text)
     escaped = "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c for c in text)
     return escaped.strip()
 
@@ -240,7 +242,7 @@ def discover_audio(root: Path, exclude: tuple[Path, ...] = ()) -> Discovery:
         try:
             names = sorted(os.listdir(root / rel))
         except OSError as e:
-            walk.skip(rel, "unreadable_folder", e.strerror or str(e))
+            walk.skip(rel or ".", "unreadable_folder", e.strerror or str(e))
             continue
         for name in names:
             child = _join(rel, name)

@@ -46,6 +46,7 @@ AUDIO = {
     "leading space.wav": "wav",  # " leading space.wav": the ends stripped, as in any catalog
     "line\\x0abreak.wav": "wav",  # a newline in the name
     "caf\\xe9 latin1.wav": "wav",  # a name that is not UTF-8
+    "mac/Caf\u00e9.wav": "wav",  # decomposed on disk ("e" and an accent): the id is NFC
 }
 SKIPPED = {
     "notes.txt": "not_audio",
@@ -63,6 +64,7 @@ SKIPPED = {
     "alias.wav": "duplicate_file",  # a link to a file also reached by its real path
     "Album Link": "duplicate_folder",  # a link to a folder walked by its real path
     "features": "output_folder",
+    "mac/Caf\u00e9.wav": "duplicate_track_id",  # composed on disk: the same id
 }
 
 
@@ -80,6 +82,9 @@ def music(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copyfile(tone, root / "line\nbreak.wav")
     shutil.copyfile(tone, os.fsencode(root) + b"/caf\xe9 latin1.wav")
     shutil.copyfile(tone, root / "trailing space.wav ")
+    (root / "mac").mkdir()
+    shutil.copyfile(tone, root / "mac" / "Cafe\u0301.wav")
+    shutil.copyfile(tone, root / "mac" / "Caf\u00e9.wav")
     (root / "notes.txt").write_text("tracklist:\n1. Intro\n2. Song\n")
     (root / "Album One" / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(200))
     (root / "Album One" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + bytes(100))
