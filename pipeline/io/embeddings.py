@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.errors import UserError
+from pipeline.io.object_store import is_url
 from pipeline.io.parquet import read_table, write_column_batches
 
 
@@ -46,13 +47,21 @@ def write_embeddings(
     write_column_batches([columns], "embeddings", target)
 
 
-def _read(path: Path) -> pa.Table:
-    if not Path(path).is_file():
+def _read(path: Path | str) -> pa.Table:
+    filesystem = None
+    if is_url(path):
+        from fsspec.core import url_to_fs
+
+        filesystem, where = url_to_fs(str(path))
+        found = filesystem.isfile(where)
+    else:
+        where, found = str(path), Path(path).is_file()
+    if not found:
         raise EmbeddingsFileError(
             f"{path}: no such embeddings file; make one with `pipeline run embed`"
         )
     try:
-        columns = pq.read_schema(path).names
+        columns = pq.read_schema(where, filesystem=filesystem).names
     except pa.ArrowInvalid as e:
         raise EmbeddingsFileError(
             f"{path}: not a Parquet file ({e}); make one with `pipeline run embed`"
@@ -62,10 +71,10 @@ def _read(path: Path) -> pa.Table:
             f"{path}: not an embeddings file (columns {', '.join(columns)}); "
             "make one with `pipeline run embed`"
         )
-    return read_table(Path(path), "embeddings")
+    return read_table(path, "embeddings")
 
 
-def read_embeddings(path: Path, allow_empty: bool = False) -> tuple[list[str], np.ndarray]:
+def read_embeddings(path: Path | str, allow_empty: bool = False) -> tuple[list[str], np.ndarray]:
     """(track ids, (n, e) float32 embeddings) of an embeddings file. ``allow_empty``: a LIVI-only
     extraction's partition file, which holds none when every track of it was rejected."""
     table = _read(path)
@@ -85,7 +94,7 @@ def read_embeddings(path: Path, allow_empty: bool = False) -> tuple[list[str], n
     return ids, flat.astype(np.float32, copy=False).reshape(len(ids), int(widths[0]))
 
 
-def read_windows(path: Path) -> list[np.ndarray]:
+def read_windows(path: Path | str) -> list[np.ndarray]:
     """Per track, in file order, its (w, e) window embeddings."""
     table = _read(path)
     out = []

@@ -325,3 +325,26 @@ def upload_log(log_file: Path, location: str) -> str:
         log.warning("could not upload the log to %s: %s", target, e)
         return str(log_file)
     return target
+
+
+def location(text: str) -> Path | str:
+    """An argparse ``type``: a URL stays as it is (``Path`` would fold its ``//``), anything
+    else is a local path."""
+    return text if is_url(text) else Path(text)
+
+
+@contextmanager
+def staged(target: Path | str) -> Iterator[Path]:
+    """A local path to write ``target`` at: itself, or for a URL a file on local scratch that
+    is uploaded whole when the block ends without an error."""
+    if not is_url(target):
+        yield Path(target)
+        return
+    with tempfile.TemporaryDirectory(prefix="pipeline-stage-") as scratch:
+        local = Path(scratch) / PurePosixPath(str(target)).name
+        yield local
+        fs, path = url_to_fs(str(target))
+        try:
+            fs.put_file(str(local), path)
+        except OSError as e:
+            raise store_error(str(target), e) from None

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.io.atomic import atomic_path
+from pipeline.io.object_store import is_url
 from pipeline.io.schemas import check_version, table_schema
 
 
@@ -35,11 +36,24 @@ def write_column_batches(batches: Iterable[Mapping[str, Any]], name: str, target
     return rows
 
 
-def read_table(path: Path, name: str, columns: list[str] | None = None) -> pa.Table:
+def _store_files(url: str) -> tuple[Any, list[str]]:
+    """(filesystem, paths) of a Parquet object or of a prefix of part objects."""
+    from fsspec.core import url_to_fs
+
+    fs, path = url_to_fs(url.rstrip("/"))
+    return fs, sorted(fs.glob(f"{path}/part-*.parquet")) if fs.isdir(path) else [path]
+
+
+def read_table(path: Path | str, name: str, columns: list[str] | None = None) -> pa.Table:
     """Read a part file or a folder of parts (``.tmp-`` leftovers ignored), checking the version;
-    ``columns`` reads only those (a report needs no embeddings)."""
-    path = Path(path)
-    files = sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
+    ``columns`` reads only those (a report needs no embeddings). A URL is read through its
+    store (ranged reads of the columns asked for)."""
+    filesystem = None
+    if is_url(path):
+        filesystem, files = _store_files(str(path))
+    else:
+        path = Path(path)
+        files = sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
     schema = table_schema(name)  # a newer minor version may add columns: keep ours
     if columns is not None:
         schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
@@ -47,7 +61,7 @@ def read_table(path: Path, name: str, columns: list[str] | None = None) -> pa.Ta
         return schema.empty_table()
     tables = []
     for f in files:
-        table = pq.read_table(f, columns=columns)
+        table = pq.read_table(f, columns=columns, filesystem=filesystem)
         found = (table.schema.metadata or {}).get(b"schema_version")
         check_version(name, found.decode() if found else None, str(f))
         tables.append(table.select(schema.names).cast(schema))

@@ -13,6 +13,7 @@ from pipeline.config import load_config
 from pipeline.io.atomic import atomic_write_bytes
 from pipeline.io.catalog import read_catalog
 from pipeline.io.embeddings import write_embeddings
+from pipeline.io.object_store import is_url, location, staged
 from pipeline.metrics import RetrievalInputError
 from pipeline.records import CatalogEntry, Rejected
 from pipeline.report import write_report
@@ -61,14 +62,16 @@ def _embed(args: argparse.Namespace) -> int:
                 rejected[entry.track_id] = f"{result.stage}: {result.reason} ({result.detail})"
             else:
                 embeddings[entry.track_id] = result
-        write_embeddings(embeddings, [e.track_id for e in entries], args.output)
+        with staged(args.output) as output:
+            write_embeddings(embeddings, [e.track_id for e in entries], output)
         print(f"embedded    {len(embeddings)} of {len(entries)} tracks -> {args.output}")
         for track_id, reason in rejected.items():
             print(f"rejected    {track_id}: {reason}")
         return 0
     from pipeline.retrieval.embed import run_embed  # torch: only here
 
-    summary = run_embed(args.model, args.input, args.output, args.device, args.keep_windows)
+    with staged(args.output) as output:  # a URL: written on local scratch, then uploaded
+        summary = run_embed(args.model, args.input, output, args.device, args.keep_windows)
     print(f"embedded    {summary.embedded} of {summary.ok_tracks} ok tracks -> {args.output}")
     if summary.without_embedding:
         print(f"no input    {', '.join(summary.without_embedding)}")
@@ -81,6 +84,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     _setup_logging("evaluate", args.log_format)
     fusion = FusionSpec(args.fusion, args.weight) if args.fusion else None
     result = evaluate(args.embeddings, args.catalog, fusion, args.holdout, args.max_windows)
+    if args.output is None and is_url(args.embeddings):
+        raise RetrievalInputError(f"--embeddings {args.embeddings}: name a local --output file")
     output = args.output or args.embeddings.with_suffix(".metrics.json")
     atomic_write_bytes(output, json.dumps(result, indent=2).encode())
     report = write_report(output.parent)
@@ -112,7 +117,7 @@ class _StageBars:
 
 def _check_match_arguments(args: argparse.Namespace) -> None:
     check_match_settings(args.k, args.min_score, args.clusters)
-    if args.output.resolve() == args.embeddings.resolve():
+    if not is_url(args.embeddings) and args.output.resolve() == args.embeddings.resolve():
         raise MatchInputError(f"--output {args.output} is the embeddings file; name another")
     if args.output.is_dir():
         raise MatchInputError(f"--output {args.output} is a folder; name a .parquet file")
@@ -179,11 +184,13 @@ def register_run(run: argparse._SubParsersAction) -> None:
     embed.add_argument(
         "--model", required=True, help=f"a training run folder, or {' or '.join(BASELINES)}"
     )
-    embed.add_argument("--input", type=Path, help="extraction output folder")
+    embed.add_argument("--input", type=location, help="extraction output folder or URL")
     embed.add_argument(
         "--audio", type=Path, help="LIVI only: a catalog CSV, embedded from its audio directly"
     )
-    embed.add_argument("--output", type=Path, required=True, help="embeddings .parquet file")
+    embed.add_argument(
+        "--output", type=location, required=True, help="embeddings .parquet file or URL"
+    )
     _add_audio_arguments(embed)
     embed.add_argument(
         "--keep-windows", action="store_true", help="WEALY: also store the window embeddings"
@@ -192,9 +199,9 @@ def register_run(run: argparse._SubParsersAction) -> None:
     embed.set_defaults(handler=_embed)
 
     ev = run.add_parser("evaluate", help="MAP, MR1, HR@k, MAP@10, ARP of an embeddings file")
-    ev.add_argument("--embeddings", type=Path, required=True)
+    ev.add_argument("--embeddings", type=location, required=True, help="a file or URL")
     ev.add_argument("--catalog", type=Path, required=True, help="catalog CSV with work_id")
-    ev.add_argument("--fusion", type=Path, help="second embeddings file: D = D_a + w * D_b")
+    ev.add_argument("--fusion", type=location, help="second embeddings file: D = D_a + w * D_b")
     ev.add_argument("--weight", type=float, default=1.5, help="w of --fusion (1.5)")
     ev.add_argument("--holdout", type=Path, help="run folder: only works it did not train on query")
     ev.add_argument(
@@ -212,7 +219,7 @@ def _register_match(run: argparse._SubParsersAction) -> None:
     match = run.add_parser(
         "match", help="every track's nearest other tracks of an embeddings file -> Parquet"
     )
-    match.add_argument("--embeddings", type=Path, required=True)
+    match.add_argument("--embeddings", type=location, required=True, help="a file or URL")
     match.add_argument("--output", type=Path, required=True, help="matches .parquet file")
     match.add_argument("--k", type=int, default=20, help="nearest other tracks per track (20)")
     match.add_argument("--min-score", type=float, help="leave out matches under this cosine")
@@ -233,7 +240,7 @@ def _register_match(run: argparse._SubParsersAction) -> None:
 def register_search(commands: argparse._SubParsersAction) -> None:
     """Add ``pipeline search``."""
     search = commands.add_parser("search", help="nearest tracks to a track or an audio file")
-    search.add_argument("--embeddings", type=Path, required=True)
+    search.add_argument("--embeddings", type=location, required=True, help="a file or URL")
     search.add_argument("--query", required=True, help="a track_id, or an audio file (LIVI)")
     search.add_argument("--k", type=int, default=10)
     search.add_argument("--model", help="audio query: the LIVI run that made --embeddings")

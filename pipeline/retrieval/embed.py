@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from pipeline.io.embeddings import write_embeddings
+from pipeline.io.object_store import is_url, join
 from pipeline.io.parquet import read_table
 from pipeline.io.webdataset import iter_folder, list_shards
 from pipeline.metrics import RetrievalInputError
@@ -124,11 +125,19 @@ def _baseline(method: str, features_dir: Path) -> dict[str, np.ndarray]:
     return means.normalised()
 
 
-def ok_track_ids(features_dir: Path) -> list[str]:
-    folder = Path(features_dir) / "tracks"
-    if not folder.is_dir():
+def ok_track_ids(features_dir: Path | str) -> list[str]:
+    if is_url(features_dir):
+        from fsspec.core import url_to_fs
+
+        folder: Path | str = join(features_dir, "tracks")
+        fs, path = url_to_fs(str(folder))
+        found = fs.isdir(path)
+    else:
+        folder = Path(features_dir) / "tracks"
+        found = folder.is_dir()
+    if not found:
         raise RetrievalInputError(f"{features_dir}: no tracks/ table; is it an extraction output?")
-    tracks = read_table(folder, "tracks").to_pylist()
+    tracks = read_table(folder, "tracks", ["track_id", "status"]).to_pylist()
     return [t["track_id"] for t in tracks if t["status"] == "ok"]
 
 

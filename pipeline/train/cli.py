@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from pipeline.config import apply_overrides
+from pipeline.io.object_store import location
 from pipeline.io.webdataset import list_shards
 from pipeline.report import write_report
 from pipeline.run_log import add_log_format_argument, configure, run_log_handler, stderr_handler
@@ -99,7 +100,12 @@ def register_train(run: argparse._SubParsersAction) -> None:
     }
     for name, help_text in helps.items():
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--shards", type=Path, required=True, help="extraction output folder")
+        p.add_argument(
+            "--shards",
+            type=location,
+            required=True,
+            help="extraction output folder or URL (s3://bucket/features)",
+        )
         p.add_argument("--output", type=Path, required=True, help="run folder (resumes if there)")
         p.add_argument("--preset", choices=["paper", "small"], default="paper")
         p.add_argument("--device", choices=["cpu", "cuda"], help="where to train (cpu)")

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from fsspec.core import url_to_fs
 
-from pipeline.io.object_store import LOCK, ObjectOutputDir, join
+from pipeline.io.embeddings import EmbeddingsFileError, read_embeddings, write_embeddings
+from pipeline.io.object_store import LOCK, ObjectOutputDir, join, staged
 from pipeline.io.output_dir import OutputDir, OutputDirError
-from pipeline.io.parquet import write_table
+from pipeline.io.parquet import read_table, write_table
 from pipeline.io.webdataset import (
     NoShardsError,
     ShardSample,
@@ -167,3 +168,23 @@ def test_shards_are_read_from_the_store_as_they_are_locally(
         assert np.array_equal(refs["encoder"].load(), sample.arrays["encoder"])
     with pytest.raises(NoShardsError, match=r"no part-\*\.tar shards"):
         list_shards(f"s3://{BUCKET}/nothing-here")
+
+
+def test_tables_and_embeddings_are_read_from_the_store(s3_env: S3Server, tmp_path: Path) -> None:
+    local = OutputDir.at(tmp_path / "local")
+    remote = OutputDir.at(f"s3://{BUCKET}/tables")
+    _write(local, 0)
+    _write(remote, 0)
+    _write(remote, 1)
+    assert read_table(f"{remote.location}/tracks", "tracks").num_rows == 6
+    assert read_table(
+        f"{remote.location}/tracks/part-00000.parquet", "tracks", ["track_id"]
+    ) == read_table(local.root / "tracks/part-00000.parquet", "tracks", ["track_id"])
+    vectors = {"a": np.array([0.6, 0.8], np.float32), "b": np.array([1.0, 0.0], np.float32)}
+    url = f"{remote.location}/embeddings.parquet"
+    with staged(url) as path:
+        write_embeddings(vectors, ["b", "a"], path)
+    ids, got = read_embeddings(url)
+    assert ids == ["b", "a"] and np.array_equal(got, np.stack([vectors["b"], vectors["a"]]))
+    with pytest.raises(EmbeddingsFileError, match="no such embeddings file"):
+        read_embeddings(f"{remote.location}/missing.parquet")
