@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fsspec.core import url_to_fs
 
 from pipeline.io.catalog import read_catalog
 from pipeline.io.parquet import read_table
 from tests.audio_fixtures import write_float_wav
 from tests.conftest import run_extract
+from tests.s3_server import BUCKET, S3Server
 
 pytestmark = pytest.mark.integration
 
@@ -70,3 +72,25 @@ def test_a_folder_without_audio_stops_before_any_work(tmp_path: Path) -> None:
     assert result.stderr.startswith(f"error: {tmp_path / 'docs'}: no audio files found")
     assert "1 not_audio_despite_name" in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_a_folder_run_into_a_bucket_keeps_its_catalog_there(
+    s3_env: S3Server, tmp_path: Path
+) -> None:
+    music = tmp_path / "music"
+    _silent(music / "01 one.wav")
+    (music / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(100))
+    url = f"s3://{BUCKET}/folder"
+    result = run_extract(music, url, "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert f"skipped     1 file(s) of {music}: 1 not_audio (listed in {url}/input_skipped.csv)" in (
+        result.stdout
+    )
+    fs, base = url_to_fs(url)
+    fs.invalidate_cache()
+    catalog = fs.cat_file(f"{base}/catalog.csv").decode()
+    assert catalog.splitlines()[1].startswith(f"01 one.wav,{music / '01 one.wav'},")
+    assert b"cover.jpg,not_audio," in fs.cat_file(f"{base}/input_skipped.csv")
+    manifest = json.loads(fs.cat_file(f"{base}/manifest.json"))
+    assert manifest["catalog"]["path"] == f"{url}/catalog.csv"
+    assert manifest["catalog"]["folder"] == str(music)
