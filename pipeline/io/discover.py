@@ -168,7 +168,7 @@ def _has_audio_stream(path: str) -> tuple[bool, str]:
         with av.open(path, metadata_errors="ignore") as container:
             return bool(container.streams.audio), "FFmpeg finds no audio stream"
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as e:
-        return False, f"FFmpeg cannot open it ({e})"
+        return False, f"FFmpeg cannot open it ({getattr(e, 'strerror', None) or e})"
 
 
 # --- walking the folder ------------------------------------------------------------------
