@@ -144,6 +144,17 @@ class ExtractConfig:
     # A LIVI run folder: extract only its audio embedding (decode, segment, encoder, LIVI head;
     # no transcription, no decoder, no shards). Empty: every feature.
     livi_run: str = ""
+    # The share of tracks whose shard samples keep their encoder states (97% of the bytes;
+    # only LIVI reads them), drawn by a hash of the track id, so a re-run or a grown catalog
+    # keeps the same tracks. The others keep transcripts, decoder states and text targets;
+    # their LIVI embeddings come from ``--livi-run``. 1: every track.
+    encoder_states_share: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.encoder_states_share <= 1.0:
+            raise ConfigError(
+                f"encoder_states_share {self.encoder_states_share}: a share from 0 to 1"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -94,14 +95,24 @@ def _track_row(
     }
 
 
+def keeps_encoder_states(track_id: str, share: float) -> bool:
+    """Whether a track is in the ``encoder_states_share`` of tracks (by a hash of its id)."""
+    if share >= 1.0:
+        return True
+    digest = hashlib.sha256(track_id.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
 def write_partition(
     index: int,
     entries: list[CatalogEntry],
     results: list[TrackFeatures | Rejected],
     out: OutputDir,
+    encoder_states_share: float = 1.0,
 ) -> dict[str, Any]:
     """Write the partition's segments and shard, then its tracks table and its marker (each
-    file atomically); return the marker."""
+    file atomically); return the marker. Tracks outside ``encoder_states_share`` get shard
+    samples without encoder states (a window kept for the detector keeps them)."""
     part = out.part_name(index)
     track_rows, segment_rows, samples = [], [], []
     for entry, result in zip(entries, results, strict=True):
@@ -117,6 +128,8 @@ def write_partition(
             key = f"{part}/{len(samples):06d}"
             segment_rows.append(_segment_row(entry, seg, out.shard_rel(index), key))
             arrays = {"encoder": seg.encoder_states, "decoder": seg.decoder_states}
+            if not (detector_only or keeps_encoder_states(entry.track_id, encoder_states_share)):
+                del arrays["encoder"]
             if seg.text_embedding is not None:
                 arrays["text"] = seg.text_embedding
             meta = {

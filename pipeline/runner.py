@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -180,6 +181,8 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
         models["separator"] = {"method": config.separate.method, "sha256": weights_sha256(weights)}
     tables = ("tracks", "segments", "shard_sample")
     output_config.pop("livi_run")  # the checkpoint's hash identifies the head
+    if output_config["encoder_states_share"] == 1.0:  # the default: outputs made before it
+        output_config.pop("encoder_states_share")  # was a setting resume as they are
     if config.livi_run:
         checkpoint = livi_checkpoint(config.livi_run)
         resolved["livi_run"] = str(Path(config.livi_run).absolute())
@@ -381,7 +384,11 @@ def _run_pending(
     separating = config.separate.method != "none"
     whisper_stage = embed_tracks_audio if out.embeddings_only else extract_tracks
     group_size = config.run.resolved_tracks_per_task(config.whisper.device)
-    write = write_embedding_partition if out.embeddings_only else write_partition
+    write = (
+        write_embedding_partition
+        if out.embeddings_only
+        else partial(write_partition, encoder_states_share=config.encoder_states_share)
+    )
     token = _token(config)
     retries = config.run.retries
     gpu = config.whisper.device == "cuda"

@@ -90,7 +90,9 @@ def _livi(model: LiviModel, features_dir: Path) -> dict[str, np.ndarray]:
     segments = (
         (s.meta["track_id"], s.arrays["encoder"])
         for s in iter_folder(features_dir, frozenset({"encoder"}))
-        if not s.meta.get("detector_only")  # a window judged unsung, kept for the detector
+        # not a window judged unsung, kept for the detector; not a track outside
+        # encoder_states_share (its LIVI embedding comes from extract --livi-run)
+        if not s.meta.get("detector_only") and "encoder" in s.arrays
     )
     for track_id, embedding in livi_segment_embeddings(model, segments):
         means.add(track_id, embedding, 1)

@@ -101,10 +101,11 @@ def probe_dims(shards: list[Path]) -> tuple[int, int]:
     """(encoder width, text-target width) of the first sample that has a text target."""
     for shard in shards:
         for _key, _meta, refs in index_shard(shard):
-            if "text" in refs:
+            if "text" in refs and "encoder" in refs:
                 return refs["encoder"].shape[1], refs["text"].shape[0]
     raise TrainingDataError(
-        "no segment in the shards has a text target (text.npy): nothing to learn"
+        "no segment in the shards has a text target (text.npy) and encoder states: nothing to "
+        "learn (encoder_states_share 0?)"
     )
 
 
@@ -122,10 +123,11 @@ def _shuffled(items: Iterable[T], buffer_size: int, rng: np.random.Generator) ->
 def _targeted_samples(
     shards: list[Path], works: frozenset[str], order: np.ndarray, arrays: frozenset[str]
 ) -> Iterator[ShardSample]:
-    """The samples of ``works`` that have a text target, with ``arrays`` loaded."""
+    """The samples of ``works`` that have a text target (and every one of ``arrays``; a track
+    outside ``encoder_states_share`` has no encoder states), with ``arrays`` loaded."""
     for index in order:
         for sample in iter_samples(shards[index], arrays):
-            if "text" in sample.arrays and work_key(sample.meta) in works:
+            if arrays <= sample.arrays.keys() and work_key(sample.meta) in works:
                 yield sample
 
 

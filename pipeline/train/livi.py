@@ -183,7 +183,9 @@ def livi_validation_map(
 
     for shard in shards:
         for sample in iter_samples(shard, frozenset({"encoder"})):
-            if work_key(sample.meta) in val_works and not sample.meta.get("detector_only"):
+            if "encoder" not in sample.arrays or sample.meta.get("detector_only"):
+                continue  # a track outside encoder_states_share; a window kept for the detector
+            if work_key(sample.meta) in val_works:
                 works[sample.meta["track_id"]] = work_key(sample.meta)
                 pending.append((sample.meta["track_id"], sample.arrays["encoder"]))
                 if len(pending) == batch_size:
