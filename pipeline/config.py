@@ -82,7 +82,13 @@ class WhisperConfig:
     device: Literal["cpu", "cuda"] = "cpu"
     compute_type: str | None = None  # None: int8 on CPU, float16 on CUDA
     batch_size: int = 8
-    language: str | None = None  # None: detected per segment
+    beam_size: int = 1  # the first decoding; the fallback temperatures sample
+    language: str | None = None  # None: detected per segment, then one per track (a vote)
+    keep_window_language: float = 0.8  # a segment this sure of another language keeps it
+    # Decode with timestamps and continue a window whose text stops this long before its end,
+    # from the last timestamp, up to continue_rounds times; 0: one decoding, no timestamps.
+    continue_rounds: int = 3
+    continue_margin_s: float = 3.0
     initial_prompt: str | None = None
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     compression_ratio_threshold: float | None = 3.0  # see README: lower ones reject choruses

@@ -24,7 +24,7 @@ from pipeline.stages.segment import segment_audio
 from pipeline.stages.separate import separate_vocals
 from pipeline.stages.singing import STAGE as SINGING_STAGE
 from pipeline.stages.singing import judge_track, no_singing_detail
-from pipeline.stages.transcribe import fall_back, greedy_batch
+from pipeline.stages.transcribe import detect_languages, fall_back, greedy_batch, track_languages
 
 
 def prepare_track(
@@ -64,11 +64,21 @@ def extract_tracks(
     segments = [segment for track in live for segment in track.segments]
     size = config.whisper.batch_size
     encoder_states: list[np.ndarray] = []  # (L, d) per segment
-    greedy: list[Transcript] = []
+    detected: list[list[tuple[str, float]]] = []
     for first in range(0, len(segments), size):
         batch = encode(log_mel(segments[first : first + size], runtime), runtime)
         encoder_states += list(batch)
-        greedy += greedy_batch(batch, runtime, config.whisper)
+        detected += detect_languages(batch, runtime, config.whisper)
+    languages = []  # one per track, but where a segment is sure of another
+    first = 0
+    for track in live:
+        mine = detected[first : first + len(track.segments)]
+        languages += track_languages(mine, config.whisper.keep_window_language)
+        first += len(track.segments)
+    greedy: list[Transcript] = []
+    for first in range(0, len(segments), size):
+        batch = np.stack(encoder_states[first : first + size])
+        greedy += greedy_batch(batch, runtime, config.whisper, languages[first : first + size])
     finished: dict[int, TrackFeatures | Rejected] = {}
     first = 0
     for track in live:

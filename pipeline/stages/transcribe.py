@@ -1,12 +1,17 @@
 """Transcribe segments from their encoder states with CTranslate2's ``generate``.
 
-Greedy decoding with temperature fallback, as Whisper does it; no segment is conditioned on
-another, so segments stay independent and any one can be recomputed alone. Segments are
-decoded in batches (one greedy ``generate`` per batch, then the fallback temperatures of the
-segments that fail sampled together): a batch is what fills a GPU, and on a CPU it streams
-the decoder's weights once per step for all of its rows. CTranslate2's sampling cannot be
-seeded reproducibly, so the fallback temperatures sample from the PyTorch decoder with a
-seeded generator per row: identical inputs give identical outputs, on any worker.
+Each 30 s window is decoded with timestamps. Whisper often ends a dense window early (a rap
+verse comes out as its first lines): where the text stops well before the window's end, the
+same encoder states are decoded again from the last timestamp, conditioned on the window's
+text so far, and what the continuation repeats of that text is dropped (``continue_rounds``).
+A loop of one phrase is cut after its second occurrence. The text tokens are kept; the
+timestamps only steer the decoding. One language per track: a vote over its windows.
+
+The temperature fallback samples the windows whose text still fails Whisper's checks in
+batched PyTorch decoder passes. CTranslate2's sampling cannot be seeded reproducibly, so the
+fallback samples from the PyTorch decoder with a seeded generator per row: identical inputs
+give identical outputs, on any worker. No window is conditioned on another: any one can be
+recomputed alone.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import zlib
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 import ctranslate2
@@ -27,6 +33,10 @@ from pipeline.models.whisper_runtime import WhisperRuntime
 from pipeline.records import Transcript
 
 MAX_LENGTH = 448  # Whisper's decoder positions
+SECONDS_PER_TIMESTAMP = 0.02
+WINDOW_S = 30.0
+LOOP_MAX_PERIOD = 24  # tokens: the longest phrase a loop repeats
+LOOP_MIN_REPEATS = 4  # a phrase said this many times in a row at the end is a loop
 
 
 def compression_ratio(text: str) -> float:
@@ -35,21 +45,99 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
-def _detect_languages(
-    encoder_output: ctranslate2.StorageView, runtime: WhisperRuntime, count: int
-) -> list[tuple[str, float]]:
-    """(language, probability) of each segment of the batch, in one call."""
+Languages = list[tuple[str, float]]  # per segment: (language, probability)
+
+
+def detect_languages(
+    encoder_states: np.ndarray, runtime: WhisperRuntime, config: WhisperConfig
+) -> list[list[tuple[str, float]]]:
+    """Per segment of a (B, L, d) batch, its likeliest languages with their probabilities."""
+    if config.language:
+        return [[(config.language, 1.0)]] * len(encoder_states)
     if not runtime.model.is_multilingual:
-        return [("en", 1.0)] * count
-    return [(r[0][0][2:-2], float(r[0][1])) for r in runtime.model.detect_language(encoder_output)]
+        return [[("en", 1.0)]] * len(encoder_states)
+    output = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoder_states))
+    return [
+        [(code[2:-2], float(p)) for code, p in r] for r in runtime.model.detect_language(output)
+    ]
+
+
+def track_languages(detected: Sequence[Sequence[tuple[str, float]]], keep_own: float) -> Languages:
+    """One language for a track's segments: the one with the most probability summed over
+    them. A segment sure of another language (probability >= ``keep_own``) keeps its own: a
+    verse in a second language. Whisper's per-window guess flips on intros and shouts (a French
+    song's window heard as Welsh), and a window decoded in the wrong language loses its words."""
+    votes: dict[str, float] = defaultdict(float)
+    for candidates in detected:
+        for language, probability in candidates:
+            votes[language] += probability
+    if not votes:
+        return []
+    winner = max(sorted(votes), key=lambda language: votes[language])
+    chosen = []
+    for candidates in detected:
+        own, probability = candidates[0]
+        if own != winner and probability >= keep_own:
+            chosen.append((own, probability))
+        else:
+            chosen.append((winner, dict(candidates).get(winner, 0.0)))
+    return chosen
 
 
 def prompt_tokens(tokenizer: Tokenizer, config: WhisperConfig) -> list[int]:
-    prompt: list[int] = []
-    if config.initial_prompt:
-        prompt = [tokenizer.sot_prev, *tokenizer.encode(" " + config.initial_prompt.strip())]
-        prompt = prompt[: MAX_LENGTH // 2]
-    return [*prompt, *tokenizer.sot_sequence, tokenizer.no_timestamps]
+    """The prompt the text tokens follow, and the decoder states are computed after: without
+    timestamps, whatever mode decoded the text."""
+    return [*_initial_prompt(tokenizer, config), *tokenizer.sot_sequence, tokenizer.no_timestamps]
+
+
+def _initial_prompt(tokenizer: Tokenizer, config: WhisperConfig) -> list[int]:
+    if not config.initial_prompt:
+        return []
+    prompt = [tokenizer.sot_prev, *tokenizer.encode(" " + config.initial_prompt.strip())]
+    return prompt[: MAX_LENGTH // 2]
+
+
+def cut_loop(tokens: Sequence[int]) -> tuple[list[int], bool]:
+    """``tokens`` with a trailing loop (one phrase of up to ``LOOP_MAX_PERIOD`` tokens said at
+    least ``LOOP_MIN_REPEATS`` times in a row) cut after its second occurrence; whether one was.
+    A decoder caught in a loop repeats until its length limit: the rest of it is no lyric."""
+    n = len(tokens)
+    for period in range(1, LOOP_MAX_PERIOD + 1):
+        repeats = 1
+        while n - (repeats + 1) * period >= 0 and (
+            tokens[n - (repeats + 1) * period : n - repeats * period]
+            == tokens[n - repeats * period : n - (repeats - 1) * period]
+        ):
+            repeats += 1
+        if repeats >= LOOP_MIN_REPEATS:
+            return list(tokens[: n - (repeats - 2) * period]), True
+    return list(tokens), False
+
+
+def split_timestamps(tokens: Sequence[int], timestamp_begin: int) -> tuple[list[int], int | None]:
+    """(text tokens, the last timestamp token or None) of a timestamped decoding."""
+    text = [t for t in tokens if t < timestamp_begin]
+    stamps = [t for t in tokens if t >= timestamp_begin]
+    return text, (stamps[-1] if stamps else None)
+
+
+def new_words(previous: str, continuation: str) -> str:
+    """``continuation`` without its longest opening run of words that ``previous`` already
+    holds (compared case- and punctuation-blind): decoding the same window again, Whisper often
+    starts by repeating a line it wrote, and a line written twice is an insertion."""
+    said = _plain_words(previous)
+    words = continuation.split()
+    for count in range(len(words), 0, -1):
+        opening = _plain_words(" ".join(words[:count]))
+        if opening and any(
+            said[i : i + len(opening)] == opening for i in range(len(said) - len(opening) + 1)
+        ):
+            return " ".join(words[count:])
+    return continuation.strip()
+
+
+def _plain_words(text: str) -> list[str]:
+    return "".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()
 
 
 def transcribe(
@@ -64,56 +152,127 @@ def transcribe(
 def transcribe_batch(
     encoder_states: np.ndarray, runtime: WhisperRuntime, config: WhisperConfig
 ) -> list[Transcript]:
-    """Decode a batch of (B, L, d) encoder states: ``greedy_batch``, then ``fall_back``. Each
-    segment gets what sequential fallback gives it alone: the first temperature that passes."""
+    """Decode a batch of (B, L, d) encoder states, each segment in the language it is heard
+    in: ``greedy_batch``, then ``fall_back``. Each segment gets what it gets alone."""
     return fall_back(encoder_states, greedy_batch(encoder_states, runtime, config), runtime, config)
 
 
 def greedy_batch(
-    encoder_states: np.ndarray, runtime: WhisperRuntime, config: WhisperConfig
+    encoder_states: np.ndarray,
+    runtime: WhisperRuntime,
+    config: WhisperConfig,
+    languages: Languages | None = None,
 ) -> list[Transcript]:
-    """The greedy (temperature 0) transcript of each of a batch of (B, L, d) encoder states:
-    language detection and decoding take one CTranslate2 call each for the whole batch. Its
-    int8 matrix products sum integers, so a segment's result does not depend on the others."""
+    """The greedy (temperature 0) transcript of each of a batch of (B, L, d) encoder states, in
+    ``languages`` (default: each segment's own). The first decoding of the batch is one
+    CTranslate2 call; its int8 products sum integers, so a segment's result does not depend on
+    the others. Continuations have prompts of their own length: one call per segment."""
     if encoder_states.ndim != 3:
         raise ValueError(f"encoder_states must be (B, L, d), got shape {encoder_states.shape}")
+    if languages is None:
+        languages = [d[0] for d in detect_languages(encoder_states, runtime, config)]
     encoder_output = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoder_states))
-    count = len(encoder_states)
-    if config.language:
-        languages = [(config.language, 1.0)] * count
-    else:
-        languages = _detect_languages(encoder_output, runtime, count)
-    prompts = [prompt_tokens(_tokenizer(runtime, language), config) for language, _ in languages]
-    # Same length for every language (start, language, task, no-timestamps): no padding.
-    greedy = runtime.model.generate(
+    tokenizers = [_tokenizer(runtime, language) for language, _ in languages]
+    timestamps = config.continue_rounds > 0
+    first = [
+        prompt_tokens(t, config)
+        if not timestamps
+        else [*_initial_prompt(t, config), *t.sot_sequence]
+        for t in tokenizers
+    ]
+    # Same length for every language (start, language, task[, no-timestamps]): no padding.
+    results = runtime.model.generate(
         encoder_output,
-        prompts,
-        beam_size=1,
-        max_length=_max_length(prompts[0], config),
+        first,
+        beam_size=config.beam_size,
+        max_length=_max_length(first[0], config),
         return_scores=True,
         return_no_speech_prob=True,
         suppress_blank=True,
         suppress_tokens=[-1],
     )
-    return [
-        _candidate(
-            Transcript(
-                prompt=tuple(prompt),
-                tokens=(),
-                text="",
-                language=language,
-                language_probability=probability,
-                avg_logprob=0.0,
-                no_speech_prob=float(result.no_speech_prob),
-                compression_ratio=0.0,
-                temperature=0.0,
-            ),
-            *_greedy_tokens(result),
-            0.0,
-            runtime,
+    transcripts = []
+    for row, (tokenizer, (language, probability), result) in enumerate(
+        zip(tokenizers, languages, results, strict=True)
+    ):
+        start = Transcript(
+            prompt=tuple(prompt_tokens(tokenizer, config)),
+            tokens=(),
+            text="",
+            language=language,
+            language_probability=probability,
+            avg_logprob=0.0,
+            no_speech_prob=float(result.no_speech_prob),
+            compression_ratio=0.0,
+            temperature=0.0,
         )
-        for prompt, (language, probability), result in zip(prompts, languages, greedy, strict=True)
-    ]
+        if timestamps:
+            first_decoding = (list(result.sequences_ids[0]), float(result.scores[0]))
+            decode = _decoder(encoder_states[row], runtime, config)
+            tokens, sum_logprob = continue_window(first_decoding, decode, tokenizer, config)
+        else:
+            tokens, sum_logprob = _greedy_tokens(result)
+        transcripts.append(_candidate(start, tokens, sum_logprob, 0.0, runtime))
+    return transcripts
+
+
+Decode = Callable[[list[int]], tuple[list[int], float]]  # prompt -> (tokens, mean log-prob)
+
+
+def continue_window(
+    first: tuple[list[int], float], decode: Decode, tokenizer: Tokenizer, config: WhisperConfig
+) -> tuple[tuple[int, ...], float]:
+    """Text tokens of a window's timestamped decoding ``first`` and of its continuations, and
+    their summed log-probability. A continuation (``decode``) starts from the last timestamp,
+    conditioned on the text so far; it runs while that timestamp is more than
+    ``continue_margin_s`` before the window's end and moves on, the decoding did not loop, and
+    the last round wrote at least two words the window did not hold."""
+    room = MAX_LENGTH - len(prompt_tokens(tokenizer, config))  # the decoder-state pass's
+    begin = tokenizer.timestamp_begin
+    text: list[int] = []
+    sum_logprob = 0.0
+    (generated, score), last = first, begin
+    for round_ in range(config.continue_rounds + 1):
+        if round_:
+            prompt = [tokenizer.sot_prev, *text[-(MAX_LENGTH // 2 - 1) :]]
+            generated, score = decode([*prompt, *tokenizer.sot_sequence, last])
+        generated, looped = cut_loop(generated)
+        words, stamp = split_timestamps(generated, begin)
+        if round_:
+            kept = new_words(tokenizer.decode(text), tokenizer.decode(words))
+            if len(kept.split()) < 2:
+                break
+            words = tokenizer.encode(" " + kept)
+        words = words[: room - len(text)]
+        text += words
+        sum_logprob += score * len(words)
+        if looped or stamp is None or len(text) >= room or stamp <= last:
+            break
+        last = stamp
+        if (stamp - begin) * SECONDS_PER_TIMESTAMP > WINDOW_S - config.continue_margin_s:
+            break
+    return tuple(text), sum_logprob
+
+
+def _decoder(encoder_states: np.ndarray, runtime: WhisperRuntime, config: WhisperConfig) -> Decode:
+    """A continuation's decoding of one segment's (L, d) states: its prompt ends in a
+    timestamp, from which CTranslate2 goes on with timestamps."""
+    output = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoder_states[None]))
+
+    def decode(prompt: list[int]) -> tuple[list[int], float]:
+        (result,) = runtime.model.generate(
+            output,
+            [prompt],
+            beam_size=config.beam_size,
+            max_length=_max_length(prompt, config),
+            return_scores=True,
+            suppress_blank=True,
+            suppress_tokens=[-1],
+            max_initial_timestamp_index=int(WINDOW_S / SECONDS_PER_TIMESTAMP),
+        )
+        return list(result.sequences_ids[0]), float(result.scores[0])
+
+    return decode
 
 
 def fall_back(

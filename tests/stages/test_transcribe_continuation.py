@@ -1,0 +1,127 @@
+"""The continuation of a window, loop cutting and the track's language, on hand-built decoder
+outputs: deterministic, no model run (the real tokenizer of the bundled Whisper base)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import tokenizers
+from faster_whisper.tokenizer import Tokenizer
+
+from pipeline.config import WhisperConfig
+from pipeline.models.whisper_runtime import resolve_model_dir
+from pipeline.stages.transcribe import (
+    continue_window,
+    cut_loop,
+    new_words,
+    split_timestamps,
+    track_languages,
+)
+
+CONFIG = WhisperConfig()
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Tokenizer:
+    path = resolve_model_dir(CONFIG) / "tokenizer.json"
+    return Tokenizer(tokenizers.Tokenizer.from_file(str(path)), True, "transcribe", "fr")
+
+
+def stamp(tokenizer: Tokenizer, seconds: float) -> int:
+    return tokenizer.timestamp_begin + round(seconds / 0.02)
+
+
+def line(tokenizer: Tokenizer, start_s: float, text: str, end_s: float) -> list[int]:
+    """One timestamped segment as Whisper writes it: <|start|> text <|end|>."""
+    return [stamp(tokenizer, start_s), *tokenizer.encode(" " + text), stamp(tokenizer, end_s)]
+
+
+def test_a_trailing_loop_is_cut_after_its_second_occurrence() -> None:
+    assert cut_loop([1, 2, 3, 4, 4, 4, 4, 4]) == ([1, 2, 3, 4, 4], True)
+    assert cut_loop([9, 5, 6, 5, 6, 5, 6, 5, 6]) == ([9, 5, 6, 5, 6], True)
+    assert cut_loop([1, 2, 1, 2, 1, 2, 3]) == ([1, 2, 1, 2, 1, 2, 3], False)  # not at the end
+    assert cut_loop([7, 7, 7]) == ([7, 7, 7], False)  # three times is a lyric ("rage rage rage")
+
+
+def test_split_timestamps_keeps_text_and_the_last_timestamp(tokenizer: Tokenizer) -> None:
+    tokens = line(tokenizer, 0.0, "bonjour", 2.0) + line(tokenizer, 2.0, "salut", 4.5)
+    text, last = split_timestamps(tokens, tokenizer.timestamp_begin)
+    assert tokenizer.decode(text).strip() == "bonjour salut"
+    assert last == stamp(tokenizer, 4.5)
+    assert split_timestamps([], tokenizer.timestamp_begin) == ([], None)
+
+
+def test_new_words_drops_the_opening_a_continuation_repeats() -> None:
+    previous = "Un coup c'est la guerre, un coup c'est la fête"
+    assert new_words(previous, "un coup, c'est la FÊTE! J'sais plus trop") == "J'sais plus trop"
+    assert new_words(previous, "J'sais plus trop où donner") == "J'sais plus trop où donner"
+    assert new_words(previous, "Un coup c'est la guerre") == ""
+
+
+def test_track_language_is_a_vote_and_a_sure_window_keeps_its_own() -> None:
+    detected = [
+        [("fr", 0.6), ("es", 0.3)],
+        [("cy", 0.5), ("fr", 0.4)],  # an intro heard as Welsh: decoded in French
+        [("en", 0.95), ("fr", 0.01)],  # a verse sung in English
+        [("fr", 0.9)],
+    ]
+    assert track_languages(detected, keep_own=0.8) == [
+        ("fr", 0.6),
+        ("fr", 0.4),
+        ("en", 0.95),
+        ("fr", 0.9),
+    ]
+    assert [language for language, _ in track_languages(detected, keep_own=1.1)] == ["fr"] * 4
+    assert track_languages([], keep_own=0.8) == []
+
+
+def test_a_window_that_stops_early_is_continued_from_its_last_timestamp(
+    tokenizer: Tokenizer,
+) -> None:
+    first = line(tokenizer, 0.0, "si t'es là", 4.0) + line(
+        tokenizer, 4.0, "c'est pour le pire", 9.0
+    )
+    replies = [
+        # Starts by repeating a line it wrote, then goes on.
+        line(tokenizer, 9.0, "c'est pour le pire un coup c'est la guerre", 15.0),
+        line(tokenizer, 15.0, "un coup c'est la guerre", 19.0),  # nothing new: stop
+    ]
+    prompts: list[list[int]] = []
+
+    def decode(prompt: list[int]) -> tuple[list[int], float]:
+        prompts.append(prompt)
+        return [prompt[-1], *replies[len(prompts) - 1]], -0.5  # the prefix, then what follows
+
+    tokens, sum_logprob = continue_window((first, -0.25), decode, tokenizer, CONFIG)
+    assert tokenizer.decode(list(tokens)).split() == (
+        "si t'es là c'est pour le pire un coup c'est la guerre".split()
+    )
+    assert len(prompts) == 2
+    # Conditioned on the window's text so far, then decoding resumes at its last timestamp.
+    assert prompts[0][0] == tokenizer.sot_prev
+    assert prompts[0][-4:] == [*tokenizer.sot_sequence, stamp(tokenizer, 9.0)]
+    assert tokenizer.decode(prompts[0][1:-4]).strip() == "si t'es là c'est pour le pire"
+    assert prompts[1][-1] == stamp(tokenizer, 15.0)
+    assert sum_logprob < 0
+
+
+def test_a_window_is_not_continued_near_its_end_after_a_loop_or_without_rounds(
+    tokenizer: Tokenizer,
+) -> None:
+    def decode(prompt: list[int]) -> tuple[list[int], float]:
+        raise AssertionError("no continuation expected")
+
+    near_end = line(tokenizer, 0.0, "jusqu'au bout", 28.0)
+    tokens, _ = continue_window((near_end, -0.3), decode, tokenizer, CONFIG)
+    assert tokenizer.decode(list(tokens)).strip() == "jusqu'au bout"
+
+    ah = tokenizer.encode(" ah,")
+    looped = [stamp(tokenizer, 0.0), *tokenizer.encode(" oh"), *(ah * 30)]
+    tokens, _ = continue_window((looped, -0.3), decode, tokenizer, CONFIG)
+    assert tokenizer.decode(list(tokens)).strip() == "oh ah, ah,"
+
+    early = line(tokenizer, 0.0, "trop tôt", 3.0)
+    no_rounds = dataclasses.replace(CONFIG, continue_rounds=0)
+    tokens, _ = continue_window((early, -0.3), decode, tokenizer, no_rounds)
+    assert tokenizer.decode(list(tokens)).strip() == "trop tôt"
