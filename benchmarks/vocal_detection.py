@@ -18,25 +18,46 @@ mixture per 32 ms. Each detector configuration is then a rule over that evidence
 - ``whisper-words``: every window, kept when its clean transcript has >= 4 words (what fixed
   mode did before the judgement: every text target was embedded);
 - ``whisper-judge``: the default ``singing`` judgement (``pipeline/stages/singing.py``), and
-  its thresholds swept.
+  its thresholds swept;
+- ``singing-detector``: the audio-only path's detector (``pipeline/train/singing.py``), a probe
+  over each window's encoder states (from the shards: the evidence run keeps every window's
+  with ``singing.keep_unsung_states``) that predicts the default judgement.
 
-Metrics. Frames of 0.1 s: precision, recall and F1 of "inside a kept segment" against the
-true vocal regions. Tracks: share of sung tracks kept, of instrumental tracks rejected, of
-spoken tracks kept. Segments: share of kept segments with at least 1 s of voice, and coverage,
-the share of voiced seconds inside a kept segment. Real recordings have track labels only:
-sung tracks kept, and instrumentals with no embedded text (no kept segment).
+Metrics. Window agreement: the share of windows on which a window-based detector's verdict is
+the default judgement's. Frames of 0.1 s: precision, recall and F1 of "inside a kept segment"
+against the true vocal regions. Tracks: share of sung tracks kept, of instrumental tracks
+rejected, of spoken tracks kept. Segments: share of kept segments with at least 1 s of voice,
+and coverage, the share of voiced seconds inside a kept segment. Real recordings have track
+labels only: sung tracks kept, and instrumentals with no embedded text (no kept segment).
 
     .venv/bin/python -m benchmarks.vocal_detection --workdir /tmp/vocal-bench
 
 With ``--separator-weights PATH`` (an HTDemucs file), the evidence comes from the vocal stem:
 Whisper and Silero hear it instead of the mixture (outputs beside the mixture's, suffixed).
-With ``--greedy`` the evidence comes from greedy decoding alone (no temperature fallback).
+With ``--greedy`` the evidence comes from greedy decoding alone (no temperature fallback);
+``--greedy real`` only for the sets named.
+
+``--train-detector`` trains the detector (a linear probe and a small MLP, ``DETECTOR_VARIANTS``)
+on the ``detector-train`` set (generated songs of their own seed, ``DETECTOR_TRAIN_BENCH``) and
+the real recordings' tuning rows, with the default judgement's verdicts as labels, and scores
+it: on the training sets out of fold (two folds by work), on the held-out real rows (and any
+other set) by the model trained on all of them. ``--ship probe`` then writes that variant's
+model into the package (``pipeline/models/data/singing_detector``), the default detector:
+
+    .venv/bin/python -m benchmarks.vocal_detection --workdir /tmp/vocal-bench --sets real \
+        --real-subset --greedy real --train-detector --ship probe
+
+Without ``--train-detector`` the shipped detector is scored (its tuning rows are its training
+data). ``--real-subset`` scores only ``REAL_SUBSET`` of the real recordings (every held-out one
+and nine tuning ones), which a 2-core CPU extracts in an hour.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import shutil
 import subprocess
 import time
 from collections import defaultdict
@@ -57,6 +78,7 @@ from pipeline.stages.decode import decode_audio
 from pipeline.stages.segment import VAD_RATE_HZ, region_spans, vocal_probabilities, vocal_regions
 from pipeline.stages.separate import stem_path
 from pipeline.stages.singing import judge_track
+from pipeline.train.singing import DEFAULT_DETECTOR, DetectorConfig
 
 FRAME_S = 0.1
 SEGMENT_S = 30.0
@@ -74,6 +96,10 @@ class Track:
     vocal_db: float | None  # voice level against the band; None for real recordings
     windows: list[dict[str, Any]]  # the segments-table rows of its fixed windows
     silero: np.ndarray  # speech probability per 32 ms window of the mixture
+    work: str = ""
+    # (windows, 2d) mean+max pooled encoder states, from the shards; None where a window has
+    # no shard sample (evidence extracted before singing.keep_unsung_states)
+    pooled: np.ndarray | None = None
 
 
 Detector = Callable[[Track], Spans | None]  # kept segments, or None: track rejected
@@ -198,8 +224,16 @@ def score(tracks: list[Track], detector: Detector) -> dict[str, Any]:
     tp = fp = fn = 0
     kept_segments = voiced_segments = 0
     voiced_s = covered_s = 0.0
+    agree = judged = 0
+    window_based = True
     for track in tracks:
         kept = detector(track)
+        verdicts = _window_verdicts(track, kept)
+        if verdicts is None:
+            window_based = False
+        else:
+            agree += int(np.sum(verdicts == _judged(track)))
+            judged += len(verdicts)
         counts[track.kind][0] += kept is not None
         counts[track.kind][1] += 1
         if track.regions is None:
@@ -221,6 +255,7 @@ def score(tracks: list[Track], detector: Detector) -> dict[str, Any]:
     precision, recall = _share(tp, tp + fp), _share(tp, tp + fn)
     f1 = round(2 * precision * recall / (precision + recall), 3) if precision and recall else None
     return {
+        "window_agreement": _share(agree, judged) if window_based else None,
         "sung_kept": _share(*counts["sung"]),
         "instrumental_rejected": _share(
             counts["instrumental"][1] - counts["instrumental"][0], counts["instrumental"][1]
@@ -233,6 +268,21 @@ def score(tracks: list[Track], detector: Detector) -> dict[str, Any]:
         "frame_f1": f1,
         "tracks": {k: v[1] for k, v in sorted(counts.items())},
     }
+
+
+def _judged(track: Track) -> np.ndarray:
+    """The default judgement of each window: the labels the detector learns."""
+    verdicts = judge_track([_transcript(w) for w in track.windows], SingingConfig())
+    return np.array([v.sung for v in verdicts], bool)
+
+
+def _window_verdicts(track: Track, kept: Spans | None) -> np.ndarray | None:
+    """Which of the track's windows ``kept`` holds; None when it holds other spans."""
+    spans = {(w["start_s"], w["end_s"]) for w in track.windows}
+    if any(span not in spans for span in kept or []):
+        return None
+    chosen = set(kept or [])
+    return np.array([(w["start_s"], w["end_s"]) in chosen for w in track.windows], bool)
 
 
 def _merge(spans: Spans) -> Spans:
@@ -249,6 +299,7 @@ def _merge(spans: Spans) -> Spans:
 # whatever they are (detectors re-judge the rows), and a new default must not void the cache.
 EVIDENCE_SETTINGS = (
     "singing.keep_unsung_tracks=true",
+    "singing.keep_unsung_states=true",  # every window's encoder states, for the detector
     "singing.min_words=4",
     "singing.max_no_speech_prob=0.8",
     "singing.min_avg_logprob=-1.2",
@@ -260,8 +311,15 @@ EVIDENCE_SETTINGS = (
 )
 
 
-def extract_evidence(catalog: Path, output: Path, extra: list[str]) -> float:
-    """Every window's transcript and scores (resumable); returns the wall seconds it took."""
+def extract_evidence(catalog: Path, output: Path, extra: list[str], reuse: bool = False) -> float:
+    """Every window's transcript and scores (resumable); returns the wall seconds it took.
+    ``reuse`` trusts a complete output as it is, made by whatever code and settings made it
+    (its wall time is the one recorded), where ``run extract`` would refuse other settings."""
+    manifest = output / "manifest.json"
+    if reuse and manifest.is_file():
+        document = json.loads(manifest.read_text())
+        if document.get("status") == "complete":
+            return float(document["summary"]["wall_s"])
     started = time.monotonic()
     settings = [arg for item in EVIDENCE_SETTINGS for arg in ("--set", item)]
     command = extract_command(catalog, output, *settings, *extra)
@@ -303,6 +361,7 @@ def load_tracks(
         for r in read_table(features / "tracks", "tracks").to_pylist()
         if r["status"] == "ok"
     }
+    pooled = _pooled_windows(features)
     tracks = []
     for entry in read_catalog(catalog):
         tid = entry.track_id
@@ -311,8 +370,36 @@ def load_tracks(
         kind, regions, held_out, vocal_db = labels[tid]
         ordered = sorted(windows[tid], key=lambda w: w["segment_index"])
         duration = durations[tid]
-        tracks.append(Track(tid, kind, duration, regions, held_out, vocal_db, ordered, silero[tid]))
+        vectors = [pooled.get((tid, w["segment_index"])) for w in ordered]
+        stacked = np.stack(vectors) if all(v is not None for v in vectors) and vectors else None
+        work = entry.work_id or tid
+        tracks.append(
+            Track(
+                tid,
+                kind,
+                duration,
+                regions,
+                held_out,
+                vocal_db,
+                ordered,
+                silero[tid],
+                work,
+                stacked,
+            )
+        )
     return tracks
+
+
+def _pooled_windows(features: Path) -> dict[tuple[str, int], np.ndarray]:
+    """(track_id, segment_index) -> the window's pooled encoder states, from the shards."""
+    from pipeline.io.webdataset import NoShardsError, list_shards
+    from pipeline.train.singing import read_windows
+
+    try:
+        windows = read_windows(list_shards(features))
+    except NoShardsError:
+        return {}
+    return dict(zip(windows.keys, windows.pooled, strict=True))
 
 
 def generated_set(workdir: Path, name: str, make_bench_args: list[str]) -> tuple[Path, dict]:
@@ -331,12 +418,47 @@ def generated_set(workdir: Path, name: str, make_bench_args: list[str]) -> tuple
     return catalog, {tid: (t.kind, list(t.regions), False, t.vocal_db) for tid, t in truth.items()}
 
 
-def real_set(workdir: Path) -> tuple[Path, dict]:
-    """The Debian recordings (fetched once with apt-get download) and their labels."""
+def real_set(workdir: Path, subset: bool = False) -> tuple[Path, dict]:
+    """The Debian recordings (fetched once with apt-get download) and their labels; with
+    ``subset``, only the held-out ones and ``REAL_SUBSET_TUNING``, listed in a catalog of
+    their own (the packages unpacked once, in ``real-cache``)."""
     from benchmarks.real_recordings import read_labels, real_catalog
 
+    labels = read_labels()
     catalog = real_catalog(workdir / "real-cache")
-    return catalog, {lab.track_id: (lab.label, None, lab.held_out, None) for lab in read_labels()}
+    if subset:
+        chosen = [t for t in labels if not t.held_out and t.track_id in REAL_SUBSET_TUNING]
+        chosen += [t for t in labels if t.held_out]
+        folder = workdir / "real-subset"
+        folder.mkdir(exist_ok=True)
+        for shared in ("root", "tracks"):
+            if not (folder / shared).exists():
+                (folder / shared).symlink_to((workdir / "real-cache" / shared).resolve())
+        catalog = real_catalog(folder, chosen)
+    return catalog, {lab.track_id: (lab.label, None, lab.held_out, None) for lab in labels}
+
+
+SETS = ("generated-short", "generated-full", "real", "detector-train")
+# The detector's generated training songs: a seed of their own, never scored as held out.
+DETECTOR_TRAIN_BENCH = (
+    "--works 8 --versions-per-work 2 --distractors 4 --instrumentals 8 --spoken 2 "
+    "--length short --seed 27"
+)
+# The real recordings a 2-core CPU extracts in about an hour: every held-out one and nine
+# tuning ones (the four shortest songs but one long one, and instrumentals of both packages).
+REAL_SUBSET_TUNING = (
+    "drascula-01",
+    "drascula-29",
+    "drascula-31",
+    "muldjord-armygeddon",
+    "drascula-13",
+    "drascula-17",
+    "drascula-25",
+    "drascula-28",
+    "sectoid-metal-madness",
+)
+DETECTOR_VARIANTS = {"probe": DetectorConfig(), "mlp": DetectorConfig(hidden_size=32)}
+DETECTOR_ROW = "singing-detector"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -346,14 +468,40 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--full-works", type=int, default=5, help="works of 3-4 minute songs")
     parser.add_argument("--no-real", action="store_true", help="skip the Debian recordings")
     parser.add_argument(
+        "--sets", nargs="+", choices=SETS, default=list(SETS[:3]), help="data sets to score"
+    )
+    parser.add_argument(
+        "--real-subset", action="store_true", help="only REAL_SUBSET_TUNING and the held out"
+    )
+    parser.add_argument(
         "--separator-weights",
         type=Path,
         help="an HTDemucs .th file: Whisper and Silero hear the vocal stem instead of the mix",
     )
     parser.add_argument(
         "--greedy",
+        nargs="*",
+        choices=SETS,
+        help="evidence from greedy decoding alone (whisper.temperatures=[0.0]): no fallback; "
+        "for the sets named, or all",
+    )
+    parser.add_argument(
+        "--train-detector",
         action="store_true",
-        help="evidence from greedy decoding alone (whisper.temperatures=[0.0]): no fallback",
+        help="train the singing detector's variants on detector-train and the real tuning rows",
+    )
+    parser.add_argument(
+        "--ship",
+        choices=sorted(DETECTOR_VARIANTS),
+        help="with --train-detector: write this variant into the package as the default detector",
+    )
+    parser.add_argument(
+        "--reuse-evidence",
+        action="store_true",
+        help="use complete evidence outputs as they are, though code or settings changed since",
+    )
+    parser.add_argument(
+        "--cost-tracks", type=int, default=5, help="tracks to time the detector on (5; 0: none)"
     )
     args = parser.parse_args(argv)
     evidence_args, suffix = [], ""  # extraction options of the evidence run
@@ -361,34 +509,43 @@ def main(argv: list[str] | None = None) -> None:
         weights = str(args.separator_weights)
         evidence_args = ["--separator", "htdemucs", "--separator-weights", weights, "--keep-stems"]
         suffix = "-htdemucs"
-    if args.greedy:
-        evidence_args += ["--set", "whisper.temperatures=[0.0]"]
-        suffix += "-greedy"
+    greedy = set(SETS if args.greedy == [] else args.greedy or ())
+    names = [n for n in args.sets if not (args.no_real and n == "real")]
+    if args.train_detector and "detector-train" not in names:
+        names.append("detector-train")
     args.workdir.mkdir(parents=True, exist_ok=True)
-    sets = {
-        "generated-short": generated_set(
-            args.workdir,
-            "generated-short",
-            f"--works {args.short_works} --versions-per-work 3 --distractors 10 "
-            "--instrumentals 20 --spoken 5 --length short".split(),
-        ),
-        "generated-full": generated_set(
-            args.workdir,
-            "generated-full",
-            f"--works {args.full_works} --versions-per-work 2 --distractors 2 "
-            "--instrumentals 5 --spoken 2 --length full".split(),
-        ),
+    make_bench = {
+        "generated-short": f"--works {args.short_works} --versions-per-work 3 --distractors 10 "
+        "--instrumentals 20 --spoken 5 --length short",
+        "generated-full": f"--works {args.full_works} --versions-per-work 2 --distractors 2 "
+        "--instrumentals 5 --spoken 2 --length full",
+        "detector-train": DETECTOR_TRAIN_BENCH,
     }
-    if not args.no_real:
-        sets["real"] = real_set(args.workdir)
+    sets = {
+        name: real_set(args.workdir, args.real_subset)
+        if name == "real"
+        else generated_set(args.workdir, name, make_bench[name].split())
+        for name in names
+    }
+    loaded: dict[str, list[Track]] = {}
     rows, by_level, cost = [], [], {}
     for name, (catalog, labels) in sets.items():
-        features = args.workdir / f"{name}-features{suffix}"
-        wall_s = extract_evidence(catalog, features, evidence_args)
+        greedy_args = ["--set", "whisper.temperatures=[0.0]"] if name in greedy else []
+        set_suffix = suffix + ("-greedy" if name in greedy else "")
+        features = args.workdir / f"{name}-features{set_suffix}"
+        extra = [*evidence_args, *greedy_args]
+        wall_s = extract_evidence(catalog, features, extra, args.reuse_evidence)
         stems = features if args.separator_weights else None
-        silero = silero_evidence(catalog, args.workdir / f"{name}-silero{suffix}.npz", stems)
-        tracks = load_tracks(catalog, features, silero, labels)
-        cost[name] = _cost(tracks, wall_s)
+        silero = silero_evidence(catalog, args.workdir / f"{name}-silero{set_suffix}.npz", stems)
+        loaded[name] = load_tracks(catalog, features, silero, labels)
+        cost[name] = _cost(loaded[name], wall_s)
+    detectors = dict(DETECTORS)
+    if args.train_detector:
+        trained = train_detectors(loaded, args.workdir, args.ship)
+        detectors |= {f"{DETECTOR_ROW} {variant}": d for variant, d in trained.items()}
+    elif all(t.pooled is not None for tracks in loaded.values() for t in tracks):
+        detectors[f"{DETECTOR_ROW} (shipped)"] = _probe_detector(_shipped_probabilities())
+    for name, tracks in loaded.items():
         groups = {name: tracks}
         if any(t.held_out for t in tracks):
             groups = {
@@ -396,7 +553,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{name} (held out)": [t for t in tracks if t.held_out],
             }
         for group, members in groups.items():
-            for detector, detect in DETECTORS.items():
+            for detector, detect in detectors.items():
                 rows.append({"data": group, "detector": detector, **score(members, detect)})
         by_level += _by_level(name, tracks)
     table = [{k: v for k, v in r.items() if k != "tracks"} for r in rows]
@@ -405,16 +562,149 @@ def main(argv: list[str] | None = None) -> None:
     print_table([{k: v for k, v in r.items() if k in LEVEL_COLUMNS} for r in by_level])
     for name, c in cost.items():
         print(f"{name}: {c}")
+    detector_cost = None
+    if args.cost_tracks:
+        first = next(iter(sets.values()))[0]
+        detector_cost = time_detector(first, args.cost_tracks)
+        print(f"detector cost against the LIVI-only path's encoder: {detector_cost}")
     config = dataclasses.asdict(SingingConfig())
     payload = {
         "rows": rows,
         "default_by_voice_level": by_level,
         "cost": cost,
+        "detector_cost": detector_cost,
         "judge_config": config,
         "evidence_args": evidence_args,
+        "greedy_sets": sorted(greedy),
     }
-    path = write_json(f"vocal_detection{suffix}", payload)
+    name = "vocal_detection" + suffix + ("-greedy-" + "-".join(sorted(greedy)) if greedy else "")
+    path = write_json(name + ("-detector" if args.train_detector else ""), payload)
     print(f"json: {path}")
+
+
+Probabilities = Callable[[Track], np.ndarray]  # (windows,) probability of "sung"
+
+
+def _probe_detector(probabilities: Probabilities, threshold: float = 0.5) -> Detector:
+    """Windows whose probability exceeds the threshold; None when there is none."""
+
+    def detect(track: Track) -> Spans | None:
+        kept = [
+            (w["start_s"], w["end_s"])
+            for w, p in zip(track.windows, probabilities(track), strict=True)
+            if p > threshold
+        ]
+        return kept or None
+
+    return detect
+
+
+def _pooled(track: Track) -> np.ndarray:
+    if track.pooled is None:
+        raise RuntimeError(f"{track.track_id}: no pooled encoder states; re-extract the evidence")
+    return track.pooled
+
+
+def _probabilities(model: Any, track: Track) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        logits = model.logits(torch.from_numpy(_pooled(track)))
+    return torch.sigmoid(logits).numpy()
+
+
+def _shipped_probabilities() -> Probabilities:
+    from pipeline.train.singing import load_detector
+
+    model = load_detector("default")
+    return lambda track: _probabilities(model, track)
+
+
+def train_detectors(
+    loaded: dict[str, list[Track]], workdir: Path, ship: str | None
+) -> dict[str, Detector]:
+    """Each variant of ``DETECTOR_VARIANTS`` trained by ``fit_detector`` (what ``pipeline run
+    train singing`` runs, on the windows the shards give the tracks) on the detector-train set
+    and the real tuning rows, the default judgement's verdicts as labels. A training track is
+    scored by the model of the other fold (two folds by work), any other track by the model
+    trained on all. ``ship`` exports that variant's model into the package."""
+    from pipeline.train.singing import Windows, export_detector, fit_detector, load_detector
+
+    sets = [name for name in ("detector-train", "real") if name in loaded]
+    training = [t for name in sets for t in loaded[name] if not t.held_out]
+    works = sorted({t.work for t in training})
+    order = np.random.default_rng(0).permutation(len(works))
+    fold_of = {works[i]: rank % 2 for rank, i in enumerate(order)}
+    windows = Windows(
+        np.concatenate([_pooled(t) for t in training]),
+        np.concatenate([_judged(t) for t in training]),
+        tuple(t.work for t in training for _ in t.windows),
+        tuple((t.track_id, w["segment_index"]) for t in training for w in t.windows),
+    )
+    window_fold = np.array([fold_of[w] for w in windows.works])
+    in_training = {t.track_id: fold_of[t.work] for t in training}
+    detectors: dict[str, Detector] = {}
+    for variant, config in DETECTOR_VARIANTS.items():
+        run = workdir / f"detector-{variant}"
+        shutil.rmtree(run, ignore_errors=True)  # the labels may have changed: train afresh
+        fit_detector(windows, run, config)
+        models = {"all": load_detector(str(run))}
+        for fold in (0, 1):
+            fold_run = workdir / f"detector-{variant}-fold{fold}"
+            shutil.rmtree(fold_run, ignore_errors=True)
+            fit_detector(windows.subset(window_fold != fold), fold_run, config)
+            models[fold] = load_detector(str(fold_run))
+
+        def probabilities(track: Track, models: dict = models) -> np.ndarray:
+            fold = in_training.get(track.track_id)
+            return _probabilities(models["all" if fold is None else 1 - fold], track)
+
+        detectors[variant] = _probe_detector(probabilities)
+        if variant == ship:
+            export_detector(run, DEFAULT_DETECTOR)
+            print(f"shipped {run} as {DEFAULT_DETECTOR}")
+    return detectors
+
+
+def time_detector(catalog: Path, tracks: int) -> dict[str, Any]:
+    """Seconds per track, one thread: decode and segment, the Whisper encoder, and the shipped
+    detector on the encoder's states; the detector's share of what the LIVI-only path spends
+    before its head (the head is left out, so the share is an upper bound)."""
+    from pipeline.config import ExtractConfig
+    from pipeline.models.whisper_runtime import load_whisper
+    from pipeline.records import Rejected
+    from pipeline.retrieval.audio import track_encoder_states
+    from pipeline.track import prepare_track
+    from pipeline.train.singing import load_detector, window_scores
+
+    config = ExtractConfig()
+    runtime = load_whisper(config.whisper, 1)
+    detector = load_detector("default")
+    prepare_s = encoder_s = detector_s = 0.0
+    windows = timed = 0
+    for entry in read_catalog(catalog)[:tracks]:
+        started = time.perf_counter()
+        track = prepare_track(entry, config, 1)
+        prepared = time.perf_counter()
+        if isinstance(track, Rejected):
+            continue
+        states = [s.astype(np.float16) for s in track_encoder_states(track, runtime, 8)]
+        encoded = time.perf_counter()
+        window_scores(detector, states)
+        detected = time.perf_counter()
+        prepare_s += prepared - started
+        encoder_s += encoded - prepared
+        detector_s += detected - encoded
+        windows += len(states)
+        timed += 1
+    return {
+        "tracks": timed,
+        "windows_per_track": round(windows / timed, 2),
+        "decode_segment_s_per_track": round(prepare_s / timed, 3),
+        "encoder_s_per_track": round(encoder_s / timed, 3),
+        "detector_s_per_track": round(detector_s / timed, 4),
+        "detector_share": round(detector_s / (prepare_s + encoder_s), 4),
+    }
 
 
 LEVEL_BINS = ((-6.0, -2.0), (-2.0, 2.0), (2.0, 6.0))

@@ -47,6 +47,7 @@ from pipeline.retrieval.audio import embed_tracks_audio
 from pipeline.stages.embed_text import TEXT_ENCODER
 from pipeline.track import extract_tracks, prepare_track
 from pipeline.train.run_dir import RunFolderError, read_run_config
+from pipeline.train.singing import detector_checkpoint
 from pipeline.train.trained import run_checkpoint
 from pipeline.worker_logs import JsonWorkerLogs
 
@@ -187,6 +188,9 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
         checkpoint = livi_checkpoint(config.livi_run)
         resolved["livi_run"] = str(Path(config.livi_run).absolute())
         models["livi"] = {"checkpoint": checkpoint.name} | file_record(checkpoint)
+        detector = detector_checkpoint(config.singing.detector)
+        if detector is not None:  # the weights identify the detector, not singing.detector
+            models["singing_detector"] = file_record(detector)
         tables = ("tracks", "embeddings")
     return {
         "schema_versions": {n: schema_version(n) for n in tables},

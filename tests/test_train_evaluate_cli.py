@@ -133,8 +133,11 @@ def test_window_scoring_fusion_and_search(
 
 @pytest.fixture(scope="module")
 def livi_from_audio(runs: Path, example_dir: Path) -> Path:
-    """``run embed --audio``: the example embedded by the LIVI run, in this one process."""
+    """``run embed --audio``: the example embedded by the LIVI run, in this one process, every
+    window (``singing.detector: none``), as the shards' vectors are compared with it."""
     from_audio = runs / "livi-audio.parquet"
+    settings = runs / "every-window.yaml"
+    settings.write_text("singing:\n  detector: none\n")
     _ok(
         "run",
         "embed",
@@ -144,6 +147,8 @@ def livi_from_audio(runs: Path, example_dir: Path) -> Path:
         str(example_dir / "catalog.csv"),
         "--output",
         str(from_audio),
+        "--config",
+        str(settings),
     )
     return from_audio
 
@@ -152,8 +157,8 @@ def test_livi_from_audio_matches_livi_from_shards(
     runs: Path, livi_from_audio: Path, example_features: Path
 ) -> None:
     """Decode, segment, encoder only: the same vectors as from the extracted encoder states
-    wherever every window was sung. The audio path has no transcript to judge, so it also
-    embeds tracks and windows that extraction judged unsung (the instrumental interlude)."""
+    wherever every window was sung. Without the singing detector the audio path embeds
+    tracks and windows that extraction judged unsung too (the instrumental interlude)."""
     audio = dict(zip(*read_embeddings(livi_from_audio), strict=True))
     shards = dict(zip(*read_embeddings(runs / "livi.parquet"), strict=True))
     assert set(shards) < set(audio) and "interlude" in audio
@@ -174,6 +179,7 @@ def test_livi_only_extraction_on_dask_equals_embed_audio_and_resumes(
     catalog = example_dir / "catalog.csv"
     out = tmp_path / "livi-only"
     livi = ("--livi-run", str(runs / "livi"), "--partition-size", "4")
+    livi += ("--set", "singing.detector=none")  # every window, as livi_from_audio
     result = run_extract(catalog, out, *livi)
     assert result.returncode == 0, result.stderr
     ids, vectors = read_embeddings(out / "embeddings.parquet")
@@ -199,6 +205,27 @@ def test_livi_only_extraction_on_dask_equals_embed_audio_and_resumes(
     assert "resumed     2 partition(s)" in result.stdout
     assert "processed   4 track(s)" in result.stdout
     assert (out / "embeddings.parquet").read_bytes() == before
+
+
+def test_livi_only_extraction_rejects_what_the_detector_hears_no_singing_in(
+    runs: Path, example_dir: Path, tmp_path: Path
+) -> None:
+    """By default the shipped singing detector picks the windows to embed: the instrumental
+    interlude is rejected ``no_singing`` with the detector's scores, as extraction rejects it."""
+    result = run_extract(example_dir / "catalog.csv", tmp_path, "--livi-run", str(runs / "livi"))
+    assert result.returncode == 0, result.stderr
+    tracks = {t["track_id"]: t for t in read_table(tmp_path / "tracks", "tracks").to_pylist()}
+    interlude = tracks["interlude"]
+    assert (interlude["status"], interlude["stage"], interlude["reason"]) == (
+        "rejected",
+        "singing",
+        "no_singing",
+    )
+    assert "probability of singing" in interlude["detail"]
+    ids, _ = read_embeddings(tmp_path / "embeddings.parquet")
+    assert ids == [t for t, row in tracks.items() if row["status"] == "ok"]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert "singing_detector" in manifest["models"]
 
 
 def test_livi_only_extraction_refuses_a_wealy_run(

@@ -3,8 +3,10 @@
 This is LIVI's point at query time: no transcription and no decoder pass, so a track costs one
 encoder pass per 30 s segment. Segmentation follows the extraction settings given (defaults
 unless a YAML file says otherwise), which should be those the training shards were made with.
-Without a transcript there is no singing judgement: every window is embedded, including those
-extraction would judge unsung (instrumental intros and breaks, whole instrumentals).
+Without a transcript there is no judge to hear lyrics: the singing detector
+(``singing.detector``, a small model over the encoder states learned from the judge's verdicts)
+picks the windows to embed, and a track with none is rejected ``no_singing``, as extraction
+rejects instrumentals. ``singing.detector=none`` embeds every window, as before it existed.
 
 ``LiviAudioEmbedder`` serves one process (``run embed --audio``, ``search``);
 ``embed_tracks_audio`` is the same work as a Dask stage (``run extract --livi-run``).
@@ -26,8 +28,10 @@ from pipeline.models.whisper_runtime import WhisperRuntime, load_whisper
 from pipeline.records import CatalogEntry, Rejected, SegmentedTrack, TrackEmbedding
 from pipeline.retrieval.embed import livi_segment_embeddings
 from pipeline.stages.encode import encode, log_mel
+from pipeline.stages.singing_detector import sung_windows
 from pipeline.track import prepare_track
 from pipeline.train.livi import LiviModel
+from pipeline.train.singing import SingingDetector, load_detector, window_scores
 from pipeline.train.trained import load_run
 
 
@@ -42,25 +46,37 @@ def track_encoder_states(
 
 @dataclass(frozen=True)
 class LiviAudioEmbedder:
-    """A LIVI run and the Whisper encoder it needs: one audio file in, one embedding out."""
+    """A LIVI run, the Whisper encoder it needs and the singing detector (None: every window
+    is embedded): one audio file in, one embedding out."""
 
     model: LiviModel
     runtime: WhisperRuntime
     config: ExtractConfig
     input_dim: int
+    detector: SingingDetector | None = None
 
     @classmethod
     def load(cls, run_dir: Path, config: ExtractConfig, threads: int = 0) -> LiviAudioEmbedder:
-        """The run's LIVI head on the device of ``config.whisper``; both load once a process."""
+        """The run's LIVI head and ``singing.detector`` on the device of ``config.whisper``;
+        they and Whisper load once a process."""
         model, input_dim = _livi_head(str(run_dir), config.whisper.device)
-        return cls(model, load_whisper(config.whisper, threads), config, input_dim)
+        detector = load_detector(config.singing.detector, config.whisper.device)
+        if detector is not None and detector.feature_mean.shape[0] != 2 * input_dim:
+            raise RetrievalInputError(
+                f"singing.detector {config.singing.detector} reads "
+                f"{detector.feature_mean.shape[0] // 2}-wide encoder states, the LIVI run "
+                f"{input_dim}-wide: train one on this Whisper's shards (pipeline run train "
+                "singing), or --set singing.detector=none"
+            )
+        return cls(model, load_whisper(config.whisper, threads), config, input_dim, detector)
 
     def __call__(self, entry: CatalogEntry) -> np.ndarray | Rejected:
-        """The track's unit-length embedding (mean of its segments'), or why it has none."""
+        """The track's unit-length embedding (mean of its sung segments'), or why it has none."""
         track = prepare_track(entry, self.config)
         if isinstance(track, Rejected):
             return track
-        return self.embed_segmented(track).embedding
+        result = self.embed_segmented(track)
+        return result if isinstance(result, Rejected) else result.embedding
 
     def encoder_states(self, track: SegmentedTrack) -> list[np.ndarray]:
         """(L, d) float16 encoder states per segment, as the training shards hold them."""
@@ -74,8 +90,20 @@ class LiviAudioEmbedder:
             segments.append(states.astype(np.float16))
         return segments
 
-    def embed_segmented(self, track: SegmentedTrack) -> TrackEmbedding:
-        states = self.encoder_states(track)
+    def embed_segmented(self, track: SegmentedTrack) -> TrackEmbedding | Rejected:
+        return self.embed_track_states(track, self.encoder_states(track))
+
+    def embed_track_states(
+        self, track: SegmentedTrack, states: list[np.ndarray]
+    ) -> TrackEmbedding | Rejected:
+        """The mean embedding of the windows the detector calls sung (of every window without
+        a detector), or the track rejected ``no_singing`` with the detector's scores."""
+        if self.detector is not None:
+            scores = window_scores(self.detector, states)
+            kept = sung_windows(track, scores, self.config.singing)
+            if isinstance(kept, Rejected):
+                return kept
+            states = [states[i] for i in kept]
         return TrackEmbedding(track.info, self.embed_states(states), len(states))
 
     def embed_states(self, segments: list[np.ndarray]) -> np.ndarray:

@@ -10,8 +10,9 @@ the window sung. ``hidden_size`` 0 is a linear probe, more a one-hidden-layer ML
 Trained from an extraction's shards (``pipeline run train singing``): every sample with encoder
 states is a window and its ``singing`` verdict the label; windows judged unsung are in the
 shards only with ``singing.keep_unsung_states`` (and instrumental tracks only with
-``singing.keep_unsung_tracks``). Validation holds out whole works and scores the share of
-windows on which the detector agrees with the judge. The package ships a default
+``singing.keep_unsung_tracks``). Validation holds out whole works; the epoch with the lowest
+validation loss is ``best.pt``; ``agreement`` is the share of windows on which the detector's
+verdict is the judge's. The package ships a default
 (``DEFAULT_DETECTOR``), made by ``python -m benchmarks.vocal_detection --train-detector``.
 """
 
@@ -55,8 +56,8 @@ WindowKey = tuple[str, int]  # (track_id, segment_index)
 class DetectorConfig:
     input_dim: int | None = None  # Whisper width, read from the shards
     hidden_size: int = 0  # 0: a linear probe on the pooled states; else one hidden layer
-    batch_size: int = 64
-    epochs: int = 40
+    batch_size: int = 16
+    epochs: int = 15  # each epoch redraws the training curve: few epochs of many steps
     lr: float = 3e-3
     weight_decay: float = 1e-2
     val_fraction: float = 0.2  # of the works, held out to pick the best epoch
@@ -152,6 +153,8 @@ def read_windows(
     for shard in shards:
         for sample in iter_samples(shard, frozenset({"encoder"})):
             key = (sample.meta["track_id"], sample.meta["segment_index"])
+            if "encoder" not in sample.arrays:  # a track outside encoder_states_share
+                continue
             if labels is None:
                 sung = sample.meta.get("singing", "sung") == "sung"
             elif key in labels:
@@ -201,6 +204,13 @@ def train_singing(
     outputs; ``labels`` replaces the shards' verdicts (see ``read_windows``)."""
     folders = [shards_dir] if isinstance(shards_dir, str | Path) else list(shards_dir)
     windows = read_windows([s for f in folders for s in list_shards(Path(f))], labels)
+    return fit_detector(windows, Path(run_dir), config, on_step)
+
+
+def fit_detector(
+    windows: Windows, run_dir: Path, config: DetectorConfig, on_step: StepCallback | None = None
+) -> list[EpochResult]:
+    """``train_singing`` on windows already read and pooled."""
     if windows.labels.all() or not windows.labels.any():
         raise TrainingDataError(
             f"all {len(windows.labels)} windows in the shards have the same verdict; extract "
@@ -210,8 +220,8 @@ def train_singing(
     config = dataclasses.replace(config, input_dim=windows.pooled.shape[1] // 2)
     versions = {w: 1 for w in windows.works}
     train_works, val_works = split_works(versions, config.val_fraction, config.seed)
-    write_run_config(Path(run_dir), KIND, config)
-    write_split(Path(run_dir), train_works, val_works)
+    write_run_config(run_dir, KIND, config)
+    write_split(run_dir, train_works, val_works)
     train = windows.subset(np.array([w in train_works for w in windows.works]))
     val = windows.subset(np.array([w in val_works for w in windows.works]))
     torch.manual_seed(config.seed)
@@ -223,19 +233,23 @@ def train_singing(
     )
     constant = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
 
-    def validate() -> float | None:
-        return agreement(model, val) if len(val.labels) else None
+    def validate() -> float | None:  # the loss, not the agreement: on few windows it ties
+        if not len(val.labels):
+            return None
+        pooled = torch.from_numpy(val.pooled).to(torch.device(config.device))
+        labels = torch.from_numpy(val.labels.astype(np.float32)).to(pooled.device)
+        return float(model.loss(pooled, labels))
 
     return fit(
         model,
         optimizer,
         constant,
         lambda epoch: _batches(train, config.batch_size, config.seed, epoch),
-        Path(run_dir),
+        run_dir,
         config.epochs,
         torch.device(config.device),
         validate=validate,
-        metric=("val_agreement", True),
+        metric=("val_loss", False),
         patience=config.patience,
         on_step=on_step,
     )
@@ -247,6 +261,23 @@ def detector_folder(spec: str) -> Path | None:
     if spec == NO_DETECTOR:
         return None
     return DEFAULT_DETECTOR if spec == "default" else Path(spec)
+
+
+def detector_checkpoint(spec: str) -> Path | None:
+    """The weights ``singing.detector`` names (None for "none"); a folder that is not a
+    singing detector's run stops the run before any work."""
+    from pipeline.train.trained import run_checkpoint
+
+    folder = detector_folder(spec)
+    if folder is None:
+        return None
+    kind, _ = read_run_config(folder)
+    if kind != KIND:
+        raise RunFolderError(
+            f"singing.detector {spec} is a {kind} run; it needs a singing detector "
+            "(pipeline run train singing), 'default' or 'none'"
+        )
+    return run_checkpoint(folder)
 
 
 @functools.cache
