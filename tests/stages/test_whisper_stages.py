@@ -50,7 +50,8 @@ def test_log_mel_does_not_depend_on_the_callers_blas_threads(segmented: Segmente
 def test_teacher_forced_decoder_reproduces_ctranslate2_greedy_tokens(
     segmented: SegmentedTrack, compute_type: str
 ) -> None:
-    config = WhisperConfig(compute_type=compute_type)
+    # Decoded without timestamps, as the teacher-forced pass reads the tokens.
+    config = WhisperConfig(compute_type=compute_type, continue_rounds=0)
     runtime = load_whisper(config)
     states = encode(log_mel(list(segmented.segments), runtime), runtime)
     transcript = transcribe(states[0], runtime, config)
