@@ -43,6 +43,7 @@ AUDIO_SUFFIXES = (".mp3", ".flac", ".wav", ".ogg", ".m4a", ".opus")
 CANDIDATES: dict[str, list[str]] = {
     "default": [],
     "greedy-only": ["whisper.temperatures=[0.0]"],
+    "fallback-every-window": ["whisper.fallback_min_words=null"],
     "lyrics-prompt": ["whisper.initial_prompt=lyrics:"],
     "beam-5": ["whisper.beam_size=5"],
     "no-continuation": ["whisper.continue_rounds=0"],

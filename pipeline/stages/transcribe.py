@@ -287,7 +287,9 @@ def fall_back(
     one track at a time, and a track's scores do not depend on the tracks beside it."""
     sampled = [t for t in config.temperatures if t != 0.0]
     if 0.0 in config.temperatures:
-        pending = [i for i, c in enumerate(greedy) if _needs_fallback(c, config)]
+        pending = [
+            i for i, c in enumerate(greedy) if _needs_fallback(c, config) and not _wordy(c, config)
+        ]
     else:
         pending = list(range(len(greedy)))
     # Every fallback temperature of every failing segment at once: most fallbacks on sung or
@@ -383,11 +385,24 @@ def _choose(candidates: list[Transcript], config: WhisperConfig) -> Transcript:
     return max(passing or candidates, key=lambda c: c.avg_logprob)
 
 
-def _needs_fallback(t: Transcript, config: WhisperConfig) -> bool:
-    too_repetitive = (
+def _wordy(t: Transcript, config: WhisperConfig) -> bool:
+    """Greedy text with ``fallback_min_words`` different words that does not repeat itself:
+    someone sings there, whatever its log-probability says, and on real songs a sample at a
+    higher temperature did not transcribe such windows better (docs/lyrics-transcription.md)."""
+    if config.fallback_min_words is None or _too_repetitive(t, config):
+        return False
+    return len(set(_plain_words(t.text))) >= config.fallback_min_words
+
+
+def _too_repetitive(t: Transcript, config: WhisperConfig) -> bool:
+    return (
         config.compression_ratio_threshold is not None
         and t.compression_ratio > config.compression_ratio_threshold
     )
+
+
+def _needs_fallback(t: Transcript, config: WhisperConfig) -> bool:
+    too_repetitive = _too_repetitive(t, config)
     too_unlikely = (
         config.log_prob_threshold is not None and t.avg_logprob < config.log_prob_threshold
     )

@@ -125,3 +125,17 @@ def test_a_window_is_not_continued_near_its_end_after_a_loop_or_without_rounds(
     no_rounds = dataclasses.replace(CONFIG, continue_rounds=0)
     tokens, _ = continue_window((early, -0.3), decode, tokenizer, no_rounds)
     assert tokenizer.decode(list(tokens)).strip() == "trop tôt"
+
+
+def test_the_fallback_skips_wordy_greedy_text_unless_it_repeats_itself() -> None:
+    from pipeline.records import Transcript
+    from pipeline.stages.transcribe import _wordy
+
+    def greedy(text: str, compression_ratio: float) -> Transcript:
+        return Transcript((), (), text, "fr", 1.0, -1.5, 0.1, compression_ratio, 0.0)
+
+    verse = "si t'es là c'est pour le meilleur et pour le pire je te retiendrais pas"
+    assert _wordy(greedy(verse, 1.4), CONFIG)
+    assert not _wordy(greedy(verse, 3.5), CONFIG)  # a loop: resampled
+    assert not _wordy(greedy("la la la la fête", 1.4), CONFIG)  # few words: resampled
+    assert not _wordy(greedy(verse, 1.4), dataclasses.replace(CONFIG, fallback_min_words=None))
