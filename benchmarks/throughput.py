@@ -10,6 +10,8 @@ same Whisper model and compute type, each in its own process, interleaved ``--re
   its default Silero VAD, greedy);
 - ``B``: ``pipeline run extract``, every feature (encoder states, transcript, singing
   judgement, decoder states, text embedding), on its default LocalCluster;
+- ``B0``: the same with the transcription as it was before timestamps and continuation
+  (``BEFORE``): what the denser transcripts cost;
 - ``C``: ``pipeline run embed --audio`` with a LIVI head (paper sizes, trained one epoch on
   B's shards: its speed does not depend on how well it is trained), in one process;
 - ``C2``: the same head as a Dask job over the catalog, ``pipeline run extract --livi-run``
@@ -56,6 +58,10 @@ from benchmarks._common import (
 from pipeline.synth.truth import read_truth
 
 LOOPS = ("A", "A2")
+# B0: the transcription as it was before the lyrics work (one decoding per window without
+# timestamps, a language per window, the fallback for every window under the thresholds).
+BEFORE = ("--set", "whisper.continue_rounds=0", "--set", "whisper.keep_window_language=0.0")
+BEFORE += ("--set", "whisper.fallback_min_words=null")
 
 
 def judging_cost(catalog: Path) -> list[dict[str, Any]]:
@@ -126,6 +132,8 @@ def _command(method: str, catalog: Path, work: Path, args: argparse.Namespace) -
         return [*loop, "--loop-result", str(work / f"{method}.json")]
     if method == "B":
         return extract_command(catalog, work / "B")
+    if method == "B0":
+        return extract_command(catalog, work / "B0", *BEFORE)
     if method == "C2":
         return extract_command(catalog, work / "C2", "--livi-run", str(work / "livi-run"))
     embed = [PIPELINE, "run", "embed", "--model", str(work / "livi-run"), "--audio", str(catalog)]
@@ -183,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in args.methods}
     for repeat in range(args.repeats):
         for method in args.methods:  # interleaved: the machine's noise hits every method alike
-            for folder in ("B", "C2"):  # each run starts from nothing
+            for folder in ("B", "B0", "C2"):  # each run starts from nothing
                 shutil.rmtree(work / folder, ignore_errors=True)
             (work / "C.parquet").unlink(missing_ok=True)
             wall_s, peaks = run_measured(_command(method, catalog, work, args))
@@ -246,7 +254,17 @@ def _cost_summary(cost: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _ratios(runs: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     """Each ratio per repeat (both sides from the same pass), then the median."""
-    pairs = (("B", "A"), ("B", "A2"), ("A", "C"), ("A2", "C"), ("A", "C2"), ("A2", "C2"))
+    pairs = (
+        ("B", "A"),
+        ("B", "A2"),
+        ("B0", "A"),
+        ("B0", "A2"),
+        ("B", "B0"),
+        ("A", "C"),
+        ("A2", "C"),
+        ("A", "C2"),
+        ("A2", "C2"),
+    )
     ratios = {}
     for top, bottom in pairs:
         if top in runs and bottom in runs:
