@@ -44,6 +44,6 @@ def no_singing_scores(
     return (
         f"the singing detector ({config.detector}) calls no window sung in "
         f"{len(track.segments)} window(s), probability of singing: {windows} (sung above "
-        f"singing.detector_threshold {config.detector_threshold}); --set "
-        "singing.detector=none embeds every window"
+        f"singing.detector_threshold {config.detector_threshold}); singing.detector=none "
+        "(--set, or in the --config file) embeds every window"
     )
