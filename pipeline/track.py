@@ -24,7 +24,13 @@ from pipeline.stages.segment import segment_audio
 from pipeline.stages.separate import separate_vocals
 from pipeline.stages.singing import STAGE as SINGING_STAGE
 from pipeline.stages.singing import judge_track, no_singing_detail
-from pipeline.stages.transcribe import detect_languages, fall_back, greedy_batch, track_languages
+from pipeline.stages.transcribe import (
+    densify,
+    detect_languages,
+    fall_back,
+    greedy_batch,
+    track_languages,
+)
 
 
 def prepare_track(
@@ -54,8 +60,9 @@ def extract_tracks(
     """``extract_track`` for several tracks, whose segments share the encoder's and the greedy
     decoder's batches: a short track alone leaves a batch (a GPU) part empty. On a CPU those
     two sum int8 products exactly, so each segment gets what it gets alone. The sampled
-    fallback, the singing judgement and the teacher-forced decoder pass, whose float rounding
-    moves with the rows beside them, run per track: a track's files are the same, byte for
+    fallback, the singing judgement, the sung windows' timestamped decoding (``densify``) and
+    the teacher-forced decoder pass, whose float rounding moves with the rows beside them
+    (or which need the judgement), run per track: a track's files are the same, byte for
     byte, whatever tracks share its task."""
     live = [t for t in tracks if not isinstance(t, Rejected)]
     if not live:  # nothing for Whisper: no model to load
@@ -97,11 +104,19 @@ def _finish_track(
     runtime: WhisperRuntime,
     config: ExtractConfig,
 ) -> TrackFeatures | Rejected:
-    """The judgement, the decoder pass of the kept segments and the text targets of one track."""
+    """The judgement, the sung segments' denser transcripts, the decoder pass of the kept
+    segments and the text targets of one track."""
     keep_unsung = config.singing.keep_unsung_tracks
     size = config.whisper.batch_size
     # The whole track is judged before the decoder pass: a window's neighbours count.
     verdicts = judge_track(transcripts, config.singing)
+    sung = [i for i, v in enumerate(verdicts) if v.sung]
+    dense = densify(
+        [encoder_states[i] for i in sung], [transcripts[i] for i in sung], runtime, config.whisper
+    )
+    transcripts = list(transcripts)
+    for i, transcript in zip(sung, dense, strict=True):
+        transcripts[i] = transcript
     wanted = [i for i, v in enumerate(verdicts) if v.sung or keep_unsung]
     decoded = {}
     for first in range(0, len(wanted), size):

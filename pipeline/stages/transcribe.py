@@ -1,16 +1,17 @@
 """Transcribe segments from their encoder states with CTranslate2's ``generate``.
 
-Each 30 s window is decoded with timestamps. Whisper often ends a dense window early (a rap
-verse comes out as its first lines): where the text stops well before the window's end, the
-same encoder states are decoded again from the last timestamp, conditioned on the window's
-text so far, and what the continuation repeats of that text is dropped (``continue_rounds``).
-A loop of one phrase is cut after its second occurrence. The text tokens are kept; the
-timestamps only steer the decoding. One language per track: a vote over its windows.
+First every window is decoded greedily without timestamps, in its track's language (a vote
+over the track's windows), and the windows whose text fails Whisper's checks fall back to
+higher temperatures: the text the singing judgement reads. Then the windows judged sung are
+decoded again with timestamps (``densify``): decoding without them often ends a dense window
+after its first lines (a rap verse), so where the text stops well before the window's end the
+same encoder states are decoded again from the last timestamp, conditioned on the window's text
+so far, and what the continuation repeats of that text is dropped. A loop of one phrase is cut
+after its second occurrence. The text tokens are kept; the timestamps only steer the decoding.
 
-The temperature fallback samples the windows whose text still fails Whisper's checks in
-batched PyTorch decoder passes. CTranslate2's sampling cannot be seeded reproducibly, so the
-fallback samples from the PyTorch decoder with a seeded generator per row: identical inputs
-give identical outputs, on any worker. No window is conditioned on another: any one can be
+The fallback samples in batched PyTorch decoder passes: CTranslate2's sampling cannot be
+seeded reproducibly, so each row draws from a seeded generator, and identical inputs give
+identical outputs on any worker. No window is conditioned on another: any one can be
 recomputed alone.
 """
 
@@ -163,57 +164,88 @@ def greedy_batch(
     config: WhisperConfig,
     languages: Languages | None = None,
 ) -> list[Transcript]:
-    """The greedy (temperature 0) transcript of each of a batch of (B, L, d) encoder states, in
-    ``languages`` (default: each segment's own). The first decoding of the batch is one
-    CTranslate2 call; its int8 products sum integers, so a segment's result does not depend on
-    the others. Continuations have prompts of their own length: one call per segment."""
+    """The greedy (temperature 0) transcript, without timestamps, of each of a batch of
+    (B, L, d) encoder states, in ``languages`` (default: each segment's own): what the singing
+    judgement reads. One CTranslate2 call; its int8 products sum integers, so a segment's
+    result does not depend on the others."""
     if encoder_states.ndim != 3:
         raise ValueError(f"encoder_states must be (B, L, d), got shape {encoder_states.shape}")
     if languages is None:
         languages = [d[0] for d in detect_languages(encoder_states, runtime, config)]
     encoder_output = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoder_states))
-    tokenizers = [_tokenizer(runtime, language) for language, _ in languages]
-    timestamps = config.continue_rounds > 0
-    first = [
-        prompt_tokens(t, config)
-        if not timestamps
-        else [*_initial_prompt(t, config), *t.sot_sequence]
-        for t in tokenizers
-    ]
-    # Same length for every language (start, language, task[, no-timestamps]): no padding.
+    prompts = [prompt_tokens(_tokenizer(runtime, language), config) for language, _ in languages]
+    # Same length for every language (start, language, task, no-timestamps): no padding.
     results = runtime.model.generate(
         encoder_output,
-        first,
+        prompts,
         beam_size=config.beam_size,
-        max_length=_max_length(first[0], config),
+        max_length=_max_length(prompts[0], config),
         return_scores=True,
         return_no_speech_prob=True,
         suppress_blank=True,
         suppress_tokens=[-1],
     )
-    transcripts = []
-    for row, (tokenizer, (language, probability), result) in enumerate(
-        zip(tokenizers, languages, results, strict=True)
-    ):
-        start = Transcript(
-            prompt=tuple(prompt_tokens(tokenizer, config)),
-            tokens=(),
-            text="",
-            language=language,
-            language_probability=probability,
-            avg_logprob=0.0,
-            no_speech_prob=float(result.no_speech_prob),
-            compression_ratio=0.0,
-            temperature=0.0,
+    return [
+        _candidate(
+            Transcript(
+                prompt=tuple(prompt),
+                tokens=(),
+                text="",
+                language=language,
+                language_probability=probability,
+                avg_logprob=0.0,
+                no_speech_prob=float(result.no_speech_prob),
+                compression_ratio=0.0,
+                temperature=0.0,
+            ),
+            *_greedy_tokens(result),
+            0.0,
+            runtime,
         )
-        if timestamps:
-            first_decoding = (list(result.sequences_ids[0]), float(result.scores[0]))
-            decode = _decoder(encoder_states[row], runtime, config)
-            tokens, sum_logprob = continue_window(first_decoding, decode, tokenizer, config)
-        else:
-            tokens, sum_logprob = _greedy_tokens(result)
-        transcripts.append(_candidate(start, tokens, sum_logprob, 0.0, runtime))
-    return transcripts
+        for prompt, (language, probability), result in zip(prompts, languages, results, strict=True)
+    ]
+
+
+def densify(
+    encoder_states: Sequence[np.ndarray],  # (L, d) per segment
+    transcripts: list[Transcript],
+    runtime: WhisperRuntime,
+    config: WhisperConfig,
+) -> list[Transcript]:
+    """The segments' transcripts decoded again with timestamps, each continued where it stops
+    early (``continue_window``); the denser text replaces a transcript when it has at least as
+    many words and does not repeat itself. Decoding without timestamps often ends a dense
+    window after its first lines. Run on the sung windows only: on instrumental music
+    timestamped decoding writes longer hallucinations, which the singing judgement, tuned on
+    the text without timestamps, would take for lyrics."""
+    if config.continue_rounds <= 0 or not transcripts:
+        return transcripts
+    dense: list[Transcript] = []
+    for first in range(0, len(transcripts), config.batch_size):
+        chosen = transcripts[first : first + config.batch_size]
+        states = np.stack(encoder_states[first : first + config.batch_size])
+        tokenizers = [_tokenizer(runtime, t.language) for t in chosen]
+        prompts = [[*_initial_prompt(t, config), *t.sot_sequence] for t in tokenizers]
+        results = runtime.model.generate(
+            ctranslate2.StorageView.from_array(np.ascontiguousarray(states)),
+            prompts,
+            beam_size=config.beam_size,
+            max_length=_max_length(prompts[0], config),
+            return_scores=True,
+            suppress_blank=True,
+            suppress_tokens=[-1],
+        )
+        for row, (old, tokenizer, result) in enumerate(
+            zip(chosen, tokenizers, results, strict=True)
+        ):
+            decoding = (list(result.sequences_ids[0]), float(result.scores[0]))
+            decode = _decoder(states[row], runtime, config)
+            found = _candidate(
+                old, *continue_window(decoding, decode, tokenizer, config), 0.0, runtime
+            )
+            denser = len(_plain_words(found.text)) >= len(_plain_words(old.text))
+            dense.append(found if denser and not _too_repetitive(found, config) else old)
+    return dense
 
 
 Decode = Callable[[list[int]], tuple[list[int], float]]  # prompt -> (tokens, mean log-prob)
