@@ -11,9 +11,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fsspec.core import url_to_fs
 
+from pipeline.io.embeddings import read_embeddings
+from pipeline.io.parquet import read_table
+from pipeline.io.webdataset import iter_folder, iter_samples, list_shards
+from pipeline.partition import keeps_encoder_states
 from tests.conftest import REPO, extract_command, run_cli, run_extract
 from tests.s3_server import BUCKET, S3Server
 
@@ -120,3 +125,76 @@ def test_what_the_store_refuses_stops_the_run_in_one_line(
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and expected in errors[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _ok(*args: str) -> str:
+    result = run_cli(*args, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("model", ["livi", "wealy"])
+def test_train_embed_evaluate_and_match_read_the_bucket(
+    s3_env: S3Server, example_dir: Path, example_features: Path, tmp_path: Path, model: str
+) -> None:
+    """Trained from the bucket's shards, embedded from them, evaluated and matched from the
+    bucket's embeddings file: the same embeddings, metrics and matches as from the folder."""
+    url = f"s3://{BUCKET}/read-{model}"
+    fs, base = url_to_fs(url)
+    for name in ("tracks", "segments", "shards"):
+        fs.put(str(example_features / name), f"{base}/{name}", recursive=True)
+    results = {}
+    for where, features in (("local", str(example_features)), ("bucket", url)):
+        run = tmp_path / where / model
+        train = ("run", "train", model, "--shards", features, "--output", str(run))
+        _ok(*train, "--preset", "small", "--epochs", "1")
+        embeddings = str(tmp_path / where / f"{model}.parquet")
+        if where == "bucket":  # written to the store, read back from it from here on
+            embeddings = f"{url}/{model}.parquet"
+        _ok("run", "embed", "--model", str(run), "--input", features, "--output", embeddings)
+        metrics = tmp_path / where / "metrics.json"
+        catalog = str(example_dir / "catalog.csv")
+        evaluate = ("--embeddings", embeddings, "--catalog", catalog, "--output", str(metrics))
+        _ok("run", "evaluate", *evaluate)
+        matches = tmp_path / where / "matches.parquet"
+        _ok("run", "match", "--embeddings", embeddings, "--output", str(matches), "--k", "3")
+        results[where] = (
+            read_embeddings(embeddings),
+            {k: v for k, v in json.loads(metrics.read_text()).items() if k != "embeddings"},
+            read_table(matches, "matches").to_pylist(),
+        )
+    (ids, vectors), metrics, matches = results["bucket"]
+    (local_ids, local_vectors), local_metrics, local_matches = results["local"]
+    assert ids == local_ids and np.array_equal(vectors, local_vectors)
+    assert metrics == local_metrics and matches == local_matches
+
+
+def test_encoder_states_for_a_share_of_tracks_only(
+    s3_env: S3Server, example_dir: Path, example_features: Path
+) -> None:
+    """``encoder_states_share``: the same tables; in the shards, encoder states only for the
+    tracks of the share, every other member as in a full run."""
+    url = f"s3://{BUCKET}/share"
+    share = ("--partition-size", "3", "--set", "encoder_states_share=0.5")
+    result = run_extract(example_dir / "catalog.csv", url, *share)
+    assert result.returncode == 0, result.stderr
+    fs, base = url_to_fs(url)
+    for folder in ("tracks", "segments"):
+        for path in sorted((example_features / folder).glob("part-*.parquet")):
+            assert fs.cat_file(f"{base}/{folder}/{path.name}") == path.read_bytes()
+    kept = set()
+    for local, remote in zip(list_shards(example_features), list_shards(url), strict=True):
+        for full, sampled in zip(iter_samples(local), iter_samples(remote), strict=True):
+            assert full.key == sampled.key and full.meta == sampled.meta
+            track_id = full.meta["track_id"]
+            expected = set(full.arrays) - ({"encoder"} - set(sampled.arrays))
+            assert set(sampled.arrays) == expected
+            if keeps_encoder_states(track_id, 0.5):
+                kept.add(track_id)
+                assert "encoder" in sampled.arrays
+            else:
+                assert "encoder" not in sampled.arrays
+            for name, array in sampled.arrays.items():
+                assert np.array_equal(array, full.arrays[name])
+    all_tracks = {s.meta["track_id"] for s in iter_folder(example_features, frozenset())}
+    assert kept and kept != all_tracks  # the example's ids fall on both sides
