@@ -93,7 +93,7 @@ def test_example_catalog_gives_every_feature(example_features: Path) -> None:
         assert sample.arrays["decoder"].shape == (len(row["tokens"]), 512)
         if row["text_embedding"] is not None:
             np.testing.assert_allclose(sample.arrays["text"], row["text_embedding"], rtol=1e-6)
-    greedy = [s["token_agreement"] for s in segments if s["temperature"] == 0.0]
+    greedy = [a for s in segments if (a := s["token_agreement"]) is not None]
     # The PyTorch decoder re-reads CT2's int8 greedy tokens: near-ties on quiet singing differ.
     assert greedy and np.median(greedy) >= 0.9 and min(greedy) > 0.8
 
@@ -104,7 +104,7 @@ def test_manifest_records_config_models_and_checksums(example_features: Path) ->
     assert manifest["schema_versions"] == {
         "tracks": "1.1",
         "segments": "1.1",
-        "shard_sample": "1.1",
+        "shard_sample": "1.2",
     }
     assert len(manifest["models"]["whisper"]["sha256"]) == 64
     assert manifest["config"]["partition_size"] == 3
