@@ -76,6 +76,9 @@ class Transcript:
     no_speech_prob: float
     compression_ratio: float
     temperature: float
+    # Decoded with timestamps and continued (``densify``): its tokens follow another prompt
+    # than ``prompt``, so the teacher-forced pass cannot check them against its argmax.
+    timestamped: bool = False
 
 
 @dataclass(frozen=True)

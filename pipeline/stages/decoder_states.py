@@ -21,7 +21,8 @@ def decoder_states(
     transcripts: list[Transcript],
     runtime: WhisperRuntime,
 ) -> list[tuple[np.ndarray, float | None]]:
-    """Per segment: (m, d) float16 states and the greedy agreement (None if sampled)."""
+    """Per segment: (m, d) float16 states and the greedy agreement (None if sampled or
+    decoded with timestamps)."""
     if encoder_states.ndim != 3 or encoder_states.shape[0] != len(transcripts):
         raise ValueError("need one (L, d) encoder state matrix per transcript")
     sequences = [list(t.prompt) + list(t.tokens) for t in transcripts]
@@ -38,7 +39,7 @@ def decoder_states(
         start = len(t.prompt) - 1  # the last prompt position predicts the first text token
         kept = states[row, start : start + len(t.tokens)].float()  # (m, d)
         agreement = None
-        if t.temperature == 0.0 and t.tokens:
+        if t.temperature == 0.0 and not t.timestamped and t.tokens:
             logits = runtime.mask_unemitted(runtime.decoder.logits(kept), first_rows=1)
             predicted = logits.argmax(-1).cpu()
             agreement = float((predicted == torch.tensor(t.tokens)).float().mean())

@@ -243,6 +243,7 @@ def densify(
             found = _candidate(
                 old, *continue_window(decoding, decode, tokenizer, config), 0.0, runtime
             )
+            found = dataclasses.replace(found, timestamped=True)
             denser = len(_plain_words(found.text)) >= len(_plain_words(old.text))
             dense.append(found if denser and not _too_repetitive(found, config) else old)
     return dense
