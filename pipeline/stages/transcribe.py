@@ -128,13 +128,15 @@ def new_words(previous: str, continuation: str) -> str:
     starts by repeating a line it wrote, and a line written twice is an insertion."""
     said = _plain_words(previous)
     words = continuation.split()
-    for count in range(len(words), 0, -1):
+    repeated = 0  # a run held in ``said`` holds its own openings: the first miss ends the search
+    for count in range(1, len(words) + 1):
         opening = _plain_words(" ".join(words[:count]))
-        if opening and any(
-            said[i : i + len(opening)] == opening for i in range(len(said) - len(opening) + 1)
-        ):
-            return " ".join(words[count:])
-    return continuation.strip()
+        if not opening:
+            continue
+        if not any(said[i : i + len(opening)] == opening for i in range(len(said))):
+            break
+        repeated = count
+    return " ".join(words[repeated:])
 
 
 def _plain_words(text: str) -> list[str]:
