@@ -85,8 +85,9 @@ class WhisperConfig:
     beam_size: int = 1  # the first decoding; the fallback temperatures sample
     language: str | None = None  # None: detected per segment, then one per track (a vote)
     keep_window_language: float = 0.8  # a segment this sure of another language keeps it
-    # Decode with timestamps and continue a window whose text stops this long before its end,
-    # from the last timestamp, up to continue_rounds times; 0: one decoding, no timestamps.
+    # Sung windows are decoded again with timestamps and continued from the last one while
+    # their text stops continue_margin_s before the window's end, up to continue_rounds times;
+    # 0: the judgement's decoding without timestamps is the transcript.
     continue_rounds: int = 3
     continue_margin_s: float = 3.0
     initial_prompt: str | None = None
