@@ -174,9 +174,9 @@ def test_compose_starts_a_scheduler_two_workers_and_a_one_shot_extract(tmp_path:
     assert "--resources" in services["worker-gpu"]["command"]
 
 
-def readme_docker_commands() -> list[list[str]]:
-    """The commands of the README's block under "**The images**", continuations joined."""
-    text = (REPO / "README.md").read_text().split("**The images**", 1)[1]
+def docs_docker_commands(page: str, anchor: str) -> list[list[str]]:
+    """The commands of ``page``'s first bash block after ``anchor``, continuations joined."""
+    text = (REPO / page).read_text().split(anchor, 1)[1]
     block = text.split("```bash\n", 1)[1].split("```", 1)[0].replace("\\\n", " ")
     commands = []
     for line in block.splitlines():
@@ -186,7 +186,14 @@ def readme_docker_commands() -> list[list[str]]:
     return commands
 
 
-def test_the_readme_s_docker_commands_match_the_files() -> None:
+@pytest.mark.parametrize(
+    ("page", "anchor", "verbs"),
+    [
+        ("docs/cluster.md", "**The images**", {"build", "up", "run", "down"}),
+        ("README.md", "Docker images for the driver", {"build", "up"}),
+    ],
+)
+def test_the_docs_docker_commands_match_the_files(page: str, anchor: str, verbs: set[str]) -> None:
     compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
     services = compose["services"]
     images = {
@@ -194,7 +201,7 @@ def test_the_readme_s_docker_commands_match_the_files() -> None:
         for s in services.values()
     }
     used = set()
-    for argv in readme_docker_commands():
+    for argv in docs_docker_commands(page, anchor):
         if argv[:2] == ["docker", "build"]:
             dockerfile = (REPO / argv[argv.index("-f") + 1]).resolve()
             assert images[dockerfile] == argv[argv.index("-t") + 1]  # the tag compose runs
@@ -211,4 +218,4 @@ def test_the_readme_s_docker_commands_match_the_files() -> None:
             if verb == "run":
                 pipeline_parser().parse_args(rest[1:])  # exits on an unknown flag
             used.add(verb)
-    assert used == {"build", "up", "run", "down"}
+    assert used == verbs
