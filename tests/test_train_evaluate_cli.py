@@ -193,7 +193,7 @@ def test_livi_only_extraction_on_dask_equals_embed_audio_and_resumes(
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete" and "livi" in manifest["models"]
     page = read_page(out / REPORT_FILE)  # no transcripts: no languages, windows only
-    assert page.sections == ["tracks", "segments", "throughput", "cluster"]
+    assert page.sections == ["tracks", "rejected", "segments", "throughput", "cluster"]
     (windows,) = page.rows("segment-distributions")
     assert int(windows["count"]) == len(tracks)
 
