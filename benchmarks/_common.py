@@ -7,6 +7,7 @@ lists the scripts, their questions and their latest tables.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import statistics
@@ -45,20 +46,66 @@ def make_example_catalog(root: Path) -> Path:
     return root / "example" / "catalog.csv"
 
 
+def run_quiet(command: list[str]) -> str:
+    """Run ``command``; its stdout, or a RuntimeError with the tail of its stderr."""
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def make_bench(folder: Path, *args: str) -> Path:
+    """``pipeline make-bench --output folder ARGS``, made once; its catalog path."""
+    catalog = folder / "catalog.csv"
+    if not catalog.is_file():
+        run_quiet([PIPELINE, "make-bench", "--output", str(folder), *args])
+    return catalog
+
+
 def full_song_bench(catalog: Path, songs: int, length: str = "full") -> None:
     """``songs`` generated sung songs (``full``: 3-4 minutes, ``short``: about a minute), one
     version each, at ``catalog`` (made once)."""
-    if catalog.is_file():
-        return
-    make_bench = [PIPELINE, "make-bench", "--output", str(catalog.parent), "--length", length]
-    make_bench += ["--works", str(songs), "--versions-per-work", "1"]
-    make_bench += ["--distractors", "0", "--instrumentals", "0", "--spoken", "0"]
-    subprocess.run(make_bench, check=True, stdout=subprocess.DEVNULL)
+    others = ("--distractors", "0", "--instrumentals", "0", "--spoken", "0")
+    make_bench(
+        catalog.parent,
+        "--length",
+        length,
+        "--works",
+        str(songs),
+        "--versions-per-work",
+        "1",
+        *others,
+    )
 
 
 def extract_command(catalog: Path, output: Path, *extra: str) -> list[str]:
     """The whole ``pipeline run extract`` command line."""
     return [PIPELINE, "run", "extract", "--input", str(catalog), "--output", str(output), *extra]
+
+
+def extract(catalog: Path, output: Path, *extra: str) -> dict[str, Any]:
+    """``pipeline run extract`` (a LocalCluster; resumes what ``output`` holds); its summary."""
+    run_quiet(extract_command(catalog, output, *extra))
+    return json.loads((output / "manifest.json").read_text())["summary"]
+
+
+def set_args(*items: str) -> list[str]:
+    """``--set`` before each ``KEY=VALUE``."""
+    return [arg for item in items for arg in ("--set", item)]
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Rows as a CSV with a header of the first row's keys."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def share(numerator: float, denominator: float) -> float | None:
+    """``numerator / denominator`` to three decimals; None when the denominator is 0."""
+    return round(numerator / denominator, 3) if denominator else None
 
 
 def run_measured(command: list[str]) -> tuple[float, dict[str, float]]:

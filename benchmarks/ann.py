@@ -1,13 +1,9 @@
-"""Matching's search against exact search on random unit vectors: recall@10, versions found,
-queries per second, build time and peak memory; exact is the pipeline's own tiled search,
-``faiss-flat`` faiss's exact one, ``faiss-hnsw`` the index above ``--exact-below``.
-
-Random unit vectors are the hardest case for a graph index (every point's 10 nearest sit
-almost as far as the rest): recall here is a floor. ``--versions K`` plants K versions of each
-query (cosine 0.3-0.9 to it), the case matching must get right: ``versions_found`` is the
-share of them among the query's 10. Each method runs in its own process on the same vectors,
-so a row's peak RSS (VmHWM) is its own plus the vectors (``data_MB``). ``match_all_s`` =
-build + n / QPS, the time to match the whole catalog against itself.
+"""Matching's search on random unit vectors: recall@10 against exact, planted versions found,
+queries per second, build time and peak memory (docs/matching.md). ``exact`` is the pipeline's
+tiled search, ``faiss-flat`` faiss's exact one, ``faiss-hnsw`` the index above
+``--exact-below``. ``--versions K`` plants K versions of each query (cosine 0.3-0.9 to it).
+Each method runs in its own process on the same vectors, so a row's peak RSS (VmHWM) is its
+own plus the vectors (``data_MB``); ``match_all_s`` = build + n / QPS.
 
     .venv/bin/python -m benchmarks.ann --sizes 10000 100000 1000000 --dims 384 --versions 2
 """
@@ -16,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import interleaved, print_table, write_json
+from benchmarks._common import interleaved, print_table, run_quiet, write_json
 from pipeline.retrieval.exact import exact_search
 
 K = 10
@@ -65,13 +60,8 @@ def plant_versions(vectors: np.ndarray, queries: np.ndarray, per_query: int) -> 
 
 
 def others(positions: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """(q, K) neighbours of each query with the query itself removed (or the last one, if the
-    index did not return it)."""
-    rows = []
-    for own, row in zip(queries, positions, strict=True):
-        kept = row[row != own]
-        rows.append(kept[:K])
-    return np.array(rows)
+    """(q, K) neighbours of each query without the query itself (or the last, if not found)."""
+    return np.array([row[row != own][:K] for own, row in zip(queries, positions, strict=True)])
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
@@ -87,23 +77,29 @@ def _rss_mb(field: str) -> float:
 
 def _searches(vectors: np.ndarray, queries: np.ndarray, method: str) -> tuple[float, dict]:
     """Build seconds and, per efSearch ("-" for exact), (neighbours, median search seconds)."""
-    if method == "exact":
-        return 0.0, interleaved({"-": lambda: exact_search(vectors, vectors[queries], K + 1)[0]}, 3)
-    import faiss
+    build_s, settings, index = 0.0, ("-",), None
+    if method != "exact":
+        import faiss
 
-    start = time.perf_counter()
-    if method == "faiss-flat":
-        index = faiss.IndexFlatIP(vectors.shape[1])
-    else:
-        index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = EF_CONSTRUCTION
-    index.add(vectors)
-    build_s = time.perf_counter() - start
+        start = time.perf_counter()
+        if method == "faiss-flat":
+            index = faiss.IndexFlatIP(vectors.shape[1])
+        else:
+            index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction, settings = EF_CONSTRUCTION, EF_SEARCH
+        index.add(vectors)
+        build_s = time.perf_counter() - start
+
+    def search() -> np.ndarray:
+        if index is None:
+            return exact_search(vectors, vectors[queries], K + 1)[0]
+        return index.search(vectors[queries], K + 1)[1]
+
     searches = {}
-    for ef in EF_SEARCH if method == "faiss-hnsw" else ("-",):
+    for ef in settings:
         if ef != "-":
             index.hnsw.efSearch = ef
-        seconds, found = interleaved({ef: lambda: index.search(vectors[queries], K + 1)[1]}, 3)
+        seconds, found = interleaved({ef: search}, 3)
         searches[ef] = (found[ef], seconds[ef])
     return build_s, searches
 
@@ -116,9 +112,7 @@ def worker(method: str, n: int, dim: int, n_queries: int, truth_file: Path, vers
     planted = plant_versions(vectors, queries, versions) if versions else None
     build_s, searches = _searches(vectors, queries, method)
     if method == "exact":
-        seconds, found = searches
-        searches = {"-": (found["-"], seconds["-"])}
-        np.save(truth_file, others(found["-"], queries))
+        np.save(truth_file, others(searches["-"][0], queries))
     truth, rows = np.load(truth_file), []
     for setting, (found, seconds) in searches.items():
         qps, neighbours = n_queries / seconds, others(found, queries)
@@ -165,10 +159,7 @@ def main() -> None:
                 command = [sys.executable, "-m", "benchmarks.ann", "--worker", method, str(n)]
                 command += [str(dim), str(truth), "--queries", str(args.queries)]
                 command += ["--versions", str(args.versions)]
-                done = subprocess.run(command, capture_output=True, text=True)
-                if done.returncode:
-                    sys.exit(f"{method} n={n} dim={dim} failed:\n{done.stderr}")
-                rows += json.loads(done.stdout)
+                rows += json.loads(run_quiet(command))
                 write_json(name, {"settings": settings, "rows": rows})  # a kill keeps these
                 print(f"done {method} n={n} dim={dim}", file=sys.stderr, flush=True)
     print_table(rows)

@@ -1,14 +1,10 @@
-"""Whisper batching on this device: seconds per track for each batch size and tracks per task,
-and whether any track's features change.
-
-``whisper.batch_size`` is how many 30 s windows share one encoder and greedy-decoder call;
-``run.tracks_per_task`` how many tracks' windows share those batches (8 with ``--device cuda``,
-1 on a CPU). Generated songs (``make-bench``: the voice at -6..+6 dB under a band, intro and
-breaks; ``--length short`` songs last about a minute, 2-3 windows, so one track alone leaves a
-batch of 8 part empty) are decoded and segmented once; then ``extract_tracks`` runs over them
-for every combination, interleaved over ``--repeats`` passes in one process, models loaded
-first. Every track is compared with the first combination's: ``tracks_differing`` counts any
-change (states, verdicts, scores to the last digit), ``segments_other_tokens`` other text.
+"""Whisper batching on this device: seconds per track for each ``whisper.batch_size`` (windows
+per encoder and greedy-decoder call) and ``run.tracks_per_task`` (tracks sharing those
+batches), and whether any track's features change. Generated songs are decoded and segmented
+once; ``extract_tracks`` then runs over them for every combination, interleaved over
+``--repeats`` passes, models loaded first. Each track is compared with the first combination's:
+``tracks_differing`` counts any change (states, verdicts, scores to the last digit),
+``segments_other_tokens`` other text (docs/benchmarks.md#batching).
 
     .venv/bin/python -m benchmarks.batching --workdir /tmp/batching --tracks-per-task 1 2 4 8
     .venv/bin/python -m benchmarks.batching --workdir /tmp/batching --length full --songs 4 \\
@@ -34,23 +30,21 @@ from pipeline.stages.embed_text import text_dimension
 from pipeline.track import extract_tracks, prepare_track
 
 
-def same_features(a: TrackFeatures | Rejected, b: TrackFeatures | Rejected) -> bool:
+def differences(a: TrackFeatures | Rejected, b: TrackFeatures | Rejected) -> tuple[bool, int]:
+    """(whether anything differs, how many segments have other tokens)."""
     if not (isinstance(a, TrackFeatures) and isinstance(b, TrackFeatures)):
-        return a == b
-    return len(a.segments) == len(b.segments) and all(
+        return a != b, int(a != b)
+    if len(a.segments) != len(b.segments):
+        return True, max(len(a.segments), len(b.segments))
+    pairs = list(zip(a.segments, b.segments, strict=True))
+    same = all(
         x.transcript == y.transcript
         and x.singing == y.singing
         and np.array_equal(x.encoder_states, y.encoder_states)
         and np.array_equal(x.decoder_states, y.decoder_states)
-        for x, y in zip(a.segments, b.segments, strict=True)
+        for x, y in pairs
     )
-
-
-def other_tokens(a: TrackFeatures | Rejected, b: TrackFeatures | Rejected) -> int:
-    if not (isinstance(a, TrackFeatures) and isinstance(b, TrackFeatures)):
-        return 0 if a == b else 1
-    pairs = zip(a.segments, b.segments, strict=True)
-    return sum(x.transcript.tokens != y.transcript.tokens for x, y in pairs)
+    return not same, sum(x.transcript.tokens != y.transcript.tokens for x, y in pairs)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -83,24 +77,14 @@ def main(argv: list[str] | None = None) -> None:
 
     combos = list(product(a.batch_sizes, a.tracks_per_task))
     seconds, outputs = interleaved({c: variant(*c) for c in combos}, a.repeats)
-    first = combos[0]
-    rows = [
-        {
-            "batch_size": size,
-            "tracks_per_task": per_task,
-            "s_per_track": round(seconds[(size, per_task)] / len(tracks), 3),
-            "ratio_to_first": round(seconds[(size, per_task)] / seconds[first], 3),
-            "tracks_differing": sum(
-                not same_features(x, y)
-                for x, y in zip(outputs[first], outputs[(size, per_task)], strict=True)
-            ),
-            "segments_other_tokens": sum(
-                other_tokens(x, y)
-                for x, y in zip(outputs[first], outputs[(size, per_task)], strict=True)
-            ),
-        }
-        for size, per_task in combos
-    ]
+    rows = []
+    for combo in combos:
+        diffs = [differences(*p) for p in zip(outputs[combos[0]], outputs[combo], strict=True)]
+        row = {"batch_size": combo[0], "tracks_per_task": combo[1]}
+        row["s_per_track"] = round(seconds[combo] / len(tracks), 3)
+        row["ratio_to_first"] = round(seconds[combo] / seconds[combos[0]], 3)
+        row["tracks_differing"] = sum(differing for differing, _ in diffs)
+        rows.append(row | {"segments_other_tokens": sum(tokens for _, tokens in diffs)})
     windows = sum(len(t.segments) for t in tracks)
     print(f"{len(tracks)} {a.length} songs, {windows} windows, {a.device}, {threads} threads")
     print_table(rows)

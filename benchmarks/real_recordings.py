@@ -1,9 +1,6 @@
-"""Real recordings no one here made, fetched from Debian's archive (``apt-get download``), with
-committed labels: the Drascula soundtrack (``drascula-music``) and Frets on Fire's metal and
-rock songs (``fretsonfire-songs-*``, a guitar stem and a band-and-voice stem summed into one
-track). ``benchmarks/data/real_recordings.csv`` lists each track's files and SHA-256 (checked
-after download), duration, label (sung, spoken, instrumental), language, whether it is held out
-of every threshold choice, and the evidence for the label.
+"""Real recordings from Debian's archive (``apt-get download``) with committed labels
+(``benchmarks/data/real_recordings.csv``: files and SHA-256, duration, label, language,
+whether held out of every threshold choice, the evidence for the label), fetched and checked.
 
     .venv/bin/python -m benchmarks.real_recordings --cache /tmp/real-cache
 """
@@ -12,24 +9,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import hashlib
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks._common import write_csv
+
 LABELS_CSV = Path(__file__).resolve().parent / "data" / "real_recordings.csv"
-COLUMNS = (
-    "track_id",
-    "package",
-    "paths",
-    "sha256",
-    "duration_s",
-    "label",
-    "language",
-    "held_out",
-    "evidence",
-)
 LABELS = ("sung", "spoken", "instrumental")
 SEPARATOR = "+"  # between the stems of one track, in ``paths`` and ``sha256``
 
@@ -45,6 +34,9 @@ class RealTrack:
     language: str
     held_out: bool
     evidence: str
+
+
+COLUMNS = tuple(f.name for f in dataclasses.fields(RealTrack))
 
 
 def read_labels(path: Path = LABELS_CSV) -> list[RealTrack]:
@@ -73,25 +65,8 @@ def _parse(row: dict[str, str], where: str) -> RealTrack:
         raise ValueError(f"{where}: a {row['label']} track needs its language")
     if not row["evidence"].strip():
         raise ValueError(f"{where}: say why the label is right in evidence")
-    return RealTrack(
-        track_id=row["track_id"],
-        package=row["package"],
-        paths=paths,
-        sha256=hashes,
-        duration_s=float(row["duration_s"]),
-        label=row["label"],
-        language=row["language"],
-        held_out=row["held_out"] == "yes",
-        evidence=row["evidence"],
-    )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    parsed = {"paths": paths, "sha256": hashes, "held_out": row["held_out"] == "yes"}
+    return RealTrack(**row | parsed | {"duration_s": float(row["duration_s"])})
 
 
 def _unpacked(package: str, cache: Path) -> Path:
@@ -116,7 +91,8 @@ def _audio(track: RealTrack, root: Path, tracks_dir: Path) -> Path:
     """The track's file: the packaged file itself, or its stems summed into one FLAC."""
     files = [root / p.lstrip("/") for p in track.paths]
     for file, expected in zip(files, track.sha256, strict=True):
-        found = _sha256(file)
+        with open(file, "rb") as f:
+            found = hashlib.file_digest(f, "sha256").hexdigest()
         if found != expected:
             raise SystemExit(f"{file}: sha256 {found} differs from {LABELS_CSV}: {expected}")
     if len(files) == 1:
@@ -151,12 +127,7 @@ def real_catalog(cache: Path, tracks: list[RealTrack] | None = None) -> Path:
                 "language": track.language,
             }
         )
-    catalog = cache / "catalog.csv"
-    with open(catalog, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return catalog
+    return write_csv(cache / "catalog.csv", rows)
 
 
 def main() -> None:

@@ -1,14 +1,11 @@
 """Version retrieval on unseen works: trained LIVI and WEALY against the zero-shot methods and
-their fusions, each MAP with a 95% bootstrap interval.
+their fusions, each MAP with a 95% bootstrap interval (docs/training.md).
 
-Test side: the teacher benchmark's songs and features (``benchmarks/teacher.py``, made in
-``--test-dir`` when missing; its table has the faster-whisper loops on them). Train side:
-``--train-works`` further works (never a test work) x ``--train-versions``, generated and
-extracted into ``features-train-N`` (begun as a copy of the largest smaller one, so a learning
-curve extracts each work once). LIVI and WEALY train on it at the paper's model sizes with a
-schedule for small data; ``--livi-set``/``--wealy-set KEY=VALUE`` change any other setting,
-and the row, the JSON and the copied training curves name it. Every test track queries all the
-others; MAP, the paired difference to transcript-text, MR1, HR@1, HR@10. Everything is
+Test side: the teacher benchmark's songs and features (made in ``--test-dir`` when missing).
+Train side: ``--train-works`` further works x 2 versions, extracted into ``features-train-N``
+(begun as a copy of the largest smaller one, so a learning curve extracts each work once).
+LIVI and WEALY train on it at the paper's sizes with ``SCHEDULE``; ``--livi-set``/
+``--wealy-set KEY=VALUE`` change any setting and name the row, JSON and curves. Everything is
 cached: a re-run trains only a new schedule or train side. ``--summarise`` prints earlier runs'
 rows side by side (a learning curve, or schedules).
 
@@ -24,19 +21,13 @@ import dataclasses
 import hashlib
 import json
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks._common import (
-    RESULTS,
-    extract_command,
-    print_table,
-    write_json,
-)
+from benchmarks._common import RESULTS, extract, print_table, write_csv, write_json
 from benchmarks.teacher import (
     BOOTSTRAP,
     distance_matrix,
@@ -55,6 +46,12 @@ from pipeline.train.run_dir import LAST, RESUMABLE_KEYS, load_checkpoint
 from pipeline.train.wealy import WealyConfig, train_wealy, wealy_preset
 
 FUSION_WEIGHT = 1.5  # WEALY's D = D_audio + 1.5 * D_wealy
+TEST_WORKS, TEST_VERSIONS, TRAIN_VERSIONS = 50, 3, 2
+# A schedule for small data, on the paper's model sizes (warm-up: --livi/--wealy-warmup).
+SCHEDULE = {
+    "livi": {"batch_size": 32, "lr": 3e-4, "layer_scale_init": 1.0, "epochs": 8},
+    "wealy": {"works_per_batch": 16, "lr": 3e-4, "epochs": 8, "patience": None},  # 30 min
+}
 
 
 def train_bench(root: Path, first_work: int, works: int, versions: int, seed: int) -> Path:
@@ -70,14 +67,9 @@ def train_bench(root: Path, first_work: int, works: int, versions: int, seed: in
             return catalog
         if {**found, "works": works} != wanted or found["works"] < works:
             raise SystemExit(f"{root} holds a train bench made with {found}: use another --workdir")
-        subset = catalog.with_name(f"catalog-{works}-works.csv")
         with open(catalog, newline="") as f:
             rows = [r for r in csv.DictReader(f) if int(r["work_id"][1:]) < first_work + works]
-        with open(subset, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        return subset
+        return write_csv(catalog.with_name(f"catalog-{works}-works.csv"), rows)
     specs = bench_tracks(first_work + works, versions, 0, seed)
     made = write_catalog([s for s in specs if int(s.work_id[1:]) >= first_work], catalog.parent)
     recorded.write_text(json.dumps(wanted))
@@ -94,12 +86,6 @@ def train_features(root: Path, works: int) -> Path:
     if smaller and not folder.exists():
         shutil.copytree(smaller[-1][1], folder)
     return folder
-
-
-def extract(catalog: Path, output: Path) -> dict[str, Any]:
-    """``pipeline run extract`` (the CLI, a LocalCluster; resumes what is there); its summary."""
-    subprocess.run(extract_command(catalog, output), check=True, capture_output=True)
-    return json.loads((output / "manifest.json").read_text())["summary"]
 
 
 def run_folder(root: Path, kind: str, config: Any, train_works: int) -> Path:
@@ -120,31 +106,14 @@ def run_name(args: argparse.Namespace) -> str:
     return name
 
 
-def livi_config(args: argparse.Namespace) -> LiviConfig:
-    config = dataclasses.replace(
-        livi_preset("paper"),
-        batch_size=args.livi_batch,
-        lr=args.livi_lr,
-        warmup_steps=args.livi_warmup,
-        layer_scale_init=args.livi_layer_scale,
-        centre_targets=args.livi_centre,
-        epochs=args.livi_epochs,
-        seed=args.seed,
+def model_config(model: str, args: argparse.Namespace) -> LiviConfig | WealyConfig:
+    """The paper's sizes, ``SCHEDULE``, the warm-up and seed given, then ``--MODEL-set``."""
+    preset = livi_preset("paper") if model == "livi" else wealy_preset("paper")
+    values = SCHEDULE[model] | {"warmup_steps": getattr(args, f"{model}_warmup")}
+    values |= {"seed": args.seed} | (
+        {"centre_targets": args.livi_centre} if model == "livi" else {}
     )
-    return apply_overrides(config, args.livi_set)
-
-
-def wealy_config(args: argparse.Namespace) -> WealyConfig:
-    config = dataclasses.replace(
-        wealy_preset("paper"),
-        works_per_batch=args.wealy_batch,
-        lr=args.wealy_lr,
-        warmup_steps=args.wealy_warmup,
-        epochs=args.wealy_epochs,
-        patience=None,
-        seed=args.seed,
-    )
-    return apply_overrides(config, args.wealy_set)
+    return apply_overrides(dataclasses.replace(preset, **values), getattr(args, f"{model}_set"))
 
 
 def schedule(config: LiviConfig | WealyConfig, settings: list[str]) -> str:
@@ -166,10 +135,8 @@ def train_runs(
 ) -> tuple[dict[str, Path], dict[str, str], list[dict[str, Any]]]:
     """LIVI and WEALY trained on the train side: run folders, schedules, per-epoch curves."""
     runs, schedules, curves = {}, {}, []
-    for name, config, train in (
-        ("LIVI", livi_config(args), train_livi),
-        ("WEALY", wealy_config(args), train_wealy),
-    ):
+    for name, train in (("LIVI", train_livi), ("WEALY", train_wealy)):
+        config = model_config(name.lower(), args)
         runs[name] = run_folder(root, name.lower(), config, args.train_works)
         started = time.perf_counter()
         train(train_features, runs[name], config)
@@ -260,23 +227,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path("retrieval-bench"))
     parser.add_argument("--test-dir", type=Path, help="teacher benchmark folder (WORKDIR/test)")
-    parser.add_argument("--test-works", type=int, default=50)
-    parser.add_argument("--test-versions", type=int, default=3)
     parser.add_argument("--train-works", type=int, default=200)
-    parser.add_argument("--train-versions", type=int, default=2)
-    parser.add_argument("--livi-epochs", type=int, default=8)
-    parser.add_argument("--livi-batch", type=int, default=32)
-    parser.add_argument("--livi-lr", type=float, default=3e-4)
     parser.add_argument("--livi-warmup", type=int, default=100, help="steps")
-    parser.add_argument(
-        "--livi-layer-scale", type=float, default=1.0, help="init; the paper's 1e-4 collapses here"
-    )
-    parser.add_argument(
-        "--livi-centre", action="store_true", help="centre the text targets on their mean"
-    )
-    parser.add_argument("--wealy-epochs", type=int, default=8, help="about 30 min on 2 cores")
-    parser.add_argument("--wealy-batch", type=int, default=16, help="works per batch")
-    parser.add_argument("--wealy-lr", type=float, default=3e-4)
+    parser.add_argument("--livi-centre", action="store_true", help="centre the text targets")
     parser.add_argument("--wealy-warmup", type=int, default=30, help="steps")
     for model in ("livi", "wealy"):
         parser.add_argument(
@@ -297,8 +250,8 @@ def main() -> None:
     root, test_dir = args.workdir, args.test_dir or args.workdir / "test"
     root.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
-    test_csv = teacher_bench(test_dir, args.test_works, args.test_versions, "short", args.seed)
-    train_csv = train_bench(root, args.test_works, args.train_works, args.train_versions, args.seed)
+    test_csv = teacher_bench(test_dir, TEST_WORKS, TEST_VERSIONS, "short", args.seed)
+    train_csv = train_bench(root, TEST_WORKS, args.train_works, TRAIN_VERSIONS, args.seed)
     train_dir = train_features(root, args.train_works)
     summaries = {
         "train": extract(train_csv, train_dir),

@@ -1,9 +1,9 @@
 """What vocal separation costs: seconds and peak memory of HTDemucs on a 5-minute song.
 
-Measured on randomly initialised models saved the way demucs saves them (speed does not depend
-on the weights' values): the tests' tiny model and ``htdemucs-size``, the package's default
-architecture; ``--weights PATH`` adds a real file (htdemucs's 955717e8-8726e21a.th). Each
-measurement runs in its own process; models interleave over ``--repeats``, medians reported.
+Randomly initialised models saved the way demucs saves them (speed does not depend on the
+weights): the tests' tiny model and ``htdemucs-size``, the package's default architecture;
+``--weights PATH`` adds a real file. Each measurement runs in its own process; models
+interleave over ``--repeats``, medians reported (docs/vocal-separation.md).
 
     .venv/bin/python -m benchmarks.separation --workdir /tmp/separation-bench [--device cuda]
 """
@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import bench_parser, full_song_bench, print_table, write_json
+from benchmarks._common import bench_parser, full_song_bench, print_table, run_quiet, write_json
 from pipeline.config import DecodeConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.records import DecodedAudio
@@ -61,14 +60,7 @@ def five_minute_song(workdir: Path) -> Path:
 
 def measure(weights: Path, song: Path, threads: int, device: str, block_s: float) -> dict:
     command = [sys.executable, "-c", _MEASURE, str(weights), str(song), str(threads), device]
-    result = subprocess.run(
-        [*command, str(block_s)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    return json.loads(result.stdout.splitlines()[-1])
+    return json.loads(run_quiet([*command, str(block_s)]).splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> None:
