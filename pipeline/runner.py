@@ -30,6 +30,7 @@ import pipeline
 from pipeline.config import ConfigError, ExtractConfig, RunConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.io.discover import Discovery, commit_catalog, discover_audio, require_audio
+from pipeline.io.object_store import is_url
 from pipeline.io.output_dir import EMBEDDINGS, INPUT_SKIPPED, OutputDir, file_record
 from pipeline.io.schemas import schema_version
 from pipeline.models.separator import load_separator, weights_path, weights_sha256
@@ -46,7 +47,7 @@ from pipeline.retries import retry_counts, start_counting, stop_counting
 from pipeline.retrieval.audio import embed_tracks_audio
 from pipeline.stages.embed_text import TEXT_ENCODER
 from pipeline.track import extract_tracks, prepare_track
-from pipeline.train.run_dir import RunFolderError, read_run_config
+from pipeline.train.run_dir import RunFolderError, read_run_config, run_copy
 from pipeline.train.singing import detector_checkpoint
 from pipeline.train.trained import run_checkpoint
 from pipeline.worker_logs import JsonWorkerLogs
@@ -185,9 +186,10 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
     if output_config["encoder_states_share"] == 1.0:  # the default: outputs made before it
         output_config.pop("encoder_states_share")  # was a setting resume as they are
     if config.livi_run:
-        checkpoint = livi_checkpoint(config.livi_run)
-        resolved["livi_run"] = str(Path(config.livi_run).absolute())
-        models["livi"] = {"checkpoint": checkpoint.name} | file_record(checkpoint)
+        with livi_checkpoint(config.livi_run) as checkpoint:
+            models["livi"] = {"checkpoint": checkpoint.name} | file_record(checkpoint)
+        if not is_url(config.livi_run):
+            resolved["livi_run"] = str(Path(config.livi_run).absolute())
         detector = detector_checkpoint(config.singing.detector)
         if detector is not None:  # the weights identify the detector, not singing.detector
             models["singing_detector"] = file_record(detector)
@@ -270,15 +272,18 @@ def check_separator(config: ExtractConfig) -> None:
         load_separator(config.separate.weights)
 
 
-def livi_checkpoint(run_dir: str) -> Path:
-    """The weights of a LIVI run folder; another kind of run or no checkpoint stops the run."""
-    kind, _ = read_run_config(Path(run_dir))
+@contextmanager
+def livi_checkpoint(run_dir: str) -> Iterator[Path]:
+    """The weights of a LIVI run (a folder or URL; then a local copy while the block runs);
+    another kind of run or no checkpoint stops the run."""
+    kind, _ = read_run_config(run_dir if is_url(run_dir) else Path(run_dir))
     if kind != "livi":
         raise RunFolderError(
             f"--livi-run {run_dir} is a {kind} run; LIVI-only extraction needs a LIVI run "
             "(pipeline run train livi)"
         )
-    return run_checkpoint(Path(run_dir))
+    with run_copy(run_dir) as folder:
+        yield run_checkpoint(folder)
 
 
 def run_extract(

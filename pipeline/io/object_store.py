@@ -24,9 +24,9 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -226,18 +226,7 @@ class ObjectOutputDir(OutputDir):
                 pass
 
     def write_report(self) -> None:
-        """The report is built from the prefix's tables (tracks and segments, never the
-        shards) copied to local scratch, then uploaded."""
-        from pipeline.report import REPORT_FILE, write_report
-
-        with tempfile.TemporaryDirectory(prefix="pipeline-report-") as scratch:
-            local = Path(scratch) / (PurePosixPath(self.base).name or "output")
-            local.mkdir()
-            for name in ("tracks", "segments", "_complete", MANIFEST, PLAN):
-                if self.fs.exists(self.key(name)):
-                    self.fs.get(self.key(name), str(local / name), recursive=True)
-            write_report(local)
-            self.fs.put_file(str(local / REPORT_FILE), self.key(REPORT_FILE))
+        write_report_at(self.url)
 
     # --- lock ------------------------------------------------------------------------------
 
@@ -348,3 +337,149 @@ def staged(target: Path | str) -> Iterator[Path]:
             fs.put_file(str(local), path)
         except OSError as e:
             raise store_error(str(target), e) from None
+
+
+def with_suffix(location: Path | str, suffix: str) -> Path | str:
+    """``location`` with its file name's suffix replaced, for a path or a URL."""
+    if not is_url(location):
+        return Path(location).with_suffix(suffix)
+    parent, name = str(location).rsplit("/", 1)
+    return f"{parent}/{PurePosixPath(name).with_suffix(suffix)}"
+
+
+def parent_of(location: Path | str) -> Path | str:
+    """The folder or prefix holding ``location``."""
+    if not is_url(location):
+        return Path(location).parent
+    return str(location).rstrip("/").rsplit("/", 1)[0]
+
+
+def _local_name(location: Path | str) -> str:
+    """A scratch folder's name: the prefix's last part, so a report's title reads the same."""
+    return PurePosixPath(str(location).split("://", 1)[-1].rstrip("/")).name or "output"
+
+
+def _top_level_files(fs: AbstractFileSystem, base: str) -> dict[str, int]:
+    """Name -> size of the objects directly under ``base`` (none when it does not exist)."""
+    try:
+        entries = fs.ls(base, detail=True)
+    except FileNotFoundError:
+        return {}
+    return {
+        PurePosixPath(e["name"]).name: int(e.get("size") or 0)
+        for e in entries
+        if e.get("type") == "file"
+    }
+
+
+@dataclass
+class StagedFolder:
+    """A folder written by a run: itself when local; for a URL a local copy on scratch whose
+    new or changed top-level files ``sync`` uploads, each whole, with the ``commit`` files
+    after all the others (the marker last)."""
+
+    path: Path
+    location: Path | str
+    commit: Sequence[str] = ()
+    _synced: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def _stamp(self, name: str) -> tuple[int, int]:
+        stat = (self.path / name).stat()
+        return stat.st_size, stat.st_mtime_ns
+
+    def sync(self) -> list[str]:
+        """Upload what changed since the last sync (nothing for a local folder); its names."""
+        if not is_url(self.location):
+            return []
+        changed = [
+            p.name
+            for p in sorted(self.path.iterdir())
+            if p.is_file() and self._synced.get(p.name) != self._stamp(p.name)
+        ]
+        order = list(self.commit)
+        changed.sort(key=lambda n: order.index(n) + 1 if n in order else 0)  # stable: by name
+        fs, base = url_to_fs(str(self.location))
+        for name in changed:
+            stamp = self._stamp(name)
+            try:
+                fs.put_file(str(self.path / name), f"{base}/{name}")
+            except OSError as e:
+                raise store_error(str(self.location), e) from None
+            self._synced[name] = stamp
+        return changed
+
+
+@contextmanager
+def staged_folder(
+    location: Path | str,
+    fetch: Callable[[str], bool] = lambda name: False,
+    commit: Sequence[str] = (),
+) -> Iterator[StagedFolder]:
+    """The folder a run writes ``location`` through. For a URL: a scratch folder holding the
+    top-level objects ``fetch`` picks (what a resumed run reads), synced once more when the
+    block ends without an error; a local folder is written in place."""
+    if not is_url(location):
+        Path(location).mkdir(parents=True, exist_ok=True)
+        yield StagedFolder(Path(location), location, commit)
+        return
+    with tempfile.TemporaryDirectory(prefix="pipeline-stage-") as scratch:
+        local = Path(scratch) / _local_name(location)
+        local.mkdir()
+        folder = StagedFolder(local, str(location).rstrip("/"), commit)
+        fs, base = url_to_fs(str(location))
+        try:
+            for name in _top_level_files(fs, base):
+                if fetch(name):
+                    fs.get_file(f"{base}/{name}", str(local / name))
+                    folder._synced[name] = folder._stamp(name)
+        except OSError as e:
+            raise store_error(str(location), e) from None
+        yield folder
+        folder.sync()
+
+
+@contextmanager
+def fetched(location: Path | str, *choices: Sequence[str]) -> Iterator[Path]:
+    """A local folder to read ``location`` from: itself, or for a URL a scratch copy of the
+    first object present of each of ``choices`` (names in its top level)."""
+    if not is_url(location):
+        yield Path(location)
+        return
+    with tempfile.TemporaryDirectory(prefix="pipeline-read-") as scratch:
+        local = Path(scratch) / _local_name(location)
+        local.mkdir()
+        fs, base = url_to_fs(str(location))
+        present = _top_level_files(fs, base)
+        for names in choices:
+            for name in names:
+                if name in present:
+                    fs.get_file(f"{base}/{name}", str(local / name))
+                    break
+        yield local
+
+
+def write_report_at(location: Path | str) -> Path | str:
+    """Rewrite ``location``'s ``report.html`` from what it holds now; its path or URL. For a
+    URL the report is built on local scratch from the objects it reads (top-level JSON files,
+    a run's ``last.pt``, an extraction's tables and markers, never the shards), then uploaded;
+    its header names the URL."""
+    from pipeline.report import REPORT_FILE, write_report
+
+    if not is_url(location):
+        return write_report(Path(location))
+    fs, base = url_to_fs(str(location))
+    fs.invalidate_cache(base)
+    with tempfile.TemporaryDirectory(prefix="pipeline-report-") as scratch:
+        local = Path(scratch) / _local_name(location)
+        local.mkdir()
+        present = _top_level_files(fs, base)
+        for name in present:
+            if (name.endswith(".json") and name != LOCK) or name == "last.pt":  # its history
+                fs.get_file(f"{base}/{name}", str(local / name))
+        if MANIFEST in present:
+            for name in ("tracks", "segments", "_complete"):
+                if fs.exists(f"{base}/{name}"):
+                    fs.get(f"{base}/{name}", str(local / name), recursive=True)
+        write_report(local, shown_as=str(location))
+        fs.put_file(str(local / REPORT_FILE), f"{base}/{REPORT_FILE}")
+    return join(location, REPORT_FILE)

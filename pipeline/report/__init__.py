@@ -37,11 +37,13 @@ def report_sections(folder: Path) -> list[str]:
     return sections
 
 
-def write_report(folder: Path) -> Path:
-    """Rewrite ``folder/report.html`` from what the folder holds now; return its path."""
+def write_report(folder: Path, shown_as: str | None = None) -> Path:
+    """Rewrite ``folder/report.html`` from what the folder holds now; return its path.
+    ``shown_as`` names the folder in the header instead (the URL of a scratch copy)."""
     folder = Path(folder)
     written = datetime.now(UTC).isoformat(timespec="seconds")
-    intro = [html.paragraph(f"{folder.absolute()}, report written {written}.", note=True)]
+    where = shown_as or folder.absolute()
+    intro = [html.paragraph(f"{where}, report written {written}.", note=True)]
     page = html.document(f"Run report: {folder.name}", intro, report_sections(folder))
     target = folder / REPORT_FILE
     atomic_write_bytes(target, page.encode())

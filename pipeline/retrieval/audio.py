@@ -31,6 +31,7 @@ from pipeline.stages.encode import encode, log_mel
 from pipeline.stages.singing_detector import sung_windows
 from pipeline.track import prepare_track
 from pipeline.train.livi import LiviModel
+from pipeline.train.run_dir import run_copy
 from pipeline.train.singing import SingingDetector, load_detector, window_scores
 from pipeline.train.trained import load_run
 
@@ -56,7 +57,9 @@ class LiviAudioEmbedder:
     detector: SingingDetector | None = None
 
     @classmethod
-    def load(cls, run_dir: Path, config: ExtractConfig, threads: int = 0) -> LiviAudioEmbedder:
+    def load(
+        cls, run_dir: Path | str, config: ExtractConfig, threads: int = 0
+    ) -> LiviAudioEmbedder:
         """The run's LIVI head and ``singing.detector`` on the device of ``config.whisper``;
         they and Whisper load once a process."""
         model, input_dim = _livi_head(str(run_dir), config.whisper.device)
@@ -115,8 +118,10 @@ class LiviAudioEmbedder:
 
 @functools.cache
 def _livi_head(run_dir: str, device: str) -> tuple[LiviModel, int]:
-    """A LIVI run's model in eval mode and the encoder width it was trained on."""
-    model, values = load_run(Path(run_dir), torch.device(device))
+    """A LIVI run's model (a folder or URL) in eval mode and the encoder width it was trained
+    on."""
+    with run_copy(run_dir) as folder:
+        model, values = load_run(folder, torch.device(device))
     if not isinstance(model, LiviModel):
         raise RetrievalInputError(
             f"{run_dir} is a {values['kind']} run; embedding audio directly needs a LIVI run"
@@ -128,5 +133,5 @@ def embed_tracks_audio(
     tracks: Sequence[SegmentedTrack | Rejected], config: ExtractConfig, threads: int = 0
 ) -> list[TrackEmbedding | Rejected]:
     """LIVI-only extraction's Whisper stage: the encoder and ``config.livi_run``'s head."""
-    embedder = LiviAudioEmbedder.load(Path(config.livi_run), config, threads)
+    embedder = LiviAudioEmbedder.load(config.livi_run, config, threads)
     return [t if isinstance(t, Rejected) else embedder.embed_segmented(t) for t in tracks]

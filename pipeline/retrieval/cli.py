@@ -13,10 +13,18 @@ from pipeline.config import load_config
 from pipeline.io.atomic import atomic_write_bytes
 from pipeline.io.catalog import read_catalog
 from pipeline.io.embeddings import write_embeddings
-from pipeline.io.object_store import is_url, location, staged
+from pipeline.io.object_store import (
+    is_url,
+    join,
+    location,
+    parent_of,
+    staged,
+    staged_folder,
+    with_suffix,
+    write_report_at,
+)
 from pipeline.metrics import RetrievalInputError
 from pipeline.records import CatalogEntry, Rejected
-from pipeline.report import write_report
 from pipeline.retrieval.baselines import BASELINES
 from pipeline.retrieval.index import EXACT_BELOW
 from pipeline.retrieval.match import (
@@ -39,7 +47,7 @@ def _audio_embedder(args: argparse.Namespace) -> LiviAudioEmbedder:
 
     overrides = {"whisper.device": args.device, "whisper.model_dir": args.whisper_model}
     config = load_config(args.config, overrides)
-    return LiviAudioEmbedder.load(Path(args.model), config)
+    return LiviAudioEmbedder.load(args.model, config)
 
 
 def _setup_logging(job: str, log_format: str) -> None:
@@ -69,9 +77,11 @@ def _embed(args: argparse.Namespace) -> int:
             print(f"rejected    {track_id}: {reason}")
         return 0
     from pipeline.retrieval.embed import run_embed  # torch: only here
+    from pipeline.train.run_dir import run_copy
 
-    with staged(args.output) as output:  # a URL: written on local scratch, then uploaded
-        summary = run_embed(args.model, args.input, output, args.device, args.keep_windows)
+    # URLs: the run's files are read from local scratch, the output written there and uploaded.
+    with staged(args.output) as output, run_copy(args.model) as run:
+        summary = run_embed(str(run), args.input, output, args.device, args.keep_windows)
     print(f"embedded    {summary.embedded} of {summary.ok_tracks} ok tracks -> {args.output}")
     if summary.without_embedding:
         print(f"no input    {', '.join(summary.without_embedding)}")
@@ -84,11 +94,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     _setup_logging("evaluate", args.log_format)
     fusion = FusionSpec(args.fusion, args.weight) if args.fusion else None
     result = evaluate(args.embeddings, args.catalog, fusion, args.holdout, args.max_windows)
-    if args.output is None and is_url(args.embeddings):
-        raise RetrievalInputError(f"--embeddings {args.embeddings}: name a local --output file")
-    output = args.output or args.embeddings.with_suffix(".metrics.json")
-    atomic_write_bytes(output, json.dumps(result, indent=2).encode())
-    report = write_report(output.parent)
+    output = args.output or with_suffix(args.embeddings, ".metrics.json")
+    with staged(output) as local:  # a URL: written on local scratch, then uploaded
+        atomic_write_bytes(local, json.dumps(result, indent=2).encode())
+    report = write_report_at(parent_of(output))
     for key in ("tracks", "queries", "map", "map_at_10", "mr1", "hr_at_1", "hr_at_10", "arp"):
         value = result[key]
         print(f"{key:<11} {value:.4f}" if isinstance(value, float) else f"{key:<11} {value}")
@@ -117,25 +126,33 @@ class _StageBars:
 
 def _check_match_arguments(args: argparse.Namespace) -> None:
     check_match_settings(args.k, args.min_score, args.clusters)
-    if not is_url(args.embeddings) and args.output.resolve() == args.embeddings.resolve():
+    if str(args.output) == str(args.embeddings) or (
+        not is_url(args.embeddings)
+        and not is_url(args.output)
+        and args.output.resolve() == args.embeddings.resolve()
+    ):
         raise MatchInputError(f"--output {args.output} is the embeddings file; name another")
-    if args.output.is_dir():
+    if not is_url(args.output) and args.output.is_dir():
         raise MatchInputError(f"--output {args.output} is a folder; name a .parquet file")
 
 
 def _match(args: argparse.Namespace) -> int:
     _check_match_arguments(args)
     bars = _StageBars()
+    name = Path(str(args.output).rsplit("/", 1)[-1]) if is_url(args.output) else args.output
+    # A URL: the three files are written on local scratch and uploaded, the summary last.
+    commit = (summary_path(name).name,)
     try:
-        s = run_match(
-            args.embeddings,
-            args.output,
-            args.k,
-            args.min_score,
-            args.clusters,
-            args.exact_below,
-            bars,
-        )
+        with staged_folder(parent_of(args.output), commit=commit) as folder:
+            s = run_match(
+                args.embeddings,
+                folder.path / name.name,
+                args.k,
+                args.min_score,
+                args.clusters,
+                args.exact_below,
+                bars,
+            )
     finally:
         bars.close()
     print(f"tracks      {s['tracks']}  ({s['dimension']}-d, {s['method']} search)")
@@ -143,9 +160,11 @@ def _match(args: argparse.Namespace) -> int:
     if args.clusters:
         print(
             f"clusters    {s['clusters']} of 2+ tracks (largest {s['largest_cluster']}), "
-            f"{s['alone']} tracks alone -> {clusters_path(args.output)}"
+            f"{s['alone']} tracks alone -> {join(parent_of(args.output), clusters_path(name).name)}"
         )
-    print(f"summary     {summary_path(args.output)}  ({s['seconds']} s)")
+    print(
+        f"summary     {join(parent_of(args.output), summary_path(name).name)}  ({s['seconds']} s)"
+    )
     return 0
 
 
@@ -182,7 +201,9 @@ def register_run(run: argparse._SubParsersAction) -> None:
     """Add ``embed``, ``evaluate`` and ``match`` under ``pipeline run``."""
     embed = run.add_parser("embed", help="one embedding per ok track -> Parquet")
     embed.add_argument(
-        "--model", required=True, help=f"a training run folder, or {' or '.join(BASELINES)}"
+        "--model",
+        required=True,
+        help=f"a training run folder or URL, or {' or '.join(BASELINES)}",
     )
     embed.add_argument("--input", type=location, help="extraction output folder or URL")
     embed.add_argument(
@@ -203,13 +224,17 @@ def register_run(run: argparse._SubParsersAction) -> None:
     ev.add_argument("--catalog", type=Path, required=True, help="catalog CSV with work_id")
     ev.add_argument("--fusion", type=location, help="second embeddings file: D = D_a + w * D_b")
     ev.add_argument("--weight", type=float, default=1.5, help="w of --fusion (1.5)")
-    ev.add_argument("--holdout", type=Path, help="run folder: only works it did not train on query")
+    ev.add_argument(
+        "--holdout", type=location, help="run folder or URL: only works it did not train on query"
+    )
     ev.add_argument(
         "--max-windows",
         action="store_true",
         help="score by the max cosine over window pairs (WEALY, embedded with --keep-windows)",
     )
-    ev.add_argument("--output", type=Path, help="metrics JSON (default: EMBEDDINGS.metrics.json)")
+    ev.add_argument(
+        "--output", type=location, help="metrics JSON or URL (default: EMBEDDINGS.metrics.json)"
+    )
     add_log_format_argument(ev)
     ev.set_defaults(handler=_evaluate)
     _register_match(run)
@@ -220,7 +245,9 @@ def _register_match(run: argparse._SubParsersAction) -> None:
         "match", help="every track's nearest other tracks of an embeddings file -> Parquet"
     )
     match.add_argument("--embeddings", type=location, required=True, help="a file or URL")
-    match.add_argument("--output", type=Path, required=True, help="matches .parquet file")
+    match.add_argument(
+        "--output", type=location, required=True, help="matches .parquet file or URL"
+    )
     match.add_argument("--k", type=int, default=20, help="nearest other tracks per track (20)")
     match.add_argument("--min-score", type=float, help="leave out matches under this cosine")
     match.add_argument(
@@ -243,6 +270,8 @@ def register_search(commands: argparse._SubParsersAction) -> None:
     search.add_argument("--embeddings", type=location, required=True, help="a file or URL")
     search.add_argument("--query", required=True, help="a track_id, or an audio file (LIVI)")
     search.add_argument("--k", type=int, default=10)
-    search.add_argument("--model", help="audio query: the LIVI run that made --embeddings")
+    search.add_argument(
+        "--model", help="audio query: the LIVI run (folder or URL) that made --embeddings"
+    )
     _add_audio_arguments(search)
     search.set_defaults(handler=_search)

@@ -12,16 +12,20 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from pipeline.config import apply_overrides
-from pipeline.io.object_store import location
+from pipeline.io.object_store import is_url, location, staged_folder, upload_log
 from pipeline.io.webdataset import list_shards
 from pipeline.report import write_report
 from pipeline.run_log import add_log_format_argument, configure, run_log_handler, stderr_handler
 from pipeline.train.curve import CURVE_FILE
+from pipeline.train.run_dir import CONFIG_FILE, LAST, SPLIT_FILE, RunConfigMismatchError
 
 if TYPE_CHECKING:
-    from pipeline.train.loop import EpochResult, StepCallback
+    from pipeline.train.loop import EpochResult
 
-    Trainer = Callable[[Path, Path, Any, StepCallback | None], list[EpochResult]]
+    Trainer = Callable[..., list[EpochResult]]
+
+# What a resumed run reads from its folder; for a URL, fetched to local scratch first.
+RESUME_FILES = frozenset({CONFIG_FILE, SPLIT_FILE, LAST})
 
 
 def _trainer(model: str) -> tuple[Callable[[str], Any], Trainer]:
@@ -65,23 +69,30 @@ def _train(args: argparse.Namespace) -> int:
     config = dataclasses.replace(config, **{k: v for k, v in flags.items() if v is not None})
     config = apply_overrides(config, args.set)
     list_shards(args.shards)  # no shards: fail before making a run folder
-    log_file = _setup_logging(args.output, args.log_format)
-    bars: list[tqdm] = []
+    # A URL: the run folder is staged on local scratch, and each epoch's files are uploaded
+    # as the epoch ends, last.pt last (the epoch's commit); a re-run resumes from there.
+    with staged_folder(args.output, RESUME_FILES.__contains__, commit=(LAST,)) as run:
+        log_file: Path | str = _setup_logging(run.path, args.log_format)
+        bars: list[tqdm] = []
 
-    def on_step(step: int, loss: float) -> None:
-        if args.log_format == "json":  # whole lines only
-            return
-        if not bars:
-            bars.append(tqdm(initial=step - 1, unit="step", desc=f"train {args.model}"))
-        bars[0].update(1)
-        bars[0].set_postfix(loss=f"{loss:.4f}")
+        def on_step(step: int, loss: float) -> None:
+            if args.log_format == "json":  # whole lines only
+                return
+            if not bars:
+                bars.append(tqdm(initial=step - 1, unit="step", desc=f"train {args.model}"))
+            bars[0].update(1)
+            bars[0].set_postfix(loss=f"{loss:.4f}")
 
-    try:
-        results = trainer(args.shards, args.output, config, on_step)
-    finally:
-        for bar in bars:
-            bar.close()
-    report = write_report(args.output)
+        try:
+            results = trainer(args.shards, run.path, config, on_step, on_epoch=lambda _: run.sync())
+        except RunConfigMismatchError as e:  # name the URL, not its scratch copy
+            raise RunConfigMismatchError(str(e).replace(str(run.path), str(args.output))) from None
+        finally:
+            for bar in bars:
+                bar.close()
+            if is_url(args.output):
+                log_file = upload_log(Path(log_file), str(args.output))
+        report = write_report(run.path, str(args.output) if is_url(args.output) else None)
     trained = f"{len(results)} epoch(s) trained" if results else "nothing left to train"
     files = f"best.pt, last.pt, {CURVE_FILE}, {report.name}; log: {log_file}"
     print(f"{trained}; run folder {args.output} ({files})")
@@ -106,7 +117,12 @@ def register_train(run: argparse._SubParsersAction) -> None:
             required=True,
             help="extraction output folder or URL (s3://bucket/features)",
         )
-        p.add_argument("--output", type=Path, required=True, help="run folder (resumes if there)")
+        p.add_argument(
+            "--output",
+            type=location,
+            required=True,
+            help="run folder or URL (s3://bucket/runs/x); resumes if there",
+        )
         p.add_argument("--preset", choices=["paper", "small"], default="paper")
         p.add_argument("--device", choices=["cpu", "cuda"], help="where to train (cpu)")
         p.add_argument("--epochs", type=int, help="epochs in total, counting resumed ones")

@@ -26,7 +26,7 @@ from pipeline.train.data import (
     work_key,
     work_versions,
 )
-from pipeline.train.loop import EpochResult, StepCallback, fit
+from pipeline.train.loop import EpochCallback, EpochResult, StepCallback, fit
 from pipeline.train.run_dir import write_run_config, write_split
 
 
@@ -201,7 +201,11 @@ def livi_validation_map(
 
 
 def train_livi(
-    shards_dir: Path, run_dir: Path, config: LiviConfig, on_step: StepCallback | None = None
+    shards_dir: Path,
+    run_dir: Path,
+    config: LiviConfig,
+    on_step: StepCallback | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> list[EpochResult]:
     """Train (or resume) a LIVI run in ``run_dir`` on the shards of ``shards_dir``."""
     shards = list_shards(shards_dir)
@@ -239,4 +243,5 @@ def train_livi(
         metric=("val_map", True),
         patience=config.patience,
         on_step=on_step,
+        on_epoch=on_epoch,
     )

@@ -1,7 +1,9 @@
 """The epoch loop both trainers share: checkpoints, resume, validation, early stopping, NaN stop.
 
 ``last.pt`` is written after every epoch and ``best.pt`` after the epoch with the best
-validation score (or the lowest training loss when there is no validation set). Both hold the
+validation score (or the lowest training loss when there is no validation set); ``last.pt``
+comes after ``best.pt``, so it commits the epoch (a run staged for a URL uploads it last, and
+a resume from it rewrites a ``best.pt`` that a crash cut off). Both hold the
 full state, so a stopped run resumes from ``last.pt`` and takes exactly the steps it would have
 taken: data order and crops are functions of (seed, epoch), and the torch RNG state (dropout)
 is restored with the model, optimiser and scheduler.
@@ -46,6 +48,7 @@ class EpochResult:
 
 
 StepCallback = Callable[[int, float], None]  # (global step, loss): the CLI's progress bar
+EpochCallback = Callable[["EpochResult"], None]  # after an epoch's files: the CLI's upload
 
 
 def _to_device(batch: Sequence[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
@@ -77,13 +80,15 @@ def fit(
     metric: tuple[str, bool] = ("val_map", True),
     patience: int | None = None,
     on_step: StepCallback | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> list[EpochResult]:
     """Train ``model`` (which has ``loss(*batch)``) for ``epochs``, resuming from ``last.pt``.
 
     ``batches(epoch)`` yields the batches of a 0-based epoch; ``validate()`` returns the
     validation metric (None when there is nothing to validate on), named and ordered by
     ``metric`` = (name, higher is better). Without it, the training loss picks ``best.pt``.
-    Training stops early after ``patience`` epochs without a better score.
+    Training stops early after ``patience`` epochs without a better score. ``on_epoch`` is
+    called once an epoch's checkpoints and curve are written.
     """
     state: dict[str, Any] = {"step": 0, "epoch": 0, "best": None, "stale": 0, "history": []}
     last = run_dir / LAST
@@ -155,9 +160,9 @@ def fit(
             "rng": _rng_state(),
             **state,
         }
-        save_checkpoint(last, checkpoint)
         if improved:
             save_checkpoint(run_dir / BEST, checkpoint)
+        save_checkpoint(last, checkpoint)
         save_training_curve(state["history"], name, run_dir / CURVE_FILE)
         log.info(
             "epoch %d/%d: %d steps, train loss %.5f, %s %s%s, %.1f s",
@@ -171,4 +176,6 @@ def fit(
             result.seconds,
         )
         results.append(result)
+        if on_epoch is not None:
+            on_epoch(result)
     return results

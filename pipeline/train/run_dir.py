@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +19,7 @@ import torch
 
 from pipeline.errors import UserError
 from pipeline.io.atomic import atomic_path, atomic_write_bytes
+from pipeline.io.object_store import fetched, is_url, join
 
 CONFIG_FILE = "config.json"
 SPLIT_FILE = "split.json"
@@ -66,13 +69,41 @@ def write_run_config(run_dir: Path, kind: str, config: Any) -> None:
     atomic_write_bytes(path, json.dumps(document, indent=2, sort_keys=True).encode())
 
 
-def read_run_config(run_dir: Path) -> tuple[str, dict[str, Any]]:
-    """(kind, config values) of a run folder."""
-    path = Path(run_dir) / CONFIG_FILE
+def _read_json(run_dir: Path | str, name: str) -> Any:
+    """A JSON file of a run folder or of a run's URL."""
+    missing = RunFolderError(f"{run_dir}: no {name}; is this a training run folder?")
+    if is_url(run_dir):
+        from fsspec.core import url_to_fs
+
+        fs, path = url_to_fs(join(run_dir, name))
+        try:
+            return json.loads(fs.cat_file(path))
+        except FileNotFoundError:
+            raise missing from None
+    path = Path(run_dir) / name
     if not path.is_file():
-        raise RunFolderError(f"{run_dir}: no {CONFIG_FILE}; is this a training run folder?")
-    document = json.loads(path.read_text())
+        raise missing
+    return json.loads(path.read_text())
+
+
+def read_run_config(run_dir: Path | str) -> tuple[str, dict[str, Any]]:
+    """(kind, config values) of a run folder or URL."""
+    document = _read_json(run_dir, CONFIG_FILE)
     return document["kind"], document["config"]
+
+
+@contextmanager
+def run_copy(run_dir: Path | str) -> Iterator[Path]:
+    """A run folder to load a model from: itself, or for a URL a scratch copy of what loading
+    reads (config, split, ``best.pt`` else ``last.pt``); checked like a folder, named by URL."""
+    with fetched(run_dir, (CONFIG_FILE,), (SPLIT_FILE,), (BEST, LAST)) as folder:
+        if is_url(run_dir):
+            read_run_config(run_dir if not (folder / CONFIG_FILE).is_file() else folder)
+            if not (folder / BEST).is_file() and not (folder / LAST).is_file():
+                raise RunFolderError(
+                    f"{run_dir}: no {BEST} or {LAST}; has the run finished an epoch?"
+                )
+        yield folder
 
 
 def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:
@@ -88,12 +119,9 @@ def write_split(run_dir: Path, train_works: frozenset[str], val_works: frozenset
     atomic_write_bytes(run_dir / SPLIT_FILE, json.dumps(document, indent=2).encode())
 
 
-def read_train_works(run_dir: Path) -> frozenset[str]:
-    """The works a run trained on (validation works excluded)."""
-    path = Path(run_dir) / SPLIT_FILE
-    if not path.is_file():
-        raise RunFolderError(f"{run_dir}: no {SPLIT_FILE}; is this a training run folder?")
-    return frozenset(json.loads(path.read_text())["train_works"])
+def read_train_works(run_dir: Path | str) -> frozenset[str]:
+    """The works a run (a folder or URL) trained on (validation works excluded)."""
+    return frozenset(_read_json(run_dir, SPLIT_FILE)["train_works"])
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

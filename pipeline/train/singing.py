@@ -33,7 +33,7 @@ from torch import nn
 from pipeline.io.atomic import atomic_write_bytes
 from pipeline.io.webdataset import iter_samples, list_shards
 from pipeline.train.data import TrainingDataError, split_works, work_key
-from pipeline.train.loop import EpochResult, StepCallback, fit
+from pipeline.train.loop import EpochCallback, EpochResult, StepCallback, fit
 from pipeline.train.run_dir import (
     BEST,
     CONFIG_FILE,
@@ -199,16 +199,21 @@ def train_singing(
     config: DetectorConfig,
     on_step: StepCallback | None = None,
     labels: Mapping[WindowKey, bool] | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> list[EpochResult]:
     """Train (or resume) a detector in ``run_dir`` on the shards of one or more extraction
     outputs; ``labels`` replaces the shards' verdicts (see ``read_windows``)."""
     folders = [shards_dir] if isinstance(shards_dir, str | Path) else list(shards_dir)
-    windows = read_windows([s for f in folders for s in list_shards(Path(f))], labels)
-    return fit_detector(windows, Path(run_dir), config, on_step)
+    windows = read_windows([s for f in folders for s in list_shards(f)], labels)
+    return fit_detector(windows, Path(run_dir), config, on_step, on_epoch)
 
 
 def fit_detector(
-    windows: Windows, run_dir: Path, config: DetectorConfig, on_step: StepCallback | None = None
+    windows: Windows,
+    run_dir: Path,
+    config: DetectorConfig,
+    on_step: StepCallback | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> list[EpochResult]:
     """``train_singing`` on windows already read and pooled."""
     if windows.labels.all() or not windows.labels.any():
@@ -252,6 +257,7 @@ def fit_detector(
         metric=("val_loss", False),
         patience=config.patience,
         on_step=on_step,
+        on_epoch=on_epoch,
     )
 
 

@@ -29,7 +29,7 @@ from pipeline.train.data import (
     wealy_batch_count,
     wealy_batches,
 )
-from pipeline.train.loop import EpochResult, StepCallback, fit
+from pipeline.train.loop import EpochCallback, EpochResult, StepCallback, fit
 from pipeline.train.run_dir import write_run_config, write_split
 
 
@@ -225,7 +225,11 @@ def warmup_cosine(
 
 
 def train_wealy(
-    shards_dir: Path, run_dir: Path, config: WealyConfig, on_step: StepCallback | None = None
+    shards_dir: Path,
+    run_dir: Path,
+    config: WealyConfig,
+    on_step: StepCallback | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> list[EpochResult]:
     """Train (or resume) a WEALY run in ``run_dir`` on the shards of ``shards_dir``."""
     tracks = index_tracks(list_shards(shards_dir))
@@ -265,4 +269,5 @@ def train_wealy(
         metric=("val_map", True),
         patience=config.patience,
         on_step=on_step,
+        on_epoch=on_epoch,
     )

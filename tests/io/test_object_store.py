@@ -8,14 +8,24 @@ import os
 import subprocess
 import sys
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pytest
 from fsspec.core import url_to_fs
 
 from pipeline.io.embeddings import EmbeddingsFileError, read_embeddings, write_embeddings
-from pipeline.io.object_store import LOCK, ObjectOutputDir, join, staged
+from pipeline.io.object_store import (
+    LOCK,
+    ObjectOutputDir,
+    fetched,
+    join,
+    parent_of,
+    staged,
+    staged_folder,
+    with_suffix,
+    write_report_at,
+)
 from pipeline.io.output_dir import OutputDir, OutputDirError
 from pipeline.io.parquet import read_table, write_table
 from pipeline.io.webdataset import (
@@ -146,6 +156,64 @@ def test_join_keeps_urls_and_folders_apart(tmp_path: Path) -> None:
     assert join("s3://b/p/", "logs", "x.log") == "s3://b/p/logs/x.log"
     assert join(tmp_path, "logs") == str(tmp_path / "logs")
     assert type(OutputDir.at(str(tmp_path))) is OutputDir
+    assert with_suffix("s3://b/p/wealy.parquet", ".metrics.json") == "s3://b/p/wealy.metrics.json"
+    assert with_suffix(tmp_path / "w.parquet", ".json") == tmp_path / "w.json"
+    assert parent_of("s3://b/p/m.parquet") == "s3://b/p" and parent_of(tmp_path / "m") == tmp_path
+
+
+def test_a_staged_folder_resumes_from_the_store_and_uploads_its_commit_last(
+    s3_env: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``fetch`` picks comes down; each sync uploads what changed (a rewrite of the same
+    size too), the ``commit`` files after the others; an error in the block uploads nothing."""
+    url = f"s3://{BUCKET}/staged-run"
+    fs, base = url_to_fs(url)
+    for name, data in (("config.json", b"{}"), ("last.pt", b"epoch 1"), ("best.pt", b"big")):
+        fs.pipe_file(f"{base}/{name}", data)
+    uploaded: list[str] = []
+    put = fs.put_file
+
+    def recording_put(lpath: str, rpath: str, **kwargs: object) -> None:
+        uploaded.append(PurePosixPath(rpath).name)
+        put(lpath, rpath, **kwargs)
+
+    monkeypatch.setattr(fs, "put_file", recording_put)
+    with staged_folder(url, {"config.json", "last.pt"}.__contains__, ("last.pt",)) as run:
+        assert run.path.name == "staged-run"
+        assert sorted(p.name for p in run.path.iterdir()) == ["config.json", "last.pt"]
+        assert run.sync() == []
+        for name in ("last.pt", "best.pt", "curve.png"):
+            (run.path / name).write_bytes(b"epoch 2")
+        assert run.sync() == ["best.pt", "curve.png", "last.pt"]
+        (run.path / "report.html").write_text("report")
+    assert uploaded == ["best.pt", "curve.png", "last.pt", "report.html"]
+    assert fs.cat_file(f"{base}/last.pt") == b"epoch 2"
+    with pytest.raises(RuntimeError), staged_folder(url) as run:
+        (run.path / "late.json").write_text("{}")
+        raise RuntimeError
+    assert not fs.exists(f"{base}/late.json")
+
+
+def test_fetched_copies_the_first_present_of_each_choice(s3_env: S3Server) -> None:
+    url = f"s3://{BUCKET}/fetched"
+    fs, base = url_to_fs(url)
+    for name in ("config.json", "last.pt", "other.bin"):
+        fs.pipe_file(f"{base}/{name}", name.encode())
+    with fetched(url, ("config.json",), ("best.pt", "last.pt"), ("split.json",)) as folder:
+        assert sorted(p.name for p in folder.iterdir()) == ["config.json", "last.pt"]
+        assert (folder / "last.pt").read_bytes() == b"last.pt"
+
+
+def test_a_report_in_the_store_names_its_url(s3_env: S3Server) -> None:
+    """Rebuilt from the prefix's objects on local scratch; its header is the URL."""
+    url = f"s3://{BUCKET}/report-header"
+    fs, base = url_to_fs(url)
+    keys = ("map", "map_at_10", "mr1", "hr_at_1", "hr_at_10", "arp", "random_map")
+    metrics = {"embeddings": f"{url}/w.parquet", "tracks": 2, "queries": 2} | dict.fromkeys(keys, 1)
+    fs.pipe_file(f"{base}/wealy.metrics.json", json.dumps(metrics).encode())
+    assert write_report_at(url) == f"{url}/report.html"
+    page = fs.cat_file(f"{base}/report.html").decode()
+    assert f"{url}, report written" in page and "pipeline-report-" not in page
 
 
 def test_shards_are_read_from_the_store_as_they_are_locally(
