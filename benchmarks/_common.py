@@ -31,7 +31,7 @@ T = TypeVar("T")
 def bench_parser(doc: str | None, workdir: str) -> argparse.ArgumentParser:
     """A benchmark's argument parser: its docstring's first line, and ``--workdir`` (a folder
     that caches generated songs and extractions between runs)."""
-    result = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
+    result = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     result.add_argument("--workdir", type=Path, default=Path(workdir), help="cache (%(default)s)")
     return result
 

@@ -1,5 +1,5 @@
-"""Version retrieval on unseen works: trained LIVI and WEALY against the zero-shot methods and
-their fusions, each MAP with a 95% bootstrap interval (docs/training.md).
+"""Version retrieval on unseen works: trained LIVI and WEALY against the zero-shot methods
+and their fusions, each MAP with a 95% bootstrap interval (docs/training.md).
 
 Test side: the teacher benchmark's songs and features (made in ``--test-dir`` when missing).
 Train side: ``--train-works`` further works x 2 versions, extracted into ``features-train-N``
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import RESULTS, extract, print_table, write_csv, write_json
+from benchmarks._common import RESULTS, bench_parser, extract, print_table, write_csv, write_json
 from benchmarks.teacher import (
     BOOTSTRAP,
     distance_matrix,
@@ -46,7 +46,7 @@ from pipeline.train.run_dir import LAST, RESUMABLE_KEYS, load_checkpoint
 from pipeline.train.wealy import WealyConfig, train_wealy, wealy_preset
 
 FUSION_WEIGHT = 1.5  # WEALY's D = D_audio + 1.5 * D_wealy
-TEST_WORKS, TEST_VERSIONS, TRAIN_VERSIONS = 50, 3, 2
+TEST_VERSIONS, TRAIN_VERSIONS = 3, 2
 # A schedule for small data, on the paper's model sizes (warm-up: --livi/--wealy-warmup).
 SCHEDULE = {
     "livi": {"batch_size": 32, "lr": 3e-4, "layer_scale_init": 1.0, "epochs": 8},
@@ -224,9 +224,9 @@ def summary_rows(runs: list[Path]) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workdir", type=Path, default=Path("retrieval-bench"))
+    parser = bench_parser(__doc__, "retrieval-bench")
     parser.add_argument("--test-dir", type=Path, help="teacher benchmark folder (WORKDIR/test)")
+    parser.add_argument("--test-works", type=int, default=50)
     parser.add_argument("--train-works", type=int, default=200)
     parser.add_argument("--livi-warmup", type=int, default=100, help="steps")
     parser.add_argument("--livi-centre", action="store_true", help="centre the text targets")
@@ -250,8 +250,8 @@ def main() -> None:
     root, test_dir = args.workdir, args.test_dir or args.workdir / "test"
     root.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
-    test_csv = teacher_bench(test_dir, TEST_WORKS, TEST_VERSIONS, "short", args.seed)
-    train_csv = train_bench(root, TEST_WORKS, args.train_works, TRAIN_VERSIONS, args.seed)
+    test_csv = teacher_bench(test_dir, args.test_works, TEST_VERSIONS, "short", args.seed)
+    train_csv = train_bench(root, args.test_works, args.train_works, TRAIN_VERSIONS, args.seed)
     train_dir = train_features(root, args.train_works)
     summaries = {
         "train": extract(train_csv, train_dir),
