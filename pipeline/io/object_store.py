@@ -483,3 +483,39 @@ def write_report_at(location: Path | str) -> Path | str:
         write_report(local, shown_as=str(location))
         fs.put_file(str(local / REPORT_FILE), f"{base}/{REPORT_FILE}")
     return join(location, REPORT_FILE)
+
+
+def exists_at(location: Path | str) -> bool:
+    """Whether a file, folder or object (or a prefix holding some) is at a path or URL."""
+    if not is_url(location):
+        return Path(location).exists()
+    fs, path = url_to_fs(str(location))
+    return fs.exists(path)
+
+
+def read_bytes_at(location: Path | str) -> bytes:
+    """A file's or object's bytes."""
+    if not is_url(location):
+        return Path(location).read_bytes()
+    fs, path = url_to_fs(str(location))
+    return fs.cat_file(path)
+
+
+def write_bytes_at(location: Path | str, data: bytes) -> None:
+    """Write ``data`` whole at a path (atomically, folders made) or a URL (one PUT)."""
+    if not is_url(location):
+        from pipeline.io.atomic import atomic_write_bytes
+
+        atomic_write_bytes(Path(location), data)
+        return
+    fs, path = url_to_fs(str(location))
+    fs.pipe_file(path, data)
+
+
+def list_files_at(location: Path | str) -> list[str]:
+    """The names of the files directly in a folder or under a prefix, sorted."""
+    if not is_url(location):
+        folder = Path(location)
+        return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    fs, base = url_to_fs(str(location))
+    return sorted(_top_level_files(fs, base))

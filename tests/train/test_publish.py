@@ -1,15 +1,18 @@
 """Publishing a training run: the link follows the higher validation MAP, swapped atomically."""
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
+from fsspec.core import url_to_fs
 
 from pipeline.train.livi import livi_preset, train_livi
-from pipeline.train.publish import best_validation_map, publish_if_better
-from pipeline.train.run_dir import LAST, RunFolderError, load_checkpoint
+from pipeline.train.publish import PUBLISHED, best_validation_map, publish_if_better
+from pipeline.train.run_dir import BEST, LAST, RunFolderError, load_checkpoint, read_run_config
 from pipeline.train.wealy import train_wealy, wealy_preset
 from tests.feature_fixtures import write_tiny_features
+from tests.s3_server import BUCKET, S3Server
 
 # Two validation works of three versions: a MAP that depends on the model.
 LIVI = dataclasses.replace(livi_preset("small"), hidden_sizes=(16,), batch_size=5, val_fraction=0.4)
@@ -67,3 +70,31 @@ def test_a_folder_in_the_way_of_the_link_is_refused(runs: dict[str, Path], tmp_p
     (tmp_path / "livi").mkdir()
     with pytest.raises(RunFolderError, match=r"is a folder, not a link to a run"):
         publish_if_better(runs["short"], tmp_path / "livi")
+
+
+def test_in_a_bucket_the_published_run_is_a_copy_of_the_better_one(
+    runs: dict[str, Path], s3_env: S3Server
+) -> None:
+    """No links in a bucket: the better run's files are copied under the model's prefix, with
+    ``published.json`` naming it last; it loads like a run folder; a retried publish changes
+    nothing, a worse run nothing, another kind is refused."""
+    url = f"s3://{BUCKET}/publish"
+    fs, base = url_to_fs(url)
+    for name in ("short", "long", "wealy"):
+        fs.put(str(runs[name]), f"{base}/runs/{name}", recursive=True)
+    target = f"{url}/models/livi"
+    short, long = best_validation_map(runs["short"]), best_validation_map(runs["long"])
+    winner, loser = ("long", "short") if long > short else ("short", "long")
+    first = publish_if_better(f"{url}/runs/{winner}", target)
+    assert first.published and first.incumbent_map is None
+    assert best_validation_map(target) == max(long, short)
+    published = json.loads(fs.cat_file(f"{base}/models/livi/{PUBLISHED}"))
+    assert published["run"] == f"{url}/runs/{winner}"
+    assert fs.cat_file(f"{base}/models/livi/best.pt") == (runs[winner] / BEST).read_bytes()
+    assert read_run_config(target) == read_run_config(runs[winner])
+    assert publish_if_better(f"{url}/runs/{winner}", target).published  # retried: the same
+    worse = publish_if_better(f"{url}/runs/{loser}", target)
+    assert not worse.published
+    assert json.loads(fs.cat_file(f"{base}/models/livi/{PUBLISHED}"))["run"].endswith(winner)
+    with pytest.raises(RunFolderError, match="holds a livi run"):
+        publish_if_better(f"{url}/runs/wealy", target)
