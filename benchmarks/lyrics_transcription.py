@@ -43,12 +43,16 @@ AUDIO_SUFFIXES = (".mp3", ".flac", ".wav", ".ogg", ".m4a", ".opus")
 CANDIDATES: dict[str, list[str]] = {
     "default": [],
     "greedy-only": ["whisper.temperatures=[0.0]"],
-    "fallback-every-window": ["whisper.fallback_min_words=null"],
+    "fallback-every-window": ["whisper.resample_sung=true"],
     "lyrics-prompt": ["whisper.initial_prompt=lyrics:"],
     "beam-5": ["whisper.beam_size=5"],
     "no-continuation": ["whisper.continue_rounds=0"],
     "window-language": ["whisper.keep_window_language=0.0"],
-    "today": ["whisper.continue_rounds=0", "whisper.keep_window_language=0.0"],
+    "today": [
+        "whisper.continue_rounds=0",
+        "whisper.keep_window_language=0.0",
+        "whisper.resample_sung=true",
+    ],
 }
 _APOSTROPHES = re.compile(r"['\u2019\u2018`\u00b4]")
 _NOT_WORD = re.compile(r"[^\w\s]|_")

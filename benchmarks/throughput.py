@@ -61,7 +61,7 @@ LOOPS = ("A", "A2")
 # B0: the transcription as it was before the lyrics work (one decoding per window without
 # timestamps, a language per window, the fallback for every window under the thresholds).
 BEFORE = ("--set", "whisper.continue_rounds=0", "--set", "whisper.keep_window_language=0.0")
-BEFORE += ("--set", "whisper.fallback_min_words=null")
+BEFORE += ("--set", "whisper.resample_sung=true")
 
 
 def judging_cost(catalog: Path) -> list[dict[str, Any]]:

@@ -94,9 +94,10 @@ class WhisperConfig:
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     compression_ratio_threshold: float | None = 3.0  # see README: lower ones reject choruses
     log_prob_threshold: float | None = -1.0
-    # Greedy text with this many different words is kept unless it repeats itself; None: every
+    # False: a window the singing judgement calls sung from its greedy text, which does not
+    # repeat itself, skips the fallback (its text is decoded again by ``densify``); True: every
     # window under the thresholds falls back, as Whisper does.
-    fallback_min_words: int | None = 12
+    resample_sung: bool = False
     no_speech_threshold: float | None = 0.6
     max_new_tokens: int = 220
     seed: int = 0

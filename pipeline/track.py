@@ -23,12 +23,13 @@ from pipeline.stages.encode import encode, log_mel
 from pipeline.stages.segment import segment_audio
 from pipeline.stages.separate import separate_vocals
 from pipeline.stages.singing import STAGE as SINGING_STAGE
-from pipeline.stages.singing import judge_track, no_singing_detail
+from pipeline.stages.singing import judge_segment, judge_track, no_singing_detail
 from pipeline.stages.transcribe import (
     densify,
     detect_languages,
     fall_back,
     greedy_batch,
+    too_repetitive,
     track_languages,
 )
 
@@ -91,10 +92,28 @@ def extract_tracks(
     for track in live:
         mine = slice(first, first + len(track.segments))
         states = encoder_states[mine]
-        transcripts = fall_back(states, greedy[mine], runtime, config.whisper)
+        settled = _settled(greedy[mine], config)
+        transcripts = fall_back(states, greedy[mine], runtime, config.whisper, settled)
         finished[id(track)] = _finish_track(track, states, transcripts, runtime, config)
         first = mine.stop
     return [t if isinstance(t, Rejected) else finished[id(t)] for t in tracks]
+
+
+def _settled(greedy: Sequence[Transcript], config: ExtractConfig) -> list[bool]:
+    """The windows whose greedy text needs no fallback: those judged sung on their own whose
+    text does not repeat itself (a sample would not change their verdict, ``densify`` decodes
+    them again, and on real songs resampling them changed no word at 3x the time:
+    docs/lyrics-transcription.md), and those no text can make sung (the no-speech
+    probability, which a sample does not change, is above what the judgement accepts)."""
+    if config.whisper.resample_sung or not config.singing.judge:
+        return [False] * len(greedy)
+    singing = config.singing
+    never_sung = max(singing.max_no_speech_prob, singing.beside_sung_max_no_speech_prob)
+    return [
+        t.no_speech_prob > never_sung
+        or (judge_segment(t, singing).sung and not too_repetitive(t, config.whisper))
+        for t in greedy
+    ]
 
 
 def _finish_track(

@@ -247,7 +247,7 @@ def densify(
             )
             found = dataclasses.replace(found, timestamped=True)
             denser = len(_plain_words(found.text)) >= len(_plain_words(old.text))
-            dense.append(found if denser and not _too_repetitive(found, config) else old)
+            dense.append(found if denser and not too_repetitive(found, config) else old)
     return dense
 
 
@@ -315,16 +315,17 @@ def fall_back(
     greedy: list[Transcript],
     runtime: WhisperRuntime,
     config: WhisperConfig,
+    settled: Sequence[bool] | None = None,
 ) -> list[Transcript]:
     """Whisper's temperature fallback for the segments whose greedy text fails its checks,
-    sampled in batched PyTorch decoder passes. PyTorch's float products round differently
-    with the number of rows, so the caller decides what shares a pass: the extraction passes
-    one track at a time, and a track's scores do not depend on the tracks beside it."""
+    except those ``settled`` (their greedy text stands: see ``track.py``), sampled in batched
+    PyTorch decoder passes. PyTorch's float products round differently with the number of
+    rows, so the caller decides what shares a pass: the extraction passes one track at a time,
+    and a track's scores do not depend on the tracks beside it."""
     sampled = [t for t in config.temperatures if t != 0.0]
     if 0.0 in config.temperatures:
-        pending = [
-            i for i, c in enumerate(greedy) if _needs_fallback(c, config) and not _wordy(c, config)
-        ]
+        settled = settled or [False] * len(greedy)
+        pending = [i for i, c in enumerate(greedy) if _needs_fallback(c, config) and not settled[i]]
     else:
         pending = list(range(len(greedy)))
     # Every fallback temperature of every failing segment at once: most fallbacks on sung or
@@ -420,16 +421,7 @@ def _choose(candidates: list[Transcript], config: WhisperConfig) -> Transcript:
     return max(passing or candidates, key=lambda c: c.avg_logprob)
 
 
-def _wordy(t: Transcript, config: WhisperConfig) -> bool:
-    """Greedy text with ``fallback_min_words`` different words that does not repeat itself:
-    someone sings there, whatever its log-probability says, and on real songs a sample at a
-    higher temperature did not transcribe such windows better (docs/lyrics-transcription.md)."""
-    if config.fallback_min_words is None or _too_repetitive(t, config):
-        return False
-    return len(set(_plain_words(t.text))) >= config.fallback_min_words
-
-
-def _too_repetitive(t: Transcript, config: WhisperConfig) -> bool:
+def too_repetitive(t: Transcript, config: WhisperConfig) -> bool:
     return (
         config.compression_ratio_threshold is not None
         and t.compression_ratio > config.compression_ratio_threshold
@@ -437,7 +429,7 @@ def _too_repetitive(t: Transcript, config: WhisperConfig) -> bool:
 
 
 def _needs_fallback(t: Transcript, config: WhisperConfig) -> bool:
-    too_repetitive = _too_repetitive(t, config)
+    repetitive = too_repetitive(t, config)
     too_unlikely = (
         config.log_prob_threshold is not None and t.avg_logprob < config.log_prob_threshold
     )
@@ -446,7 +438,7 @@ def _needs_fallback(t: Transcript, config: WhisperConfig) -> bool:
         and t.no_speech_prob > config.no_speech_threshold
         and too_unlikely
     )
-    return (too_repetitive or too_unlikely) and not silence
+    return (repetitive or too_unlikely) and not silence
 
 
 @torch.inference_mode()

@@ -127,15 +127,27 @@ def test_a_window_is_not_continued_near_its_end_after_a_loop_or_without_rounds(
     assert tokenizer.decode(list(tokens)).strip() == "trop tôt"
 
 
-def test_the_fallback_skips_wordy_greedy_text_unless_it_repeats_itself() -> None:
+def test_the_fallback_skips_windows_judged_sung_unless_they_repeat_themselves() -> None:
+    from pipeline.config import ExtractConfig, SingingConfig
     from pipeline.records import Transcript
-    from pipeline.stages.transcribe import _wordy
+    from pipeline.track import _settled
 
-    def greedy(text: str, compression_ratio: float) -> Transcript:
-        return Transcript((), (), text, "fr", 1.0, -1.5, 0.1, compression_ratio, 0.0)
+    def greedy(
+        text: str, compression_ratio: float, avg_logprob: float = -0.5, no_speech: float = 0.1
+    ) -> Transcript:
+        return Transcript((), (), text, "fr", 1.0, avg_logprob, no_speech, compression_ratio, 0.0)
 
     verse = "si t'es là c'est pour le meilleur et pour le pire je te retiendrais pas"
-    assert _wordy(greedy(verse, 1.4), CONFIG)
-    assert not _wordy(greedy(verse, 3.5), CONFIG)  # a loop: resampled
-    assert not _wordy(greedy("la la la la fête", 1.4), CONFIG)  # few words: resampled
-    assert not _wordy(greedy(verse, 1.4), dataclasses.replace(CONFIG, fallback_min_words=None))
+    windows = [
+        greedy(verse, 1.4),  # sung: its text stands
+        greedy(verse, 3.5),  # a loop: resampled
+        greedy("merci", 1.0),  # unsung: a sample may find the verse
+        greedy(verse, 1.4, avg_logprob=-4.0),  # too unsure to be judged sung: resampled
+        greedy("merci", 1.0, no_speech=0.97),  # no text makes it sung: not resampled
+    ]
+    config = ExtractConfig()
+    assert _settled(windows, config) == [True, False, False, False, True]
+    everything = dataclasses.replace(config, whisper=WhisperConfig(resample_sung=True))
+    assert _settled(windows, everything) == [False] * 5
+    no_judge = dataclasses.replace(config, singing=SingingConfig(judge=False))
+    assert _settled(windows, no_judge) == [False] * 5

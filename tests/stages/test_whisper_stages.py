@@ -128,8 +128,8 @@ def test_fallback_ends_where_sequential_fallback_ends(example_dir: Path) -> None
     """All temperatures are sampled at once and a passing one stops the higher ones; each
     segment still gets what trying the temperatures one after the other gives: the first
     that passes, else Whisper's rule over all of them."""
-    # Strict, and every failing segment falls back, wordy or not: some segments fall back.
-    config = WhisperConfig(log_prob_threshold=-0.5, fallback_min_words=None)
+    # Strict: some segments fall back.
+    config = WhisperConfig(log_prob_threshold=-0.5)
     entries = [e for e in read_catalog(example_dir / "catalog.csv") if e.work_id == "river"]
     tracks = [prepare_track(e, ExtractConfig()) for e in entries[:3]]
     segments = [s for t in tracks if isinstance(t, SegmentedTrack) for s in t.segments]
