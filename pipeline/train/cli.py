@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from pipeline.config import apply_overrides
+from pipeline.errors import UserError
 from pipeline.io.object_store import is_url, location, staged_folder, upload_log
 from pipeline.io.webdataset import list_shards
 from pipeline.report import write_report
 from pipeline.run_log import add_log_format_argument, configure, run_log_handler, stderr_handler
 from pipeline.train.curve import CURVE_FILE
-from pipeline.train.run_dir import CONFIG_FILE, LAST, SPLIT_FILE, RunConfigMismatchError
+from pipeline.train.run_dir import CONFIG_FILE, LAST, SPLIT_FILE
 
 if TYPE_CHECKING:
     from pipeline.train.loop import EpochResult
@@ -85,8 +86,10 @@ def _train(args: argparse.Namespace) -> int:
 
         try:
             results = trainer(args.shards, run.path, config, on_step, on_epoch=lambda _: run.sync())
-        except RunConfigMismatchError as e:  # name the URL, not its scratch copy
-            raise RunConfigMismatchError(str(e).replace(str(run.path), str(args.output))) from None
+        except UserError as e:  # a settings mismatch, a NaN: name the URL, not its scratch copy
+            if not is_url(args.output) or str(run.path) not in str(e):
+                raise
+            raise type(e)(str(e).replace(str(run.path), str(args.output))) from None
         finally:
             for bar in bars:
                 bar.close()
