@@ -4,18 +4,21 @@ a local run, a driver killed mid-run resumes to them, and what the store refuses
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+import fsspec
 import numpy as np
 import pytest
 from fsspec.core import url_to_fs
 
 from pipeline.io.embeddings import read_embeddings
+from pipeline.io.object_store import join, parent_of
 from pipeline.io.parquet import read_table
 from pipeline.io.webdataset import iter_folder, iter_samples, list_shards
 from pipeline.partition import keeps_encoder_states
@@ -64,6 +67,7 @@ def test_extraction_to_a_bucket_writes_the_bytes_of_a_local_run(
     manifest = json.loads(fs.cat_file(f"{base}/manifest.json"))
     assert manifest["status"] == "complete" and len(manifest["partitions"]) == 4
     assert not fs.exists(f"{base}/_lock.json")
+    assert f"{url}, report written" in fs.cat_file(f"{base}/report.html").decode()  # not scratch
     _assert_no_secret(url, s3_env)
 
     other = run_extract(
@@ -133,40 +137,132 @@ def _ok(*args: str) -> str:
     return result.stdout
 
 
+def _read(location: str) -> bytes:
+    with fsspec.open(location, "rb") as f:
+        return f.read()
+
+
+def _two_track_catalog(example_dir: Path) -> Path:
+    """The example's first two rows, beside it so that its relative paths hold."""
+    lines = (example_dir / "catalog.csv").read_text().splitlines(keepends=True)
+    catalog = example_dir / "catalog-two-tracks.csv"
+    catalog.write_text("".join(lines[:3]))
+    return catalog
+
+
+def _livi_run_in_the_bucket(run: str, example_dir: Path, url: str) -> None:
+    """``run extract --livi-run URL`` to the bucket and ``run embed --audio --model URL``: the
+    bucket run's head on two tracks, one vector each, the same from both paths; the manifest
+    names the URL and the weights of the run's ``best.pt``."""
+    catalog = _two_track_catalog(example_dir)
+    every_window = example_dir / "every-window.yaml"
+    every_window.write_text("singing:\n  detector: none\n")
+    output = f"{url}/livi-only"
+    settings = ("--livi-run", run, "--set", "singing.detector=none")
+    result = run_extract(catalog, output, *settings)
+    assert result.returncode == 0, result.stderr
+    audio = f"{url}/livi-audio.parquet"
+    embed = ("run", "embed", "--model", run, "--audio", str(catalog), "--output", audio)
+    _ok(*embed, "--config", str(every_window))
+    ids, vectors = read_embeddings(f"{output}/embeddings.parquet")
+    audio_ids, audio_vectors = read_embeddings(audio)
+    assert ids == audio_ids and len(ids) == 2
+    np.testing.assert_allclose(vectors, audio_vectors, atol=1e-5)
+    manifest = json.loads(_read(f"{output}/manifest.json"))
+    assert manifest["config"]["livi_run"] == run
+    assert (
+        manifest["models"]["livi"]["sha256"] == hashlib.sha256(_read(f"{run}/best.pt")).hexdigest()
+    )
+
+
 @pytest.mark.parametrize("model", ["livi", "wealy"])
-def test_train_embed_evaluate_and_match_read_the_bucket(
+def test_train_embed_evaluate_and_match_from_the_bucket_to_the_bucket(
     s3_env: S3Server, example_dir: Path, example_features: Path, tmp_path: Path, model: str
 ) -> None:
-    """Trained from the bucket's shards, embedded from them, evaluated and matched from the
-    bucket's embeddings file: the same embeddings, metrics and matches as from the folder."""
-    url = f"s3://{BUCKET}/read-{model}"
+    """Trained from the bucket's shards into a run folder in the bucket, embedded by that run
+    into the bucket, evaluated on the works it held out and matched, every output in the
+    bucket: the same run files, embeddings, metrics and matches as on local folders. The run
+    resumes from the bucket's ``last.pt``; its report names the URL; no key is in its log or
+    report."""
+    url = f"s3://{BUCKET}/e2e-{model}"
     fs, base = url_to_fs(url)
     for name in ("tracks", "segments", "shards"):
-        fs.put(str(example_features / name), f"{base}/{name}", recursive=True)
+        fs.put(str(example_features / name), f"{base}/features/{name}", recursive=True)
+    catalog = str(example_dir / "catalog.csv")
     results = {}
-    for where, features in (("local", str(example_features)), ("bucket", url)):
-        run = tmp_path / where / model
-        train = ("run", "train", model, "--shards", features, "--output", str(run))
+    for root, features in ((str(tmp_path), str(example_features)), (url, f"{url}/features")):
+        run = join(root, "runs", model)
+        embeddings, metrics = join(root, f"{model}.parquet"), join(root, "metrics.json")
+        matches = join(root, "matches.parquet")
+        train = ("run", "train", model, "--shards", features, "--output", run)
         _ok(*train, "--preset", "small", "--epochs", "1")
-        embeddings = str(tmp_path / where / f"{model}.parquet")
-        if where == "bucket":  # written to the store, read back from it from here on
-            embeddings = f"{url}/{model}.parquet"
-        _ok("run", "embed", "--model", str(run), "--input", features, "--output", embeddings)
-        metrics = tmp_path / where / "metrics.json"
-        catalog = str(example_dir / "catalog.csv")
-        evaluate = ("--embeddings", embeddings, "--catalog", catalog, "--output", str(metrics))
-        _ok("run", "evaluate", *evaluate)
-        matches = tmp_path / where / "matches.parquet"
-        _ok("run", "match", "--embeddings", embeddings, "--output", str(matches), "--k", "3")
-        results[where] = (
+        _ok("run", "embed", "--model", run, "--input", features, "--output", embeddings)
+        evaluate = ("--embeddings", embeddings, "--catalog", catalog, "--output", metrics)
+        _ok("run", "evaluate", *evaluate, "--holdout", run)
+        clusters = ("--min-score", "0.5", "--clusters")
+        _ok("run", "match", "--embeddings", embeddings, "--output", matches, "--k", "3", *clusters)
+        results[root] = (
+            [_read(join(run, name)) for name in ("config.json", "split.json")],
             read_embeddings(embeddings),
-            {k: v for k, v in json.loads(metrics.read_text()).items() if k != "embeddings"},
+            {
+                k: v
+                for k, v in json.loads(_read(metrics)).items()
+                if k not in ("embeddings", "holdout")
+            },
             read_table(matches, "matches").to_pylist(),
+            read_table(join(root, "matches.clusters.parquet"), "clusters").to_pylist(),
+            json.loads(_read(join(root, "matches.summary.json")))["rows"],
         )
-    (ids, vectors), metrics, matches = results["bucket"]
-    (local_ids, local_vectors), local_metrics, local_matches = results["local"]
-    assert ids == local_ids and np.array_equal(vectors, local_vectors)
-    assert metrics == local_metrics and matches == local_matches
+    (files, (ids, vectors), *rest), (local_files, (local_ids, local_vectors), *local_rest) = (
+        results[url],
+        results[str(tmp_path)],
+    )
+    assert files == local_files and ids == local_ids and np.array_equal(vectors, local_vectors)
+    assert rest == local_rest
+    fs.invalidate_cache()
+    run = f"{url}/runs/{model}"
+    names = {PurePosixPath(k).name for k in fs.ls(f"{base}/runs/{model}", detail=False)}
+    assert names == {
+        "config.json",
+        "split.json",
+        "best.pt",
+        "last.pt",
+        "training_curve.png",
+        "report.html",
+        "logs",
+    }
+    assert json.loads(_read(f"{url}/metrics.json"))["holdout"] == run
+    for report in (f"{run}/report.html", f"{url}/report.html"):  # the run's, the metrics'
+        page = _read(report).decode()
+        assert f"{parent_of(report)}, report written" in page
+        assert "pipeline-stage-" not in page and "pipeline-report-" not in page
+    secrets = (*s3_env.writer, *s3_env.reader)
+    for key in (
+        f"{base}/runs/{model}/report.html",
+        *fs.ls(f"{base}/runs/{model}/logs", detail=False),
+    ):
+        text = fs.cat_file(key).decode()
+        assert not any(secret in text for secret in secrets), key
+
+    resumed = _ok(
+        "run",
+        "train",
+        model,
+        "--shards",
+        f"{url}/features",
+        "--output",
+        run,
+        "--preset",
+        "small",
+        "--epochs",
+        "2",
+    )
+    assert f"1 epoch(s) trained; run folder {run} (" in resumed
+    assert "resumed " in resumed and "last.pt at epoch 1" in resumed
+    fs.invalidate_cache()
+    assert len(fs.ls(f"{base}/runs/{model}/logs", detail=False)) == 2
+    if model == "livi":
+        _livi_run_in_the_bucket(run, example_dir, url)
 
 
 def test_encoder_states_for_a_share_of_tracks_only(
