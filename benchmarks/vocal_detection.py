@@ -311,7 +311,7 @@ def train_detectors(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path("vocal-bench"))
     parser.add_argument("--short-works", type=int, default=30, help="works of ~45 s clips")
     parser.add_argument("--full-works", type=int, default=5, help="works of 3-4 minute songs")
