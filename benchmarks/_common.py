@@ -38,11 +38,7 @@ def bench_parser(doc: str | None, workdir: str) -> argparse.ArgumentParser:
 
 def make_example_catalog(root: Path) -> Path:
     """Generate the example catalog under ``root/example``; return its catalog path."""
-    subprocess.run(
-        [PIPELINE, "make-example", "--output", str(root / "example")],
-        check=True,
-        capture_output=True,
-    )
+    run_quiet([PIPELINE, "make-example", "--output", str(root / "example")])
     return root / "example" / "catalog.csv"
 
 
@@ -65,17 +61,8 @@ def make_bench(folder: Path, *args: str) -> Path:
 def full_song_bench(catalog: Path, songs: int, length: str = "full") -> None:
     """``songs`` generated sung songs (``full``: 3-4 minutes, ``short``: about a minute), one
     version each, at ``catalog`` (made once)."""
-    others = ("--distractors", "0", "--instrumentals", "0", "--spoken", "0")
-    make_bench(
-        catalog.parent,
-        "--length",
-        length,
-        "--works",
-        str(songs),
-        "--versions-per-work",
-        "1",
-        *others,
-    )
+    args = f"--length {length} --works {songs} --versions-per-work 1 --distractors 0 "
+    make_bench(catalog.parent, *(args + "--instrumentals 0 --spoken 0").split())
 
 
 def extract_command(catalog: Path, output: Path, *extra: str) -> list[str]:
