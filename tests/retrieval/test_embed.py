@@ -4,9 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.config import TextEmbedConfig
 from pipeline.io.embeddings import read_embeddings, read_windows
 from pipeline.io.webdataset import iter_folder
-from pipeline.retrieval.embed import run_embed
+from pipeline.retrieval.embed import run_embed, sung_transcripts
+from pipeline.stages.embed_text import embed_document
 from pipeline.train.livi import livi_preset, train_livi
 from pipeline.train.wealy import train_wealy, wealy_preset
 from tests.feature_fixtures import write_tiny_features
@@ -30,21 +32,27 @@ def _expected_means(features: Path, member: str) -> dict[str, np.ndarray]:
     return {t: m / np.linalg.norm(m) for t, m in means.items()}
 
 
-@pytest.mark.parametrize(
-    ("method", "member"), [("whisper-avg", "decoder"), ("transcript-text", "text")]
-)
-def test_baselines_are_normalised_means(
-    method: str, member: str, features: Path, tmp_path: Path
-) -> None:
-    summary = run_embed(method, features, tmp_path / "e.parquet")
+def test_whisper_avg_is_the_normalised_mean(features: Path, tmp_path: Path) -> None:
+    summary = run_embed("whisper-avg", features, tmp_path / "e.parquet")
     ids, vectors = read_embeddings(tmp_path / "e.parquet")
-    expected = _expected_means(features, member)
+    expected = _expected_means(features, "decoder")
     assert "rejected" not in ids and summary.ok_tracks == 9
-    if member == "text":  # w2-0 has no text target: reported, not embedded
-        assert summary.without_embedding == ("w2-0",) and "w2-0" not in ids
     assert len(ids) == summary.embedded == len(expected)
     for track_id, vector in zip(ids, vectors, strict=True):
         np.testing.assert_allclose(vector, expected[track_id], rtol=1e-5, atol=1e-6)
+
+
+def test_transcript_text_embeds_the_sung_transcript_whole(features: Path, tmp_path: Path) -> None:
+    summary = run_embed("transcript-text", features, tmp_path / "t.parquet")
+    ids, vectors = read_embeddings(tmp_path / "t.parquet")
+    # w2-0's windows have no text target: reported, not embedded
+    assert summary.without_embedding == ("w2-0",) and len(ids) == summary.embedded == 8
+    texts = sung_transcripts(features)
+    assert texts["w1-2"] == "song 1 sings line 0 of its lyrics song 1 sings line 1 of its lyrics"
+    assert vectors.shape == (8, 384)
+    for track_id in ("w0-0", "w1-2"):  # the encoder is slow on a busy CPU: two tracks
+        expected = embed_document(texts[track_id], TextEmbedConfig())
+        np.testing.assert_allclose(vectors[ids.index(track_id)], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_trained_runs_embed_every_ok_track(features: Path, tmp_path: Path) -> None:

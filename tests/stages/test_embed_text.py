@@ -1,7 +1,15 @@
 import numpy as np
 
 from pipeline.config import TextEmbedConfig
-from pipeline.stages.embed_text import clean_transcript, embed_text, split_pieces
+from pipeline.stages.embed_text import (
+    MAX_TOKENS,
+    _encoder,
+    clean_transcript,
+    embed_document,
+    embed_text,
+    split_pieces,
+    token_chunks,
+)
 
 
 def test_clean_up_drops_boilerplate_and_collapses_repeats() -> None:
@@ -38,3 +46,39 @@ def test_long_text_is_the_mean_of_normalised_pieces() -> None:
     vector = embed_text(text, config)
     assert vector is not None
     assert np.linalg.norm(vector) <= 1.0 + 1e-5
+
+
+def test_long_transcript_chunks_fit_the_encoder_on_word_boundaries() -> None:
+    encoder = _encoder()
+    text = " ".join(f"la riviere numero {i} coule vers la mer" for i in range(60))
+    assert encoder.token_count(text) > MAX_TOKENS
+    chunks = token_chunks(text)
+    assert " ".join(chunks) == text
+    assert all(encoder.token_count(c) <= MAX_TOKENS for c in chunks)
+    # each chunk is full: one more word would overflow it
+    words = text.split()
+    taken = 0
+    for chunk in chunks[:-1]:
+        taken += len(chunk.split())
+        assert encoder.token_count(f"{chunk} {words[taken]}") > MAX_TOKENS
+    assert token_chunks("short text fits") == ["short text fits"]
+
+
+def test_document_is_the_normalised_mean_of_its_chunk_embeddings() -> None:
+    config = TextEmbedConfig()
+    text = " ".join(f"the river {i} runs down to the sea tonight" for i in range(60))
+    chunks = token_chunks(text)
+    assert len(chunks) >= 2
+    vectors = np.stack([_encoder().passage(c) for c in chunks]).astype(np.float64)
+    mean = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).mean(axis=0)
+    document = embed_document(text, config)
+    assert document is not None and document.shape == (384,) and document.dtype == np.float32
+    np.testing.assert_allclose(document, mean / np.linalg.norm(mean), rtol=1e-5, atol=1e-6)
+    assert embed_document("only three words", config) is None
+
+
+def test_a_short_document_is_one_passage() -> None:
+    text = "El río corre hacia el mar, lleva mi corazón a casa"
+    document = embed_document(text, TextEmbedConfig())
+    assert document is not None
+    np.testing.assert_allclose(document, _encoder().passage(text), rtol=1e-5, atol=1e-6)
