@@ -1,14 +1,20 @@
 """What both lyrics-pipeline DAGs share: a task is one ``pipeline`` command line.
 
 The DAG params reach the command as environment variables, never pasted into the shell
-text, so a path with spaces or quotes stays one argument. The ``pipeline`` on the task's
-``PATH`` runs the work; the DAGs only say what runs when, how often it is retried and how long
-it may take.
+text, so a path with spaces or quotes stays one argument (a Python task passes them as a list).
+The ``pipeline`` on the task's ``PATH`` runs the work; the DAGs only say what runs when, how
+often it is retried and how long it may take.
+
+``output`` may be a local folder or a bucket URL (``s3://bucket/lyrics``): the commands take
+either, and the few files the DAGs handle themselves (the run's report folder, the published
+models) go through ``pipeline.io.object_store``, never through ``mkdir``, ``cp`` or ``ln``.
 """
 
 from __future__ import annotations
 
+import subprocess
 from datetime import timedelta
+from typing import Any
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import TriggerRule
@@ -49,3 +55,23 @@ def cli_task(
         skip_on_exit_code=NOTHING_TO_DO,
         trigger_rule=trigger_rule,
     )
+
+
+def run_pipeline(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``pipeline ARGS`` from the task's ``PATH``, its stderr into the task log, its stdout
+    printed there too and returned with the exit status (``check_exit`` raises for it)."""
+    result = subprocess.run(["pipeline", *args], stdout=subprocess.PIPE, text=True, check=False)
+    print(result.stdout, end="")
+    return result
+
+
+def check_exit(result: subprocess.CompletedProcess[str]) -> None:
+    """A non-zero exit fails the task, which Airflow then retries."""
+    if result.returncode != 0:
+        command = " ".join(result.args[:3])
+        raise RuntimeError(f"{command} exited with {result.returncode}")
+
+
+def rendered(template: str, context: Any) -> str:
+    """A Jinja template (``RUN_FOLDER``) rendered for the running task."""
+    return context["task"].render_template(template, context)

@@ -10,14 +10,26 @@ with rejections and 1 only when a partition failed, which fails the task and ret
 ``pipeline run match`` answers the catalog's question (which recordings are versions of each
 other): each track's nearest other tracks, and with ``cluster_min_score`` set, candidate works.
 ``pipeline run evaluate`` scores the same embeddings against the catalog's ``work_id``.
+
+``output`` may be a bucket URL: every output then lives there, ``reports/latest`` is a copy of
+the run's report folder instead of a link.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from airflow.sdk import DAG, Param, TriggerRule
-from lyrics_common import DEFAULT_ARGS, NOTHING_TO_DO, RUN_FOLDER, cli_task
+from airflow.sdk import DAG, Param, TriggerRule, get_current_context, task
+from lyrics_common import (
+    DEFAULT_ARGS,
+    RUN_FOLDER,
+    check_exit,
+    cli_task,
+    rendered,
+    run_pipeline,
+)
 
 # Embeddings refreshed every night: the untrained text baseline, and the published (or
 # given) LIVI and WEALY runs when there are any.
@@ -31,8 +43,8 @@ PARAMS = {
     "output": Param(
         "/data/lyrics",
         type="string",
-        description="root folder shared by all workers: features/, embeddings/, metrics/, "
-        "reports/; models/ holds what lyrics_retrain published",
+        description="root folder shared by all workers, or a bucket URL (s3://bucket/lyrics): "
+        "features/, embeddings/, metrics/, reports/; models/ holds what lyrics_retrain published",
     ),
     "scheduler": Param(
         "", type="string", description="Dask scheduler address; empty: a LocalCluster"
@@ -44,10 +56,12 @@ PARAMS = {
     ),
     "partition_size": Param(16, type="integer", minimum=1, description="tracks per partition"),
     "livi_model": Param(
-        "", type="string", description="LIVI run folder; empty: OUTPUT/models/livi if there"
+        "", type="string", description="LIVI run folder or URL; empty: OUTPUT/models/livi if there"
     ),
     "wealy_model": Param(
-        "", type="string", description="WEALY run folder; empty: OUTPUT/models/wealy if there"
+        "",
+        type="string",
+        description="WEALY run folder or URL; empty: OUTPUT/models/wealy if there",
     ),
     "match_k": Param(20, type="integer", minimum=1, description="nearest tracks kept per track"),
     "cluster_min_score": Param(
@@ -60,62 +74,104 @@ PARAMS = {
 ENV = {
     "CATALOG": "{{ params.catalog }}",
     "OUTPUT": "{{ params.output }}",
-    "SCHEDULER": "{{ params.scheduler }}",
-    "WORKERS": "{{ params.workers or '' }}",
-    "DEVICE": "{{ params.device }}",
-    "WHISPER_MODEL": "{{ params.whisper_model }}",
-    "PARTITION_SIZE": "{{ params.partition_size }}",
     "MATCH_K": "{{ params.match_k }}",
     "MIN_SCORE": "{{ '' if params.cluster_min_score is none else params.cluster_min_score }}",
-    "REPORT": "{{ params.output }}/reports/" + RUN_FOLDER,
 }
 
-EXTRACT = """\
-mkdir -p "$REPORT"
-pipeline run extract --input "$CATALOG" --output "$OUTPUT/features" --device "$DEVICE" \\
-    --partition-size "$PARTITION_SIZE" ${SCHEDULER:+--scheduler "$SCHEDULER"} \\
-    ${WORKERS:+--workers "$WORKERS"} ${WHISPER_MODEL:+--whisper-model "$WHISPER_MODEL"} \\
-    | tee "$REPORT/extract-summary.txt"
-"""
-
-EMBED = f"""\
-model="${{MODEL:-$OUTPUT/models/$NAME}}"
-if [ -z "$MODEL" ] && [ ! -e "$model" ]; then
-    echo "no $NAME model: set params.${{NAME}}_model, or let lyrics_retrain publish one"
-    exit {NOTHING_TO_DO}
-fi
-mkdir -p "$OUTPUT/embeddings"
-pipeline run embed --model "$model" --input "$OUTPUT/features" \\
-    --output "$OUTPUT/embeddings/$NAME.parquet" --device "$DEVICE"
-"""
-
 EVALUATE = """\
-mkdir -p "$OUTPUT/metrics/$NAME"
 pipeline run evaluate --embeddings "$OUTPUT/embeddings/$NAME.parquet" --catalog "$CATALOG" \\
     --output "$OUTPUT/metrics/$NAME/metrics.json"
 """
 
 MATCH = """\
-mkdir -p "$OUTPUT/matches"
 pipeline run match --embeddings "$OUTPUT/embeddings/$NAME.parquet" \\
     --output "$OUTPUT/matches/$NAME.parquet" --k "$MATCH_K" \\
     ${MIN_SCORE:+--min-score "$MIN_SCORE" --clusters}
 """
 
-# The extraction's report.html, every evaluation's files (metrics.json, report.html) and every
-# match summary into reports/<run>/, with reports/latest pointing there.
-PUBLISH = f"""\
-cp "$OUTPUT/features/report.html" "$REPORT/extract.html"
-for name in {" ".join(EMBEDDINGS)}; do
-    for file in "$OUTPUT/metrics/$name"/*; do
-        if [ -f "$file" ]; then cp "$file" "$REPORT/$name-${{file##*/}}"; fi
-    done
-    summary="$OUTPUT/matches/$name.summary.json"
-    if [ -f "$summary" ]; then cp "$summary" "$REPORT/$name-matches.summary.json"; fi
-done
-ln -sfn "${{REPORT##*/}}" "$OUTPUT/reports/latest"
-ls "$REPORT"
-"""
+
+@task(execution_timeout=timedelta(hours=10), retries=3)
+def extract() -> None:
+    """New or changed catalog rows into OUTPUT/features; its summary into the run's reports."""
+    from pipeline.io.object_store import join, write_bytes_at
+
+    context = get_current_context()
+    params = context["params"]
+    args = ["run", "extract", "--input", params["catalog"], "--device", params["device"]]
+    args += ["--output", join(params["output"], "features")]
+    args += ["--partition-size", str(params["partition_size"])]
+    for flag, key in (("--scheduler", "scheduler"), ("--workers", "workers")):
+        if params[key]:
+            args += [flag, str(params[key])]
+    if params["whisper_model"]:
+        args += ["--whisper-model", params["whisper_model"]]
+    result = run_pipeline(*args)
+    report = join(params["output"], "reports", rendered(RUN_FOLDER, context))
+    write_bytes_at(join(report, "extract-summary.txt"), result.stdout.encode())
+    check_exit(result)
+
+
+@task(execution_timeout=timedelta(hours=2))
+def embed(name: str) -> None:
+    """OUTPUT/embeddings/NAME.parquet: the baseline, or the given or published run's."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from pipeline.io.object_store import exists_at, join
+
+    params = get_current_context()["params"]
+    output = params["output"]
+    model = params[f"{name}_model"] if name in TRAINED else name
+    if name in TRAINED and not model:
+        model = join(output, "models", name)
+        if not exists_at(join(model, "config.json")):
+            raise AirflowSkipException(
+                f"no {name} model: set params.{name}_model, or let lyrics_retrain publish one"
+            )
+    args = ["run", "embed", "--model", model, "--input", join(output, "features")]
+    args += ["--output", join(output, "embeddings", f"{name}.parquet")]
+    check_exit(run_pipeline(*args, "--device", params["device"]))
+
+
+@task(execution_timeout=timedelta(minutes=10), trigger_rule=TriggerRule.NONE_FAILED)
+def publish_report() -> list[str]:
+    """The extraction's report.html, every evaluation's files (metrics.json, report.html) and
+    every match summary into reports/<run>/; reports/latest points there (a link), or in a
+    bucket, holds a copy of it. The names it published."""
+    from pipeline.io.object_store import (
+        exists_at,
+        is_url,
+        join,
+        list_files_at,
+        read_bytes_at,
+        write_bytes_at,
+    )
+
+    context = get_current_context()
+    output = context["params"]["output"]
+    run = rendered(RUN_FOLDER, context)
+    report = join(output, "reports", run)
+    copies = {join(output, "features", "report.html"): "extract.html"}
+    for name in EMBEDDINGS:
+        metrics = join(output, "metrics", name)
+        copies |= {join(metrics, file): f"{name}-{file}" for file in list_files_at(metrics)}
+        summary = join(output, "matches", f"{name}.summary.json")
+        if exists_at(summary):
+            copies[summary] = f"{name}-matches.summary.json"
+    for source, target in copies.items():
+        write_bytes_at(join(report, target), read_bytes_at(source))
+    published = list_files_at(report)
+    latest = join(output, "reports", "latest")
+    if is_url(output):  # no links in a bucket
+        for name in published:
+            write_bytes_at(join(latest, name), read_bytes_at(join(report, name)))
+    else:
+        staging = Path(output) / "reports" / ".latest.tmp"
+        staging.unlink(missing_ok=True)
+        staging.symlink_to(run, target_is_directory=True)
+        os.replace(staging, latest)
+    print("\n".join(published))
+    return published
+
 
 with DAG(
     dag_id="lyrics_nightly",
@@ -128,19 +184,12 @@ with DAG(
     params=PARAMS,
     tags=["lyrics-pipeline"],
 ) as dag:
-    extract = cli_task("extract", EXTRACT, ENV, timeout=timedelta(hours=10), retries=3)
+    extracted = extract()
     # Skipped models leave nothing to publish; the others' results still are.
-    publish = cli_task(
-        "publish_report",
-        PUBLISH,
-        ENV,
-        timeout=timedelta(minutes=10),
-        trigger_rule=TriggerRule.NONE_FAILED,
-    )
+    published = publish_report()
     for name in EMBEDDINGS:
-        model = "{{ params." + name + "_model }}" if name in TRAINED else name
-        env = {**ENV, "NAME": name, "MODEL": model}
-        embed = cli_task(f"embed_{name}", EMBED, env, timeout=timedelta(hours=2))
+        env = {**ENV, "NAME": name}
+        embedded = embed.override(task_id=f"embed_{name}")(name)
         evaluate = cli_task(f"evaluate_{name}", EVALUATE, env, timeout=timedelta(hours=1))
         match = cli_task(f"match_{name}", MATCH, env, timeout=timedelta(hours=6))
-        extract >> embed >> [match, evaluate] >> publish
+        extracted >> embedded >> [match, evaluate] >> published

@@ -3,7 +3,8 @@ the works it held out, and published only when its validation MAP beats the publ
 
 Each DAG run trains into its own ``OUTPUT/runs/<kind>/<run>`` folder; a retried or cleared
 training task resumes from that folder's ``last.pt`` and takes the steps it would have taken.
-``OUTPUT/models/<kind>`` is a link to the published run, which ``lyrics_nightly`` embeds with.
+``OUTPUT/models/<kind>`` is a link to the published run, which ``lyrics_nightly`` embeds with;
+in a bucket (``output`` an ``s3://`` URL), a copy of the run's config, split and ``best.pt``.
 Validation MAPs are compared as each run recorded them, on the works it held out; as the
 shards grow those works change, so a new run is compared with the old one on a newer split.
 """
@@ -11,10 +12,9 @@ shards grow those works change, so a new run is compared with the old one on a n
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from airflow.sdk import DAG, Param, get_current_context, task
-from lyrics_common import DEFAULT_ARGS, RUN_FOLDER, cli_task
+from lyrics_common import DEFAULT_ARGS, RUN_FOLDER, cli_task, rendered
 
 KINDS = ("livi", "wealy")
 
@@ -23,7 +23,9 @@ PARAMS = {
         "/data/catalog/catalog.csv", type="string", description="catalog CSV with work_id"
     ),
     "output": Param(
-        "/data/lyrics", type="string", description="root folder of lyrics_nightly's outputs"
+        "/data/lyrics",
+        type="string",
+        description="root folder (or bucket URL) of lyrics_nightly's outputs",
     ),
     "device": Param("cpu", enum=["cpu", "cuda"], description="where to train and embed"),
     "preset": Param("paper", enum=["paper", "small"], description="model size"),
@@ -52,7 +54,6 @@ pipeline run embed --model "$run" --input "$OUTPUT/features" --output "$run/embe
 
 EVALUATE = """\
 run="$OUTPUT/runs/$KIND/$RUN"
-mkdir -p "$run/evaluation"
 pipeline run evaluate --embeddings "$run/embeddings.parquet" --catalog "$CATALOG" \\
     --holdout "$run" --output "$run/evaluation/metrics.json"
 """
@@ -61,12 +62,13 @@ pipeline run evaluate --embeddings "$run/embeddings.parquet" --catalog "$CATALOG
 @task(execution_timeout=timedelta(minutes=10))
 def publish(kind: str) -> dict[str, object]:
     """Link OUTPUT/models/KIND to this DAG run's KIND run if its validation MAP is higher."""
+    from pipeline.io.object_store import join
     from pipeline.train.publish import publish_if_better
 
     context = get_current_context()
-    output = Path(context["params"]["output"])
-    run = context["task"].render_template(RUN_FOLDER, context)
-    decision = publish_if_better(output / "runs" / kind / run, output / "models" / kind)
+    output = context["params"]["output"]
+    run = rendered(RUN_FOLDER, context)
+    decision = publish_if_better(join(output, "runs", kind, run), join(output, "models", kind))
     return {
         "published": decision.published,
         "candidate_map": decision.candidate_map,

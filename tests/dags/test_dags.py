@@ -1,7 +1,8 @@
 """The DAG files load in a real Airflow, and both DAGs run end to end with ``dag.test()``.
 
 The runs call the real ``pipeline`` CLI on the example features, with a real LocalCluster for
-the extraction; they assert what the tasks did and wrote, never a score's value.
+the extraction, on local folders and on a real S3 server (moto's, ``tests/s3_server.py``); they
+assert what the tasks did and wrote, never a score's value.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.report.page import read_page
+from tests.s3_server import BUCKET, S3Server
 
 DAG_IDS = {"lyrics_nightly", "lyrics_retrain"}
 NEW_TRACK = "river-en-1-remaster"
@@ -149,3 +151,47 @@ def test_retraining_publishes_a_run_only_when_its_validation_map_is_higher(
     for kind, run_dir in first_runs.items():
         assert len(list((output / "runs" / kind).iterdir())) == 2
         assert (output / "models" / kind).resolve() == run_dir
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(900)
+def test_both_dags_keep_every_output_in_a_bucket(
+    dag_bag: Any, s3_env: S3Server, example_dir: Path, example_features: Path, on_path: None
+) -> None:
+    """``output`` an ``s3://`` URL: retraining trains, embeds, evaluates and publishes there
+    (a copy of the run, no link); the nightly job resumes the bucket's extraction, embeds with
+    the published runs, evaluates, matches and publishes its report folder there, with
+    ``reports/latest`` a copy of it."""
+    from fsspec.core import url_to_fs
+
+    url = f"s3://{BUCKET}/dags"
+    fs, base = url_to_fs(url)
+    for child in example_features.iterdir():  # last night's extraction
+        fs.put(str(child), f"{base}/features/{child.name}", recursive=child.is_dir())
+    catalog = str(example_dir / "catalog.csv")
+    conf = {"catalog": catalog, "output": url, "preset": "small", "epochs": 1}
+    retrain = dag_bag.get_dag("lyrics_retrain").test(run_conf=conf)
+    assert str(retrain.state) == "success", _states(retrain)
+    for kind in ("livi", "wealy"):
+        run = json.loads(fs.cat_file(f"{base}/models/{kind}/published.json"))["run"]
+        assert run.startswith(f"{url}/runs/{kind}/")
+        metrics = json.loads(fs.cat_file(f"{run.split('://')[1]}/evaluation/metrics.json"))
+        assert metrics["holdout"] == run  # evaluated on the works it did not train on
+    conf = {"catalog": catalog, "output": url, "partition_size": 3}
+    nightly = dag_bag.get_dag("lyrics_nightly").test(run_conf=conf)
+    states = _states(nightly)
+    assert str(nightly.state) == "success", states
+    assert set(states.values()) == {"success"}, states  # the published runs embed too
+    fs.invalidate_cache()
+    (report,) = [k for k in fs.ls(f"{base}/reports", detail=False) if not k.endswith("/latest")]
+    names = sorted(Path(k).name for k in fs.ls(report, detail=False))
+    expected = {"extract-summary.txt", "extract.html"}
+    for name in ("transcript-text", "livi", "wealy"):
+        expected |= {f"{name}-metrics.json", f"{name}-report.html"}
+        expected.add(f"{name}-matches.summary.json")
+    assert set(names) == expected
+    for name in names:
+        assert fs.cat_file(f"{base}/reports/latest/{name}") == fs.cat_file(f"{report}/{name}")
+    summary = fs.cat_file(f"{report}/extract-summary.txt").decode()
+    assert "resumed     4 partition(s)" in summary and "processed   0 track(s)" in summary
+    assert fs.exists(f"{base}/matches/wealy.parquet")
