@@ -113,12 +113,14 @@ def token_chunks(text: str, max_tokens: int = MAX_TOKENS) -> list[str]:
 
 def embed_document(clean_text: str, config: TextEmbedConfig) -> np.ndarray | None:
     """(e,) L2-normalised embedding of a whole transcript, or None under ``min_words``: the
-    mean of its normalised ``token_chunks``. One text per chunk keeps the lines' context,
-    which ~200-character pieces cut (see docs/benchmarks.md#teacher)."""
+    mean of its normalised ``token_chunks``, each weighted by its tokens (a short last chunk
+    weighs little, wherever the cuts fall). One text per chunk keeps the lines' context, which
+    ~200-character pieces cut (see docs/benchmarks.md#teacher)."""
     if len(clean_text.split()) < config.min_words:
         return None
+    encoder = _encoder()
     chunks = token_chunks(clean_text)
-    vectors = np.asarray(_encoder().passage(chunks), dtype=np.float32).reshape(len(chunks), -1)
+    vectors = np.asarray(encoder.passage(chunks), dtype=np.float64).reshape(len(chunks), -1)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    mean = vectors.mean(axis=0)
-    return mean / np.linalg.norm(mean)
+    mean = np.average(vectors, axis=0, weights=[encoder.token_count(c) for c in chunks])
+    return (mean / np.linalg.norm(mean)).astype(np.float32)
