@@ -99,7 +99,8 @@ def fit(
         scheduler.load_state_dict(checkpoint["scheduler"])
         _restore_rng(checkpoint["rng"])
         state = {k: checkpoint[k] for k in state}
-        log.info("resumed %s at epoch %d, step %d", last, state["epoch"], state["step"])
+        # its name, not its path: the log is in the run folder (a scratch copy for a URL)
+        log.info("resumed %s at epoch %d, step %d", LAST, state["epoch"], state["step"])
     model.to(device)
     results: list[EpochResult] = []
     while state["epoch"] < epochs:
