@@ -2,7 +2,8 @@
 
 First every window is decoded greedily without timestamps, in its track's language (a vote
 over the track's windows), and the windows whose text fails Whisper's checks fall back to
-higher temperatures: the text the singing judgement reads. Then the windows judged sung are
+higher temperatures, but for those the caller settles (already judged sung, in the extraction):
+the text the singing judgement reads. Then the windows judged sung are
 decoded again with timestamps (``densify``): decoding without them often ends a dense window
 after its first lines (a rap verse), so where the text stops well before the window's end the
 same encoder states are decoded again from the last timestamp, conditioned on the window's text
