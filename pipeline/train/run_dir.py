@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import torch
-
 from pipeline.errors import UserError
 from pipeline.io.atomic import atomic_path, atomic_write_bytes
 from pipeline.io.object_store import fetched, is_url, join
@@ -126,9 +124,13 @@ def read_train_works(run_dir: Path | str) -> frozenset[str]:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint, loaded without pickle's arbitrary code (``weights_only=True``)."""
+    import torch  # here: the CLI reads this module's names before any check, torch after
+
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    import torch
+
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
