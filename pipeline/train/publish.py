@@ -67,6 +67,18 @@ def _better(candidate: float | None, incumbent: float | None) -> bool:
     return candidate is not None and candidate > incumbent
 
 
+def _decided(
+    run_dir: Path | str,
+    candidate: float | None,
+    incumbent: float | None,
+    better: bool,
+    outcome: str,
+) -> PublishDecision:
+    """The decision, logged with both scores and what became of the published name."""
+    log.info("%s: validation MAP %s against %s: %s", run_dir, candidate, incumbent, outcome)
+    return PublishDecision(better, candidate, incumbent)
+
+
 def publish_if_better(run_dir: Path | str, link: Path | str) -> PublishDecision:
     """Point ``link`` at ``run_dir`` if it scores higher than the run ``link`` points to (in a
     bucket: copy the run there)."""
@@ -98,14 +110,8 @@ def publish_if_better(run_dir: Path | str, link: Path | str) -> PublishDecision:
         staging.unlink(missing_ok=True)
         staging.symlink_to(run_dir, target_is_directory=True)
         os.replace(staging, link)
-    log.info(
-        "%s: validation MAP %s against %s: %s",
-        run_dir,
-        candidate,
-        incumbent,
-        f"published as {link}" if better else f"{link} unchanged",
-    )
-    return PublishDecision(better, candidate, incumbent)
+    outcome = f"published as {link}" if better else f"{link} unchanged"
+    return _decided(run_dir, candidate, incumbent, better, outcome)
 
 
 def _publish_copy(run_dir: str, target: str) -> PublishDecision:
@@ -130,11 +136,5 @@ def _publish_copy(run_dir: str, target: str) -> PublishDecision:
             write_bytes_at(join(target, name), read_bytes_at(join(run_dir, name)))
         document = {"run": run_dir, "kind": kind, "val_map": candidate}
         write_bytes_at(join(target, PUBLISHED), json.dumps(document, indent=2).encode())
-    log.info(
-        "%s: validation MAP %s against %s: %s",
-        run_dir,
-        candidate,
-        incumbent,
-        f"copied to {target}" if better else f"{target} unchanged",
-    )
-    return PublishDecision(better, candidate, incumbent)
+    outcome = f"copied to {target}" if better else f"{target} unchanged"
+    return _decided(run_dir, candidate, incumbent, better, outcome)
