@@ -9,12 +9,20 @@ with the transcription as before (``BEFORE``); ``C``: ``pipeline run embed --aud
 LIVI head trained one epoch on B's shards, one process; ``C2``: that head as a Dask job,
 ``run extract --livi-run``. Ratios are medians of the per-repeat ratios (docs/benchmarks.md).
 
+``--times K`` then runs B again on a catalog listing each song K times under distinct ids:
+each process's peak RSS (every Dask worker, the driver), the large/small ratio of the largest
+worker (a worker holds one track at a time, so it should stay flat) and each output folder's
+megabytes per hour of audio.
+
     .venv/bin/python -m benchmarks.throughput --workdir /tmp/throughput-bench --songs 6 --repeats 2
+    .venv/bin/python -m benchmarks.throughput --workdir /tmp/memory-bench --songs 20 --methods B \
+        --repeats 1 --times 10
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import shutil
@@ -31,6 +39,7 @@ from benchmarks._common import (
     bench_parser,
     extract_command,
     faster_whisper_loop,
+    folder_mb,
     full_song_bench,
     print_table,
     run_measured,
@@ -46,6 +55,7 @@ LOOPS = ("A", "A2")
 BEFORE = set_args(
     "whisper.continue_rounds=0", "whisper.keep_window_language=0.0", "whisper.resample_sung=true"
 )
+FOLDERS = ("tracks", "segments", "embeddings", "shards")
 RATIOS = ("B/A", "B/A2", "B0/A", "B0/A2", "B/B0", "A/C", "A2/C", "A/C2", "A2/C2")
 
 
@@ -85,6 +95,38 @@ def _prepare(catalog: Path, work: Path) -> None:
         run_quiet([*train, "--output", str(work / "livi-run"), "--epochs", "1"])
 
 
+def repeated_catalog(catalog: Path, times: int, target: Path) -> Path:
+    """``catalog``'s rows ``times`` over, track ids suffixed ``~k``, paths made absolute."""
+    with open(catalog, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with open(target, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for k in range(times):
+            for row in rows:
+                audio = (catalog.parent / row["audio_path"]).resolve()
+                writer.writerow(row | {"track_id": f"{row['track_id']}~{k}", "audio_path": audio})
+    return target
+
+
+def memory_row(
+    catalog: Path, output: Path, wall_s: float, peaks: dict[str, float]
+) -> dict[str, Any]:
+    """A B run's worker and driver peaks and megabytes per audio hour of each output folder."""
+    workers = {name: mb for name, mb in peaks.items() if "dask worker" in name}
+    driver = max(mb for name, mb in peaks.items() if name not in workers)
+    audio_h = json.loads((output / "manifest.json").read_text())["summary"]["audio_s"] / 3600
+    return {
+        "catalog": catalog.name,
+        "tracks": len(catalog.read_text(encoding="utf-8").splitlines()) - 1,
+        "wall_s": round(wall_s, 1),
+        "worker_peaks_mb": sorted(round(mb) for mb in workers.values()),
+        "largest_worker_mb": round(max(workers.values())),
+        "driver_mb": round(driver),
+        **{f"{d}_MB_per_audio_h": round(folder_mb(output / d) / audio_h, 2) for d in FOLDERS},
+    }
+
+
 def _windows_per_sung_minute(features: Path, catalog: Path) -> float:
     windows = pq.read_table(features / "segments").num_rows
     sung_s = sum(end - start for t in read_truth(catalog).values() for start, end in t.regions)
@@ -97,10 +139,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8, help="A2's batch size")
     parser.add_argument("--methods", nargs="+", default=["A", "A2", "B", "C", "C2"])
+    parser.add_argument("--times", type=int, help="then B's memory on the songs listed K times")
     parser.add_argument("--loop", choices=LOOPS, help=argparse.SUPPRESS)  # one run of A or A2
     parser.add_argument("--catalog", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--loop-result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.times and "B" not in args.methods:
+        parser.error("--times measures B: add B to --methods")
     if args.loop:
         user_loop(args.loop, args.catalog, args.batch_size, args.loop_result)
         return
@@ -124,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
                 run["track_s"] = json.loads((work / f"{method}.json").read_text())
             if method == "B":
                 run["windows_per_sung_min"] = _windows_per_sung_minute(work / "B", catalog)
+                run["peaks"] = peaks
             runs[method].append(run)
             print(f"repeat {repeat + 1}: {method} {wall_s:.1f} s, {run['peak_rss_mb']:.0f} MB")
     rows = [_row(method, r, audio_s, len(truth)) for method, r in runs.items()]
@@ -132,6 +178,19 @@ def main(argv: list[str] | None = None) -> None:
     print_table(rows)
     print_table([ratios])
     payload = {"songs": len(truth), "audio_s": audio_s, "runs": runs, "rows": rows}
+    if args.times:  # B's last run is the small catalog; its output is still there
+        large = repeated_catalog(catalog, args.times, args.workdir / f"catalog-x{args.times}.csv")
+        shutil.rmtree(work / "B-large", ignore_errors=True)
+        large_run = run_measured(extract_command(large, work / "B-large"))
+        last = runs["B"][-1]
+        memory = [
+            memory_row(catalog, work / "B", last["wall_s"], last["peaks"]),
+            memory_row(large, work / "B-large", *large_run),
+        ]
+        ratio = round(memory[1]["largest_worker_mb"] / memory[0]["largest_worker_mb"], 3)
+        print_table(memory)
+        print(f"largest worker peak, large / small catalog: {ratio}")
+        payload |= {"memory": memory, "worker_peak_ratio": ratio}
     print(f"json: {write_json('throughput', payload | {'ratios': ratios})}")
 
 
