@@ -1,8 +1,5 @@
-"""What every benchmark does: a work folder, generated songs, timing, a table, a JSON file.
-
-Each script prints its table and writes ``benchmarks/results/<name>.json``; docs/benchmarks.md
-lists the scripts, their questions and their latest tables.
-"""
+"""What every benchmark does: a work folder, generated songs, timing, MAP with its bootstrap
+interval, a table, a JSON file in ``benchmarks/results/`` (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -17,20 +14,19 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-if TYPE_CHECKING:
-    from faster_whisper import WhisperModel
+import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 POLL_S = 0.2
 PIPELINE = str(Path(sys.executable).with_name("pipeline"))
+BOOTSTRAP = 2000  # resamples of the queries behind a MAP interval
 T = TypeVar("T")
 
 
 def bench_parser(doc: str | None, workdir: str) -> argparse.ArgumentParser:
-    """A benchmark's argument parser: its docstring's first line, and ``--workdir`` (a folder
-    that caches generated songs and extractions between runs)."""
+    """A parser described by the docstring's first paragraph, with ``--workdir`` (a cache)."""
     result = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     result.add_argument("--workdir", type=Path, default=Path(workdir), help="cache (%(default)s)")
     return result
@@ -58,14 +54,16 @@ def make_bench(folder: Path, *args: str) -> Path:
     return catalog
 
 
-def full_song_bench(catalog: Path, songs: int, length: str = "full") -> None:
-    """``songs`` generated sung songs (``full``: 3-4 minutes, ``short``: about a minute), one
-    version each, at ``catalog`` (made once)."""
-    args = f"--length {length} --works {songs} --versions-per-work 1 --distractors 0 "
-    make_bench(catalog.parent, *(args + "--instrumentals 0 --spoken 0").split())
+def sung_bench(
+    folder: Path, works: int, length: str = "full", versions: int = 1, seed: int = 0
+) -> Path:
+    """``works`` generated sung works (``full``: 3-4 minute songs, ``short``: about a minute),
+    ``versions`` each, in ``folder`` (made once); its catalog path."""
+    args = f"--works {works} --versions-per-work {versions} --distractors 0 --instrumentals 0"
+    return make_bench(folder, *f"{args} --spoken 0 --length {length} --seed {seed}".split())
 
 
-def extract_command(catalog: Path, output: Path, *extra: str) -> list[str]:
+def extract_command(catalog: Path, output: Path | str, *extra: str) -> list[str]:
     """The whole ``pipeline run extract`` command line."""
     return [PIPELINE, "run", "extract", "--input", str(catalog), "--output", str(output), *extra]
 
@@ -96,9 +94,9 @@ def share(numerator: float, denominator: float) -> float | None:
 
 
 def run_measured(command: list[str]) -> tuple[float, dict[str, float]]:
-    """(wall seconds, peak RSS in MB of each process of its tree), polled every ``POLL_S``.
-    Processes are named ``pid command-line``: a Dask worker shows as ``... dask worker``.
-    stderr goes to a file (a pipe nobody reads would fill and block the command)."""
+    """(wall seconds, peak RSS in MB of each process of its tree, by ``pid command-line``: a
+    Dask worker shows as ``... dask worker``), polled every ``POLL_S``. stderr goes to a file:
+    a pipe nobody reads would fill and block the command."""
     import psutil
 
     with tempfile.TemporaryFile() as stderr:
@@ -152,6 +150,62 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
 
 
+def file_vectors(path: Path) -> dict[str, np.ndarray | None]:
+    """An embeddings Parquet file as {track_id: vector, or None without one}."""
+    from pipeline.io.embeddings import read_embeddings
+
+    ids, vectors = read_embeddings(path)
+    return dict(zip(ids, vectors, strict=True))
+
+
+def distance_matrix(vectors: dict[str, np.ndarray | None], ids: list[str]) -> np.ndarray:
+    """Cosine distances over ``ids``; a missing vector is a zero row (distance 1 to all)."""
+    from pipeline.metrics import cosine_distances
+    from pipeline.stages.embed_text import text_dimension
+
+    width = next((len(v) for v in vectors.values() if v is not None), None) or text_dimension()
+    zero = np.zeros(width, np.float32)
+    return cosine_distances(
+        np.stack([v if (v := vectors.get(t)) is not None else zero for t in ids])
+    )
+
+
+def query_scores(distances: np.ndarray, works: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(AP, rank of the first version) of every track with another version, as a query."""
+    from pipeline.metrics import average_precision, query_ranks
+
+    ranks = query_ranks(distances, works)
+    return np.array([average_precision(r) for r in ranks]), np.array([r[0] for r in ranks])
+
+
+def interval(values: np.ndarray, samples: np.ndarray) -> list[float]:
+    """95% bootstrap interval of the mean of ``values`` over the resampled query sets."""
+    means = values[samples].mean(axis=1)
+    return [round(float(np.percentile(means, 2.5)), 3), round(float(np.percentile(means, 97.5)), 3)]
+
+
+def map_rows(
+    scores: dict[str, tuple[np.ndarray, np.ndarray]], baseline: str, seed: int
+) -> list[dict[str, Any]]:
+    """Per method's ``query_scores``: MAP with its 95% interval, and the paired difference to
+    ``baseline`` with its own (the same resampled queries for every method), MR1, HR@1, HR@10."""
+    base = scores[baseline][0]
+    samples = np.random.default_rng(seed).integers(0, len(base), size=(BOOTSTRAP, len(base)))
+    return [
+        {
+            "method": name,
+            "queries": len(aps),
+            "MAP": round(float(aps.mean()), 3),
+            "MAP_95": interval(aps, samples),
+            f"minus_{baseline}_95": interval(aps - base, samples),
+            "MR1": round(float(first.mean()), 2),
+            "HR@1": round(float((first == 1).mean()), 3),
+            "HR@10": round(float((first <= 10).mean()), 3),
+        }
+        for name, (aps, first) in scores.items()
+    ]
+
+
 def write_json(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     target = RESULTS / f"{name}.json"
@@ -159,29 +213,22 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     return target
 
 
-def faster_whisper_model() -> WhisperModel:
-    """faster-whisper's own model object on the pipeline's Whisper folder, same compute type,
-    every core: what a user's ten-line loop loads."""
-    from faster_whisper import WhisperModel
+def faster_whisper_loop(method: str, batch_size: int = 8) -> Callable[[str], str]:
+    """The body of a user's loop, file path -> whole transcript, greedy: ``A`` calls
+    ``WhisperModel.transcribe``, ``A2`` faster-whisper's ``BatchedInferencePipeline``, on the
+    pipeline's Whisper folder, same compute type, every core."""
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     from pipeline.config import WhisperConfig
     from pipeline.models.whisper_runtime import resolve_model_dir
 
     whisper = WhisperConfig()
-    return WhisperModel(
+    model = WhisperModel(
         str(resolve_model_dir(whisper)),
         device="cpu",
         compute_type=whisper.resolved_compute_type(),
         cpu_threads=os.cpu_count() or 0,
     )
-
-
-def faster_whisper_loop(method: str, batch_size: int = 8) -> Callable[[str], str]:
-    """The body of a user's loop, file path -> whole transcript, greedy: ``A`` calls
-    ``WhisperModel.transcribe``, ``A2`` faster-whisper's ``BatchedInferencePipeline``."""
-    from faster_whisper import BatchedInferencePipeline
-
-    model = faster_whisper_model()
     batched = BatchedInferencePipeline(model) if method == "A2" else None
 
     def transcript(path: str) -> str:

@@ -1,10 +1,10 @@
-"""Whisper batching on this device: seconds per track for each ``whisper.batch_size`` (windows
-per encoder and greedy-decoder call) and ``run.tracks_per_task`` (tracks sharing those
-batches), and whether any track's features change. Generated songs are decoded and segmented
-once; ``extract_tracks`` then runs over them for every combination, interleaved over
-``--repeats`` passes, models loaded first. Each track is compared with the first combination's:
-``tracks_differing`` counts any change (states, verdicts, scores to the last digit),
-``segments_other_tokens`` other text (docs/benchmarks.md#batching).
+"""Whisper batching on this device: seconds per track for each ``whisper.batch_size`` and
+``run.tracks_per_task``, and whether any track's features change.
+
+Generated songs, decoded and segmented once, go through ``extract_tracks`` for every
+combination, interleaved over ``--repeats`` passes, models loaded first. Against the first
+combination: ``tracks_differing`` counts any change (states, verdicts, scores to the last
+digit), ``segments_other_tokens`` other text (docs/benchmarks.md#batching).
 
     .venv/bin/python -m benchmarks.batching --workdir /tmp/batching --tracks-per-task 1 2 4 8
     .venv/bin/python -m benchmarks.batching --workdir /tmp/batching --length full --songs 4 \\
@@ -21,7 +21,7 @@ from itertools import product
 
 import numpy as np
 
-from benchmarks._common import bench_parser, full_song_bench, interleaved, print_table, write_json
+from benchmarks._common import bench_parser, interleaved, print_table, sung_bench, write_json
 from pipeline.config import ExtractConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.models.whisper_runtime import load_whisper
@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     args.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args.add_argument("--repeats", type=int, default=2)
     a = args.parse_args(argv)
-    catalog = a.workdir / f"bench-{a.length}" / "catalog.csv"
-    full_song_bench(catalog, a.songs, a.length)
+    catalog = sung_bench(a.workdir / f"bench-{a.length}", a.songs, a.length)
     base = ExtractConfig()
     threads = os.cpu_count() or 1
     tracks = [

@@ -1,13 +1,11 @@
 """Version retrieval on unseen works: trained LIVI and WEALY against the zero-shot methods
 and their fusions, each MAP with a 95% bootstrap interval (docs/training.md).
 
-Test side: the teacher benchmark's songs and features (made in ``--test-dir`` when missing).
-Train side: ``--train-works`` further works x 2 versions, extracted into ``features-train-N``
-(begun as a copy of the largest smaller one, so a learning curve extracts each work once).
-LIVI and WEALY train on it at the paper's sizes with ``SCHEDULE``; ``--livi-set``/
-``--wealy-set KEY=VALUE`` change any setting and name the row, JSON and curves. Everything is
-cached: a re-run trains only a new schedule or train side. ``--summarise`` prints earlier runs'
-rows side by side (a learning curve, or schedules).
+Test side: the teacher benchmark's songs (``--test-dir``); train side: ``--train-works``
+further works x 2 versions. LIVI and WEALY train at the paper's sizes with ``SCHEDULE``;
+``--livi-set``/``--wealy-set KEY=VALUE`` change any setting and name the row, JSON and curves.
+Everything is cached: a re-run trains only a new schedule or train side. ``--summarise``
+prints earlier runs' rows side by side (a learning curve, or schedules).
 
     .venv/bin/python -m benchmarks.retrieval --workdir /tmp/retrieval-bench \\
         --test-dir /tmp/teacher-bench
@@ -27,14 +25,19 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import RESULTS, bench_parser, extract, print_table, write_csv, write_json
-from benchmarks.teacher import (
+from benchmarks._common import (
     BOOTSTRAP,
+    RESULTS,
+    bench_parser,
     distance_matrix,
+    extract,
     file_vectors,
-    interval,
+    map_rows,
+    print_table,
     query_scores,
-    teacher_bench,
+    sung_bench,
+    write_csv,
+    write_json,
 )
 from pipeline.config import apply_overrides
 from pipeline.io.catalog import read_catalog
@@ -55,10 +58,9 @@ SCHEDULE = {
 
 
 def train_bench(root: Path, first_work: int, works: int, versions: int, seed: int) -> Path:
-    """Works ``first_work`` .. ``first_work + works - 1`` of the generator (each work is drawn
-    from its own seed, so these never repeat a test work), made once under ``root``. A bench
-    made with more works serves fewer: its first ones, listed in their own catalog beside it
-    (the audio files untouched, so the extraction resumes what it holds of them)."""
+    """Works ``first_work`` .. ``first_work + works - 1`` of the generator (each drawn from its
+    own seed: never a test work), made once under ``root``; a bench of more works serves fewer
+    through a catalog of its first ones."""
     wanted = {"first_work": first_work, "works": works, "versions_per_work": versions, "seed": seed}
     recorded, catalog = root / "bench-train-args.json", root / "bench-train" / "catalog.csv"
     if catalog.is_file() and recorded.is_file():
@@ -77,9 +79,8 @@ def train_bench(root: Path, first_work: int, works: int, versions: int, seed: in
 
 
 def train_features(root: Path, works: int) -> Path:
-    """``features-train-N``: a folder per train side, so that each model trains on its works
-    alone. A new one starts as a copy of the largest smaller one: the extraction resumes what
-    the copy holds instead of extracting those works again."""
+    """``features-train-N``, a folder per train side, begun as a copy of the largest smaller
+    one: the extraction resumes those works instead of extracting them again."""
     folder = root / f"features-train-{works}"
     sizes = {int(f.name.rsplit("-", 1)[1]): f for f in root.glob("features-train-[0-9]*")}
     smaller = sorted((size, found) for size, found in sizes.items() if size < works)
@@ -89,8 +90,7 @@ def train_features(root: Path, works: int) -> Path:
 
 
 def run_folder(root: Path, kind: str, config: Any, train_works: int) -> Path:
-    """A run folder per training schedule and train side, so that changing either trains anew
-    and keeps the old (more epochs resume the same folder)."""
+    """A run folder per schedule and train side (more epochs resume the same folder)."""
     values = {k: v for k, v in dataclasses.asdict(config).items() if k not in RESUMABLE_KEYS}
     values["train_works"] = train_works
     digest = hashlib.sha256(json.dumps(values, default=str).encode())
@@ -98,9 +98,8 @@ def run_folder(root: Path, kind: str, config: Any, train_works: int) -> Path:
 
 
 def run_name(args: argparse.Namespace) -> str:
-    """The name of a run's JSON and curves: its train side, centred LIVI targets and the
-    settings changed with ``--livi-set`` / ``--wealy-set``."""
-    name = f"retrieval-{args.train_works}-works" + ("-centred" if args.livi_centre else "")
+    """A run's JSON and curves: its train side and the ``--livi-set``/``--wealy-set`` items."""
+    name = f"retrieval-{args.train_works}-works"
     for model in ("livi", "wealy"):
         name += "".join(f"-{model}-{item}" for item in getattr(args, f"{model}_set"))
     return name
@@ -109,19 +108,14 @@ def run_name(args: argparse.Namespace) -> str:
 def model_config(model: str, args: argparse.Namespace) -> LiviConfig | WealyConfig:
     """The paper's sizes, ``SCHEDULE``, the warm-up and seed given, then ``--MODEL-set``."""
     preset = livi_preset("paper") if model == "livi" else wealy_preset("paper")
-    values = SCHEDULE[model] | {"warmup_steps": getattr(args, f"{model}_warmup")}
-    values |= {"seed": args.seed} | (
-        {"centre_targets": args.livi_centre} if model == "livi" else {}
-    )
+    values = SCHEDULE[model] | {"warmup_steps": getattr(args, f"{model}_warmup"), "seed": args.seed}
     return apply_overrides(dataclasses.replace(preset, **values), getattr(args, f"{model}_set"))
 
 
 def schedule(config: LiviConfig | WealyConfig, settings: list[str]) -> str:
-    """What a row trained with, beyond the paper's model sizes: the schedule, then the
-    settings given with ``--livi-set`` / ``--wealy-set``."""
+    """What a row trained with beyond the paper's sizes: the schedule, then the ``--*-set``."""
     if isinstance(config, LiviConfig):
         batch = f"batch {config.batch_size}, layer-scale init {config.layer_scale_init:g}"
-        batch += ", centred targets" if config.centre_targets else ""
     else:
         batch = f"{config.works_per_batch} works x 2 per batch"
     return (
@@ -185,35 +179,18 @@ def feature_methods(
 
 
 def metric_rows(methods: list[Method], works: list[str], seed: int) -> list[dict[str, Any]]:
-    """Per method: MAP with its bootstrap interval and the paired difference to transcript-text."""
-    per_query = {method.name: query_scores(method.distances, works) for method in methods}
-    teacher, _ = per_query["transcript-text"]  # every method has the same queries
-    samples = np.random.default_rng(seed).integers(0, len(teacher), size=(BOOTSTRAP, len(teacher)))
-    rows = []
-    for method in methods:
-        aps, first = per_query[method.name]
-        rows.append(
-            {
-                "method": method.name,
-                "trained": method.source,
-                "queries": len(aps),
-                "MAP": round(float(aps.mean()), 3),
-                "MAP_95": interval(aps, samples),
-                "minus_teacher_95": interval(aps - teacher, samples),
-                "MR1": round(float(first.mean()), 2),
-                "HR@1": round(float((first == 1).mean()), 3),
-                "HR@10": round(float((first <= 10).mean()), 3),
-                "embed_s_per_track": None
-                if method.s_per_track is None
-                else round(method.s_per_track, 4),
-            }
-        )
+    """``map_rows`` against transcript-text, with how each method was made and its speed."""
+    scores = {method.name: query_scores(method.distances, works) for method in methods}
+    rows = map_rows(scores, "transcript-text", seed)
+    for row, method in zip(rows, methods, strict=True):
+        row["trained"] = method.source
+        seconds = method.s_per_track
+        row["embed_s_per_track"] = None if seconds is None else round(seconds, 4)
     return rows
 
 
 def summary_rows(runs: list[Path]) -> list[dict[str, Any]]:
-    """The trained and zero-shot rows of earlier runs' JSON, one per run and method: a learning
-    curve over ``--train-works``, or schedules side by side (``--livi-set``/``--wealy-set``)."""
+    """The trained and zero-shot rows of earlier runs' JSON, one per run and method."""
     rows = []
     for path in runs:
         for row in json.loads(path.read_text())["rows"]:
@@ -229,7 +206,6 @@ def main() -> None:
     parser.add_argument("--test-works", type=int, default=50)
     parser.add_argument("--train-works", type=int, default=200)
     parser.add_argument("--livi-warmup", type=int, default=100, help="steps")
-    parser.add_argument("--livi-centre", action="store_true", help="centre the text targets")
     parser.add_argument("--wealy-warmup", type=int, default=30, help="steps")
     for model in ("livi", "wealy"):
         parser.add_argument(
@@ -250,7 +226,7 @@ def main() -> None:
     root, test_dir = args.workdir, args.test_dir or args.workdir / "test"
     root.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
-    test_csv = teacher_bench(test_dir, args.test_works, TEST_VERSIONS, "short", args.seed)
+    test_csv = sung_bench(test_dir / "bench", args.test_works, "short", TEST_VERSIONS, args.seed)
     train_csv = train_bench(root, args.test_works, args.train_works, TRAIN_VERSIONS, args.seed)
     train_dir = train_features(root, args.train_works)
     summaries = {

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import bench_parser, full_song_bench, print_table, run_quiet, write_json
+from benchmarks._common import bench_parser, print_table, run_quiet, sung_bench, write_json
 from pipeline.config import DecodeConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.records import DecodedAudio
@@ -48,9 +48,8 @@ def five_minute_song(workdir: Path) -> Path:
     target = workdir / "song-300s.npy"
     if target.exists():
         return target
-    full_song_bench(workdir / "songs" / "catalog.csv", 2)
     pieces = []
-    for entry in read_catalog(workdir / "songs" / "catalog.csv"):
+    for entry in read_catalog(sung_bench(workdir / "songs", 2)):
         audio = decode_audio(entry, DecodeConfig())
         assert isinstance(audio, DecodedAudio), audio
         pieces.append(audio.samples)

