@@ -7,6 +7,7 @@ its lock sees to that). A resumed run reuses the partitions earlier runs complet
 
 from __future__ import annotations
 
+import csv
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.io.output_dir import OutputDir
+from pipeline.io.output_dir import INPUT_SKIPPED, OutputDir
 from pipeline.io.parquet import read_table
 from pipeline.report import html, plots
 
@@ -156,6 +157,35 @@ def listing_section(
                 )
             )
     return html.section("rejected", "Rejected and flagged tracks", parts)
+
+
+def skipped_section(skipped_csv: Path) -> str | None:
+    """With a folder as ``--input``: the files not taken as tracks, per reason, the first
+    ``LISTED_PER_REASON`` of each; the CSV beside the report holds them all."""
+    if not skipped_csv.is_file():
+        return None
+    with skipped_csv.open(encoding="utf-8", errors="surrogateescape", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        parts = [html.paragraph("Every file of the input folder was taken as a track.")]
+        return html.section("skipped", "Input files skipped", parts)
+    groups: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        groups.setdefault(row["reason"], []).append(row)
+    parts = [
+        html.paragraph(
+            f"Files of the input folder that are not tracks, with why; all {len(rows)} are in "
+            f"{skipped_csv}."
+        )
+    ]
+    for reason, members in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
+        parts.append(html.subheading(f"{reason} ({len(members)} file{'s' * (len(members) > 1)})"))
+        shown = [(r["path"], r["detail"]) for r in sorted(members, key=lambda r: r["path"])]
+        parts.append(html.table(["path", "detail"], shown[:LISTED_PER_REASON], f"skipped-{reason}"))
+        if len(members) > LISTED_PER_REASON:
+            rest = len(members) - LISTED_PER_REASON
+            parts.append(html.paragraph(f"{rest} more not listed.", note=True))
+    return html.section("skipped", "Input files skipped", parts)
 
 
 def languages_section(tracks: list[dict[str, Any]], sung: pa.Table) -> str:
@@ -352,6 +382,7 @@ def extract_sections(folder: Path) -> list[str]:
     return [
         tracks_section(tracks),
         listing_section(listed_tracks(tracks_dir), run_labels, tracks_dir),
+        *filter(None, [skipped_section(folder.absolute() / INPUT_SKIPPED)]),
         *languages,
         segments_section(tracks, sung),
         throughput_section(markers, runs, run_of),

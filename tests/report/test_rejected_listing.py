@@ -11,7 +11,8 @@ from typing import Any
 import pyarrow.parquet
 import pytest
 
-from pipeline.io.output_dir import OutputDir
+from pipeline.io.discover import Skipped, skipped_bytes
+from pipeline.io.output_dir import INPUT_SKIPPED, OutputDir
 from pipeline.io.parquet import write_table
 from pipeline.report import REPORT_FILE, write_report
 from pipeline.report.extract import LISTED_PER_REASON
@@ -160,3 +161,21 @@ def test_no_rejections_say_so(tmp_path: Path) -> None:
     assert "rejected" in page.sections
     assert not [t for t in page.tables if t.startswith(("rejected-", "flagged-"))]
     assert "No track was rejected or flagged." in (tmp_path / REPORT_FILE).read_text()
+
+
+def test_files_skipped_from_an_input_folder_are_listed_per_reason(tmp_path: Path) -> None:
+    skipped = [Skipped(f"art/cover{i:02d}.jpg", "not_audio", "JPEG image") for i in range(52)]
+    skipped.append(Skipped("loop", "symlink_loop", "points back to a folder above it"))
+    (tmp_path / INPUT_SKIPPED).write_bytes(skipped_bytes(skipped))
+    _write_outputs(tmp_path, [([_track(2, "ok")], "2026-12-01T10:03:00+00:00")])
+    page = read_page(tmp_path / REPORT_FILE)
+    assert page.sections[:3] == ["tracks", "rejected", "skipped"]
+    not_audio = page.rows("skipped-not_audio")
+    assert len(not_audio) == LISTED_PER_REASON
+    assert not_audio[0] == {"path": "art/cover00.jpg", "detail": "JPEG image"}
+    assert page.rows("skipped-symlink_loop") == [
+        {"path": "loop", "detail": "points back to a folder above it"}
+    ]
+    text = html.unescape((tmp_path / REPORT_FILE).read_text(encoding="utf-8"))
+    assert "<h3>not_audio (52 files)</h3>" in text and "2 more not listed." in text
+    assert f"all 53 are in {tmp_path.absolute() / INPUT_SKIPPED}" in text
