@@ -43,9 +43,8 @@ def random_unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
 
 def plant_versions(vectors: np.ndarray, queries: np.ndarray, per_query: int) -> np.ndarray:
     """Overwrite ``per_query`` non-query vectors per query with versions of it, at a cosine
-    drawn from 0.3 to 0.9 (a random pair sits near 0, a query's 10th nearest near 0.2 at
-    384-d); returns their (q, per_query) positions. A catalog's versions of one work: what
-    matching must find."""
+    from 0.3 to 0.9 (a random pair sits near 0, a query's 10th nearest near 0.2 at 384-d);
+    their (q, per_query) positions."""
     rng = np.random.default_rng(2)
     free = np.setdiff1d(np.arange(len(vectors)), queries)
     planted = rng.choice(free, size=(len(queries), per_query), replace=False)
@@ -71,6 +70,7 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
 
 
 def _rss_mb(field: str) -> float:
+    """VmRSS or VmHWM of this process, in MB."""
     status = Path("/proc/self/status").read_text()
     return int(status.split(f"{field}:")[1].split()[0]) / 1024
 
@@ -148,8 +148,7 @@ def main() -> None:
         rows = worker(method, int(n), int(dim), args.queries, Path(truth), args.versions)
         print(json.dumps(rows))
         return
-    name = f"ann-{'-'.join(map(str, args.sizes))}-d{'-'.join(map(str, args.dims))}"
-    name += f"-v{args.versions}"
+    name = f"ann-{'-'.join(map(str, args.sizes))}-d{'-'.join(map(str, args.dims))}-v{args.versions}"
     settings = {"hnsw_m": HNSW_M, "ef_construction": EF_CONSTRUCTION, "queries": args.queries}
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -158,8 +157,7 @@ def main() -> None:
             for method in ["exact", *(m for m in args.methods if m != "exact")]:
                 command = [sys.executable, "-m", "benchmarks.ann", "--worker", method, str(n)]
                 command += [str(dim), str(truth), "--queries", str(args.queries)]
-                command += ["--versions", str(args.versions)]
-                rows += json.loads(run_quiet(command))
+                rows += json.loads(run_quiet([*command, "--versions", str(args.versions)]))
                 write_json(name, {"settings": settings, "rows": rows})  # a kill keeps these
                 print(f"done {method} n={n} dim={dim}", file=sys.stderr, flush=True)
     print_table(rows)

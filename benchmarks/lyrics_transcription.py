@@ -1,31 +1,18 @@
 """Lyrics transcription on real songs: word error rate against published lyrics, per method.
 
-Songs: a folder of ``NAME.mp3`` (or any audio FFmpeg reads) beside ``NAME.txt``, its lyrics
-(default ``../shared/real-lyrics``: five JamendoLyrics songs; point ``--songs`` at your own).
-
-Methods, the same Whisper model and compute type, in this one process (models loaded first):
-
-- ``pipeline[:CANDIDATE]``: the pipeline's transcripts of every 30 s window
-  (``pipeline/track.py``: decode, segment, encoder, transcription, singing judgement), with
-  the default settings or a candidate's ``--set`` items; scored on the sung windows (what
-  the trainers read) and on all windows;
-- ``A``: faster-whisper's plain ``WhisperModel.transcribe`` loop (greedy, VAD off, timestamps,
-  seeks to where the decoder stopped, conditioned on the previous text);
-- ``A2``: faster-whisper's ``BatchedInferencePipeline`` (batch 8, its Silero VAD, greedy).
-
-Normalisation, for lyrics and transcripts alike: Unicode NFKC, lower case, apostrophes deleted
-(``j'te`` -> ``jte``, so elisions count as one word on both sides), every other character that
-is not a letter or digit becomes a space; words are what whitespace separates. WER is the
-word-level Levenshtein distance (substitutions + deletions + insertions) over the number of
-lyric words; pooled WER sums edits and lyric words over all songs. Word recall is the share
-of lyric words that the minimum-edit alignment matches. Seconds per song count decoding,
-Whisper and everything the method does to the audio, not model loading.
+``--songs``: a folder of ``NAME.mp3`` (or any audio FFmpeg reads) beside ``NAME.txt``, its
+lyrics. Methods, in this one process, models loaded first: ``pipeline[:CANDIDATE]``
+(``pipeline/track.py`` with a candidate's ``--set`` items, scored on the sung windows and on
+all), ``A`` (faster-whisper's ``transcribe`` loop) and ``A2`` (its
+``BatchedInferencePipeline``). Normalisation, WER, recall and seconds are defined in
+docs/lyrics-transcription.md.
 
     .venv/bin/python -m benchmarks.lyrics_transcription --songs ../shared/real-lyrics
 """
 
 from __future__ import annotations
 
+import os
 import re
 import statistics
 import time
@@ -59,7 +46,8 @@ _NOT_WORD = re.compile(r"[^\w\s]|_")
 
 
 def normalise_words(text: str) -> list[str]:
-    """The words WER counts (see the module docstring)."""
+    """NFKC, lower case, apostrophes deleted (``j'te`` -> ``jte``), any other character not a
+    letter or digit a space; the words whitespace separates."""
     text = _APOSTROPHES.sub("", unicodedata.normalize("NFKC", text).lower())
     return _NOT_WORD.sub(" ", text).split()
 
@@ -110,8 +98,6 @@ def find_songs(folder: Path) -> list[tuple[Path, Path]]:
 
 def pipeline_method(set_items: list[str]) -> Callable[[Path], dict[str, str]]:
     """Audio file -> {"sung": text of the sung windows, "all": text of every window}."""
-    import os
-
     from pipeline.config import load_config
     from pipeline.models.whisper_runtime import load_whisper
     from pipeline.records import CatalogEntry, Rejected
@@ -145,7 +131,7 @@ def faster_whisper_method(name: str) -> Callable[[Path], dict[str, str]]:
 def score(
     method: str, songs: list[tuple[Path, Path]], run: Callable[[Path], dict[str, str]]
 ) -> list[dict[str, Any]]:
-    """One row per song and kind of text, then one pooled row per kind."""
+    """One row per song and kind of text."""
     rows: list[dict[str, Any]] = []
     for audio, lyrics in songs:
         start = time.perf_counter()
@@ -157,9 +143,7 @@ def score(
             errors = word_errors(reference, words)
             rows.append(
                 {
-                    "method": method
-                    if kind == "all" and method in ("A", "A2")
-                    else f"{method} ({kind})",
+                    "method": method if method in ("A", "A2") else f"{method} ({kind})",
                     "song": audio.stem,
                     "wer": round(errors.wer, 3),
                     "recall": round(errors.recall, 3),

@@ -1,11 +1,9 @@
 """What an extraction output weighs per track, and how fast its files go to an S3 server.
 
-1. Bytes per track of each output (encoder states, decoder states, text embeddings and json
-   in the shards; tracks and segments tables; markers, manifest, plan, report, logs), per
-   audio hour, and what a million 3.5-minute tracks take.
-2. The commit of every partition's files (the write task's I/O: stage, upload, marker)
-   to a local folder and to moto's S3 server on 127.0.0.1 (``tests/s3_server.py``), timed.
-   ``--end-to-end`` also times whole extractions of the example to disk and to the bucket.
+Bytes of each kind of output per track, per audio hour and per million 3.5-minute songs; then
+every partition's commit (stage, upload, marker) timed to a local folder and to moto's S3
+server on 127.0.0.1 (``tests/s3_server.py``); ``--end-to-end`` also times whole extractions of
+the example to both (docs/object-storage.md).
 
     .venv/bin/python -m benchmarks.object_storage [--features DIR] [--end-to-end]
 """
@@ -15,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
 import time
@@ -24,7 +21,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import RESULTS, bench_parser, extract_command, make_example_catalog
+from benchmarks._common import (
+    bench_parser,
+    extract_command,
+    make_example_catalog,
+    print_table,
+    run_quiet,
+    write_json,
+)
 from pipeline.io.atomic import atomic_path
 from pipeline.io.output_dir import OutputDir
 from tests.s3_server import BUCKET, s3_server
@@ -37,8 +41,7 @@ def _example_features(workdir: Path) -> Path:
     """The example extracted once (partitions of three), cached in ``workdir``."""
     output = workdir / "features"
     if not (output / "manifest.json").is_file():
-        catalog = make_example_catalog(workdir)
-        subprocess.run(extract_command(catalog, output, "--partition-size", "3"), check=True)
+        run_quiet(extract_command(make_example_catalog(workdir), output, "--partition-size", "3"))
     return output
 
 
@@ -62,6 +65,7 @@ def bytes_by_output(features: Path) -> Counter[str]:
 
 
 def weigh(features: Path) -> dict[str, Any]:
+    """Each kind of output's bytes per track, per audio hour, per million songs."""
     manifest = json.loads((features / "manifest.json").read_text())
     tracks, audio_s = manifest["summary"]["tracks"], manifest["summary"]["audio_s"]
     sizes = bytes_by_output(features)
@@ -109,21 +113,15 @@ def throughput(features: Path, end_to_end: bool, workdir: Path) -> list[dict[str
             ("S3 server (moto, 127.0.0.1)", f"s3://{BUCKET}/bench"),
         ):
             seconds, moved = _commit_all(features, OutputDir.at(location))
-            row = {"target": where, "phase": "commit (write tasks' I/O)", "seconds": seconds}
-            rows.append(row | {"mb_per_s": round(moved / seconds / 1e6, 1), "bytes": moved})
+            row = {"target": where, "phase": "commit (write tasks' I/O)"}
+            rate = {"mb_per_s": round(moved / seconds / 1e6, 1), "bytes": moved}
+            rows.append(row | {"seconds": round(seconds, 2)} | rate)
             if end_to_end:
                 catalog = make_example_catalog(workdir)
-                target = location + "-e2e"
                 started = time.perf_counter()
-                subprocess.run(
-                    extract_command(catalog, target, "--partition-size", "3"),  # type: ignore[arg-type]
-                    check=True,
-                    stdout=subprocess.DEVNULL,
-                )
-                seconds = time.perf_counter() - started
+                run_quiet(extract_command(catalog, location + "-e2e", "--partition-size", "3"))
+                seconds = round(time.perf_counter() - started, 2)
                 rows.append({"target": where, "phase": "whole extraction", "seconds": seconds})
-    for row in rows:
-        row["seconds"] = round(row["seconds"], 2)
     return rows
 
 
@@ -136,19 +134,11 @@ def main() -> None:
     features = args.features or _example_features(args.workdir)
     weight = weigh(features)
     print(f"{weight['tracks']} tracks, {weight['audio_s'] / 60:.1f} audio minutes: {features}")
-    print(f"{'output':<24} {'B/track':>10} {'MB/audio h':>11} {'TB/1M songs':>12}")
-    for r in weight["rows"]:
-        print(
-            f"{r['output']:<24} {r['bytes_per_track']:>10} {r['mb_per_audio_hour']:>11} "
-            f"{r['tb_per_million_songs']:>12}"
-        )
+    print_table(weight["rows"])
     speed = throughput(features, args.end_to_end, args.workdir)
-    for r in speed:
-        rate = f"  {r['mb_per_s']} MB/s" if "mb_per_s" in r else ""
-        print(f"{r['target']:<30} {r['phase']:<26} {r['seconds']:>8} s{rate}")
-    RESULTS.mkdir(exist_ok=True)
+    print_table(speed)
     result = {"features": str(features), "weight": weight, "throughput": speed}
-    (RESULTS / "object_storage.json").write_text(json.dumps(result, indent=2))
+    print(f"json: {write_json('object_storage', result)}")
 
 
 if __name__ == "__main__":
