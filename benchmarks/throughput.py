@@ -45,6 +45,7 @@ from benchmarks._common import (
     run_quiet,
     set_args,
     sung_bench,
+    write_csv,
     write_json,
 )
 from pipeline.synth.truth import read_truth
@@ -99,14 +100,10 @@ def repeated_catalog(catalog: Path, times: int, target: Path) -> Path:
     """``catalog``'s rows ``times`` over, track ids suffixed ``~k``, paths made absolute."""
     with open(catalog, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    with open(target, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for k in range(times):
-            for row in rows:
-                audio = (catalog.parent / row["audio_path"]).resolve()
-                writer.writerow(row | {"track_id": f"{row['track_id']}~{k}", "audio_path": audio})
-    return target
+    for row in rows:
+        row["audio_path"] = str((catalog.parent / row["audio_path"]).resolve())
+    copies = [row | {"track_id": f"{row['track_id']}~{k}"} for k in range(times) for row in rows]
+    return write_csv(target, copies)
 
 
 def memory_row(
