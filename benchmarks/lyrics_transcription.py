@@ -12,6 +12,7 @@ docs/lyrics-transcription.md.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import statistics
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import bench_parser, faster_whisper_loop, print_table, write_json
+from benchmarks._common import faster_whisper_loop, print_table, write_json
 
 DEFAULT_SONGS = Path(__file__).resolve().parents[2] / "shared" / "real-lyrics"
 AUDIO_SUFFIXES = (".mp3", ".flac", ".wav", ".ogg", ".m4a", ".opus")
@@ -177,7 +178,7 @@ def pooled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    parser = bench_parser(__doc__, "/tmp/lyrics-bench")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--songs", type=Path, default=DEFAULT_SONGS, help="(%(default)s)")
     parser.add_argument(
         "--methods",
