@@ -83,7 +83,8 @@ class WhisperConfig:
     compute_type: str | None = None  # None: int8 on CPU, float16 on CUDA
     batch_size: int = 8
     beam_size: int = 1  # the first decoding; the fallback temperatures sample
-    language: str | None = None  # None: detected per segment, then one per track (a vote)
+    # None: detected per segment, then one per track (a vote of its windows judged sung)
+    language: str | None = None
     keep_window_language: float = 0.8  # a segment this sure of another language keeps it
     # Sung windows are decoded again with timestamps and continued from the last one while
     # their text stops continue_margin_s before the window's end, up to continue_rounds times;

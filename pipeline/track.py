@@ -77,16 +77,20 @@ def extract_tracks(
         batch = encode(log_mel(segments[first : first + size], runtime), runtime)
         encoder_states += list(batch)
         detected += detect_languages(batch, runtime, config.whisper)
-    languages = []  # one per track, but where a segment is sure of another
-    first = 0
-    for track in live:
-        mine = detected[first : first + len(track.segments)]
-        languages += track_languages(mine, config.whisper.keep_window_language)
-        first += len(track.segments)
+    own = [candidates[0] for candidates in detected]
     greedy: list[Transcript] = []
     for first in range(0, len(segments), size):
         batch = np.stack(encoder_states[first : first + size])
-        greedy += greedy_batch(batch, runtime, config.whisper, languages[first : first + size])
+        greedy += greedy_batch(batch, runtime, config.whisper, own[first : first + size])
+    redo = _track_language_redo([len(t.segments) for t in live], detected, greedy, config)
+    for first in range(0, len(redo), size):
+        chunk = redo[first : first + size]
+        batch = np.stack([encoder_states[i] for i, _ in chunk])
+        languages = [language for _, language in chunk]
+        for (i, _), transcript in zip(
+            chunk, greedy_batch(batch, runtime, config.whisper, languages), strict=True
+        ):
+            greedy[i] = transcript
     finished: dict[int, TrackFeatures | Rejected] = {}
     first = 0
     for track in live:
@@ -97,6 +101,29 @@ def extract_tracks(
         finished[id(track)] = _finish_track(track, states, transcripts, runtime, config)
         first = mine.stop
     return [t if isinstance(t, Rejected) else finished[id(t)] for t in tracks]
+
+
+def _track_language_redo(
+    lengths: Sequence[int],
+    detected: Sequence[Sequence[tuple[str, float]]],
+    greedy: Sequence[Transcript],
+    config: ExtractConfig,
+) -> list[tuple[int, tuple[str, float]]]:
+    """The segments (index, language) to decode again in their track's language: per track,
+    a vote of the windows judged sung when decoded in their own language
+    (``track_languages``). A track with no such window keeps every window's own language."""
+    redo = []
+    first = 0
+    for length in lengths:
+        mine = range(first, first + length)
+        sung = [judge_segment(greedy[i], config.singing).sung for i in mine]
+        if any(sung):
+            voted = track_languages(
+                detected[mine.start : mine.stop], config.whisper.keep_window_language, sung
+            )
+            redo += [(i, v) for i, v in zip(mine, voted, strict=True) if v[0] != detected[i][0][0]]
+        first = mine.stop
+    return redo
 
 
 def _settled(greedy: Sequence[Transcript], config: ExtractConfig) -> list[bool]:

@@ -64,14 +64,20 @@ def detect_languages(
     ]
 
 
-def track_languages(detected: Sequence[Sequence[tuple[str, float]]], keep_own: float) -> Languages:
+def track_languages(
+    detected: Sequence[Sequence[tuple[str, float]]],
+    keep_own: float,
+    voters: Sequence[bool] | None = None,
+) -> Languages:
     """One language for a track's segments: the one with the most probability summed over
-    them. A segment sure of another language (probability >= ``keep_own``) keeps its own: a
-    verse in a second language. Whisper's per-window guess flips on intros and shouts (a French
-    song's window heard as Welsh), and a window decoded in the wrong language loses its words."""
+    the ``voters`` (default: all of them). A segment sure of another language (probability >=
+    ``keep_own``) keeps its own: a verse in a second language. Whisper's per-window guess flips
+    on intros and shouts (a French song's window heard as Welsh), and a window decoded in the
+    wrong language loses its words. The voters are the sung windows: an outro's few seconds
+    are often surer of English than a verse is of Italian, and outvoted the verses."""
     votes: dict[str, float] = defaultdict(float)
-    for candidates in detected:
-        for language, probability in candidates:
+    for candidates, votes_here in zip(detected, voters or [True] * len(detected), strict=True):
+        for language, probability in candidates if votes_here else ():
             votes[language] += probability
     if not votes:
         return []

@@ -151,3 +151,35 @@ def test_the_fallback_skips_windows_judged_sung_unless_they_repeat_themselves() 
     assert _settled(windows, everything) == [False] * 5
     no_judge = dataclasses.replace(config, singing=SingingConfig(judge=False))
     assert _settled(windows, no_judge) == [False] * 5
+
+
+def test_the_track_language_is_voted_by_the_windows_sung_in_their_own() -> None:
+    from pipeline.config import ExtractConfig, SingingConfig
+    from pipeline.records import Transcript
+    from pipeline.track import _track_language_redo
+
+    def greedy(text: str, language: str) -> Transcript:
+        return Transcript((), (), text, language, 0.3, -0.5, 0.3, 1.4, 0.0)
+
+    verse = "il mio cuore brucia sulla strada d'inverno nostra madre canta"
+    # An Italian song whose verses Whisper spreads over Italian and Latin, and whose 8 s outro
+    # it is sure is English: summed over every window, English would win.
+    detected = [
+        [("it", 0.28), ("la", 0.17), ("en", 0.1)],
+        [("la", 0.3), ("it", 0.25), ("en", 0.1)],
+        [("en", 0.75), ("it", 0.05)],
+        [("en", 0.9)],  # a second track: an instrumental, nothing sung
+    ]
+    windows = [greedy(verse, "it"), greedy(verse, "la"), greedy("you", "en"), greedy("you", "en")]
+    assert track_languages(detected[:3], keep_own=0.8)[0][0] == "en"  # what every window says
+    config = ExtractConfig()
+    assert _track_language_redo([3, 1], detected, windows, config) == [
+        (1, ("it", 0.25)),
+        (2, ("it", 0.05)),
+    ]
+    # Without the judgement every window is sung, and votes.
+    no_judge = dataclasses.replace(config, singing=SingingConfig(judge=False))
+    assert _track_language_redo([3, 1], detected, windows, no_judge) == [
+        (0, ("en", 0.1)),
+        (1, ("en", 0.1)),
+    ]
