@@ -9,7 +9,7 @@ window's transcript, scores and encoder states: ``EVIDENCE_SETTINGS``); the defa
 (``whisper-judge``) and the shipped detector are then scored on it (docs/singing-detection.md).
 ``--train-detector`` trains the detector's variants (``DETECTOR_VARIANTS``, over each window's
 pooled encoder states) on ``detector-train`` and the real tuning rows, the judgement's
-verdicts as labels, scored out of fold (two folds by work); ``--ship probe`` writes it into
+verdicts as labels, scored out of fold (two folds by work); ``--ship mlp`` writes it into
 the package (docs/singing-detector.md).
 
     .venv/bin/python -m benchmarks.vocal_detection --workdir /tmp/vocal-bench --short-works 20 \\
@@ -164,14 +164,10 @@ def by_level(name: str, tracks: list[Track]) -> list[dict[str, Any]]:
     return rows
 
 
-# The evidence run's judge settings, pinned: every window's transcript and scores are the same
-# whatever they are (detectors re-judge the rows), and a new default must not void the cache.
-EVIDENCE_SETTINGS = (
-    "singing.keep_unsung_tracks=true singing.keep_unsung_states=true singing.min_words=4 "
-    "singing.max_no_speech_prob=0.8 singing.min_avg_logprob=-1.2 singing.long_text_words=1000000 "
-    "singing.long_text_min_avg_logprob=-1.2 singing.beside_sung_min_words=1 "
-    "singing.beside_sung_max_no_speech_prob=0.8 singing.beside_sung_min_avg_logprob=-3.0"
-).split()
+# The evidence run keeps every window, judged unsung or not, with its encoder states. Its judge
+# is the default: which windows skip the temperature fallback depends on it, so the labels
+# (the default judgement re-run on each window) are the verdicts of a default extraction.
+EVIDENCE_SETTINGS = ("singing.keep_unsung_tracks=true", "singing.keep_unsung_states=true")
 
 
 def extract_evidence(catalog: Path, output: Path, extra: list[str], reuse: bool) -> None:
@@ -254,7 +250,7 @@ REAL_SUBSET_TUNING = (
     "drascula-01 drascula-29 drascula-31 muldjord-armygeddon drascula-13 drascula-17 drascula-25 "
     "drascula-28 sectoid-metal-madness"
 ).split()
-DETECTOR_VARIANTS = {"probe": DetectorConfig(), "mlp": DetectorConfig(hidden_size=32)}
+DETECTOR_VARIANTS = {"probe": DetectorConfig(hidden_size=0), "mlp": DetectorConfig()}
 
 
 def _probabilities(model: Any, track: Track) -> np.ndarray:
@@ -287,7 +283,8 @@ def train_detectors(
         tuple((t.track_id, w["segment_index"]) for t in training for w in t.windows),
     )
     window_fold = np.array([fold_of[w] for w in windows.works])
-    in_training = {t.track_id: fold_of[t.work] for t in training}
+    # by identity: generated sets reuse track ids (w000-v0-it), and only these Track objects trained
+    in_training = {id(t): fold_of[t.work] for t in training}
     detectors: dict[str, Detector] = {}
     for variant, config in DETECTOR_VARIANTS.items():
         models = {}
@@ -300,7 +297,7 @@ def train_detectors(
             models[fold] = load_detector(str(run))
 
         def detect(track: Track, models: dict = models) -> np.ndarray:
-            fold = in_training.get(track.track_id)
+            fold = in_training.get(id(track))
             return _probabilities(models["all" if fold is None else 1 - fold], track) > 0.5
 
         detectors[f"singing-detector {variant}"] = detect

@@ -4,8 +4,8 @@ The audio-only path (``run extract --livi-run``, ``run embed --audio``) computes
 states of every window and nothing else, so it has no transcript for ``stages/singing.py`` to
 judge. This model reads what it has: a window's (L, d) encoder states, pooled over time as
 their mean and their maximum per channel (B, 2d), standardised with the training set's
-statistics (saved with the weights), then one logit: the probability that Whisper's judge calls
-the window sung. ``hidden_size`` 0 is a linear probe, more a one-hidden-layer MLP.
+statistics (saved with the weights), then one hidden layer (``hidden_size``; 0: a linear probe)
+and one logit: the probability that Whisper's judge calls the window sung.
 
 Trained from an extraction's shards (``pipeline run train singing``): every sample with encoder
 states is a window and its ``singing`` verdict the label; windows judged unsung are in the
@@ -55,7 +55,8 @@ WindowKey = tuple[str, int]  # (track_id, segment_index)
 @dataclass(frozen=True)
 class DetectorConfig:
     input_dim: int | None = None  # Whisper width, read from the shards
-    hidden_size: int = 0  # 0: a linear probe on the pooled states; else one hidden layer
+    # units of the one hidden layer (the shipped detector: 32); 0: a linear probe
+    hidden_size: int = 32
     batch_size: int = 16
     epochs: int = 15  # each epoch redraws the training curve: few epochs of many steps
     lr: float = 3e-3
@@ -67,8 +68,8 @@ class DetectorConfig:
 
 
 def detector_preset(name: str) -> DetectorConfig:
-    """``paper`` (the name the trainers share): the shipped linear probe; ``small``: an MLP
-    with 16 hidden units and few epochs, for smoke runs."""
+    """``paper`` (the name the trainers share): the shipped detector, an MLP with 32 hidden
+    units; ``small``: 16 hidden units and few epochs, for smoke runs."""
     if name == "paper":
         return DetectorConfig()
     if name == "small":
