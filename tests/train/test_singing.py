@@ -144,5 +144,6 @@ def test_the_shipped_detector_loads_and_is_small() -> None:
     detector = load_detector("default")
     assert isinstance(detector, SingingDetector) and not detector.training
     assert detector.feature_mean.shape == (1024,)  # Whisper base: 512-wide states
-    assert sum(f.stat().st_size for f in DEFAULT_DETECTOR.iterdir()) < 64_000
+    # 32 hidden units over 1024 pooled values: 33k float32 weights, no optimiser state
+    assert sum(f.stat().st_size for f in DEFAULT_DETECTOR.iterdir()) < 200_000
     assert load_detector("none") is None
