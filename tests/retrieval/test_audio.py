@@ -49,7 +49,7 @@ def _states(channel_0_means: list[float]) -> list[np.ndarray]:
 
 def _detector() -> SingingDetector:
     """A probe that reads only the mean of channel 0: sung where it is positive."""
-    detector = SingingDetector(DetectorConfig(input_dim=WIDTH))
+    detector = SingingDetector(DetectorConfig(input_dim=WIDTH, hidden_size=0))
     with torch.no_grad():
         detector.head.weight.zero_()
         detector.head.weight[0, 0] = 10.0
