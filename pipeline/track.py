@@ -78,19 +78,11 @@ def extract_tracks(
         encoder_states += list(batch)
         detected += detect_languages(batch, runtime, config.whisper)
     own = [candidates[0] for candidates in detected]
-    greedy: list[Transcript] = []
-    for first in range(0, len(segments), size):
-        batch = np.stack(encoder_states[first : first + size])
-        greedy += greedy_batch(batch, runtime, config.whisper, own[first : first + size])
+    greedy = _greedy(encoder_states, own, runtime, config)
     redo = _track_language_redo([len(t.segments) for t in live], detected, greedy, config)
-    for first in range(0, len(redo), size):
-        chunk = redo[first : first + size]
-        batch = np.stack([encoder_states[i] for i, _ in chunk])
-        languages = [language for _, language in chunk]
-        for (i, _), transcript in zip(
-            chunk, greedy_batch(batch, runtime, config.whisper, languages), strict=True
-        ):
-            greedy[i] = transcript
+    again = _greedy([encoder_states[i] for i, _ in redo], [v for _, v in redo], runtime, config)
+    for (i, _), transcript in zip(redo, again, strict=True):
+        greedy[i] = transcript
     finished: dict[int, TrackFeatures | Rejected] = {}
     first = 0
     for track in live:
@@ -101,6 +93,21 @@ def extract_tracks(
         finished[id(track)] = _finish_track(track, states, transcripts, runtime, config)
         first = mine.stop
     return [t if isinstance(t, Rejected) else finished[id(t)] for t in tracks]
+
+
+def _greedy(
+    states: Sequence[np.ndarray],
+    languages: Sequence[tuple[str, float]],
+    runtime: WhisperRuntime,
+    config: ExtractConfig,
+) -> list[Transcript]:
+    """``greedy_batch`` over (L, d) encoder states, ``whisper.batch_size`` at a time."""
+    size = config.whisper.batch_size
+    greedy: list[Transcript] = []
+    for first in range(0, len(states), size):
+        batch = np.stack(states[first : first + size])
+        greedy += greedy_batch(batch, runtime, config.whisper, languages[first : first + size])
+    return greedy
 
 
 def _track_language_redo(

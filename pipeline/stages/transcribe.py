@@ -77,7 +77,9 @@ def track_languages(
     are often surer of English than a verse is of Italian, and outvoted the verses."""
     votes: dict[str, float] = defaultdict(float)
     for candidates, votes_here in zip(detected, voters or [True] * len(detected), strict=True):
-        for language, probability in candidates if votes_here else ():
+        if not votes_here:
+            continue
+        for language, probability in candidates:
             votes[language] += probability
     if not votes:
         return []
