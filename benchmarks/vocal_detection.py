@@ -1,16 +1,11 @@
 """Do the singing judgement and the singing detector keep every sung track and drop
 instrumentals, on generated songs and on real recordings?
 
-Sets: ``make-bench`` songs with their true vocal regions (``generated-short`` ~45 s clips,
-``generated-full`` 3-4 minute songs, ``detector-train`` of a seed of their own), and the
-Debian recordings of ``benchmarks/real_recordings.py`` (track labels only, some held out).
-The evidence is extracted once per set into ``--workdir`` (``run extract`` keeping every
-window's transcript, scores and encoder states: ``EVIDENCE_SETTINGS``); the default judgement
-(``whisper-judge``) and the shipped detector are then scored on it (docs/singing-detection.md).
-``--train-detector`` trains the detector's variants (``DETECTOR_VARIANTS``, over each window's
-pooled encoder states) on ``detector-train`` and the real tuning rows, the judgement's
-verdicts as labels, scored out of fold (two folds by work); ``--ship mlp`` writes it into
-the package (docs/singing-detector.md).
+The evidence (every window's transcript, scores and encoder states: ``EVIDENCE_SETTINGS``) is
+extracted once per set of ``SETS`` into ``--workdir``; the default judgement and the shipped
+detector are scored on it. ``--train-detector`` trains ``DETECTOR_VARIANTS`` on
+``detector-train`` and the real tuning rows, scored out of fold; ``--ship mlp`` writes one into
+the package (docs/singing-detection.md, docs/singing-detector.md).
 
     .venv/bin/python -m benchmarks.vocal_detection --workdir /tmp/vocal-bench --short-works 20 \\
         --full-works 3
@@ -18,9 +13,7 @@ the package (docs/singing-detector.md).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import shutil
 from collections import defaultdict
 from collections.abc import Callable
@@ -30,7 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import extract, make_bench, print_table, set_args, share, write_json
+from benchmarks._common import (
+    bench_parser,
+    extract,
+    make_bench,
+    print_table,
+    set_args,
+    share,
+    write_json,
+)
 from pipeline.config import SingingConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.io.parquet import read_table
@@ -38,7 +39,6 @@ from pipeline.records import Transcript
 from pipeline.stages.singing import judge_track
 from pipeline.train.singing import DEFAULT_DETECTOR, DetectorConfig
 
-FRAME_S = 0.1
 MIN_VOICE_IN_SEGMENT_S = 1.0
 Spans = list[tuple[float, float]]
 Label = tuple[str, Spans | None, bool, float | None]  # kind, true regions, held out, voice dB
@@ -51,7 +51,6 @@ class Track:
     regions: Spans | None  # true voiced spans; None where only the track label is known
     held_out: bool
     vocal_db: float | None  # voice level against the band; None for real recordings
-    duration_s: float
     windows: list[dict[str, Any]]  # the segments-table rows of its fixed windows
     work: str
     pooled: np.ndarray | None  # (windows, 2d) mean+max pooled encoder states, from the shards
@@ -86,13 +85,6 @@ def _overlap(a: Spans, b: Spans) -> float:
     return sum(max(0.0, min(e1, e2) - max(s1, s2)) for s1, e1 in a for s2, e2 in b)
 
 
-def _frames(spans: Spans, duration_s: float) -> np.ndarray:
-    mask = np.zeros(int(np.ceil(duration_s / FRAME_S)), bool)
-    for s, e in spans:
-        mask[int(s / FRAME_S) : int(np.ceil(e / FRAME_S))] = True
-    return mask
-
-
 def _merge(spans: Spans) -> Spans:
     merged: Spans = []
     for s, e in sorted(spans):
@@ -105,9 +97,9 @@ def _merge(spans: Spans) -> Spans:
 
 def score(tracks: list[Track], detector: Detector) -> dict[str, Any]:
     """Window agreement with the default judgement, tracks kept per kind, and against true
-    regions: windows with voice, coverage of the voiced seconds, frame P/R/F1."""
+    regions: kept windows with voice, coverage of the voiced seconds."""
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # kind -> [kept, total]
-    tp = fp = fn = kept_segments = voiced_segments = agree = windows = 0
+    kept_segments = voiced_segments = agree = windows = 0
     voiced_s = covered_s = 0.0
     for track in tracks:
         keep = detector(track)
@@ -118,21 +110,12 @@ def score(tracks: list[Track], detector: Detector) -> dict[str, Any]:
         counts[track.kind][1] += 1
         if track.regions is None:
             continue
-        truth, predicted = (
-            _frames(track.regions, track.duration_s),
-            _frames(spans, track.duration_s),
-        )
-        tp += int(np.sum(truth & predicted))
-        fp += int(np.sum(~truth & predicted))
-        fn += int(np.sum(truth & ~predicted))
         kept_segments += len(spans)
         voiced_segments += sum(
             _overlap([s], track.regions) >= MIN_VOICE_IN_SEGMENT_S for s in spans
         )
         voiced_s += sum(e - s for s, e in track.regions)
         covered_s += _overlap(_merge(spans), track.regions)
-    precision, recall = share(tp, tp + fp), share(tp, tp + fn)
-    f1 = round(2 * precision * recall / (precision + recall), 3) if precision and recall else None
     instrumental_kept, instrumentals = counts["instrumental"]
     return {
         "window_agreement": share(agree, windows),
@@ -141,9 +124,6 @@ def score(tracks: list[Track], detector: Detector) -> dict[str, Any]:
         "spoken_kept": share(*counts["spoken"]),
         "segments_with_voice": share(voiced_segments, kept_segments),
         "coverage": share(covered_s, voiced_s),
-        "frame_precision": precision,
-        "frame_recall": recall,
-        "frame_f1": f1,
         "tracks": {k: v[1] for k, v in sorted(counts.items())},
     }
 
@@ -170,19 +150,6 @@ def by_level(name: str, tracks: list[Track]) -> list[dict[str, Any]]:
 EVIDENCE_SETTINGS = ("singing.keep_unsung_tracks=true", "singing.keep_unsung_states=true")
 
 
-def extract_evidence(catalog: Path, output: Path, extra: list[str], reuse: bool) -> None:
-    """Every window's transcript, scores and states (resumable). ``reuse`` trusts a complete
-    output as it is, where ``run extract`` would refuse other code or settings."""
-    manifest = output / "manifest.json"
-    if (
-        reuse
-        and manifest.is_file()
-        and json.loads(manifest.read_text()).get("status") == "complete"
-    ):
-        return
-    extract(catalog, output, *set_args(*EVIDENCE_SETTINGS), *extra)
-
-
 def load_tracks(catalog: Path, features: Path, labels: dict[str, Label]) -> list[Track]:
     """Join the labels, the windows of the segments table and the shards' pooled states."""
     from pipeline.io.webdataset import NoShardsError, list_shards
@@ -192,7 +159,7 @@ def load_tracks(catalog: Path, features: Path, labels: dict[str, Label]) -> list
     for row in read_table(features / "segments", "segments").to_pylist():
         windows[row["track_id"]].append(row)
     tracks_table = read_table(features / "tracks", "tracks").to_pylist()
-    durations = {r["track_id"]: r["duration_s"] for r in tracks_table if r["status"] == "ok"}
+    ok = {r["track_id"] for r in tracks_table if r["status"] == "ok"}
     try:
         shards = read_windows(list_shards(features))
         states = dict(zip(shards.keys, shards.pooled, strict=True))
@@ -201,13 +168,13 @@ def load_tracks(catalog: Path, features: Path, labels: dict[str, Label]) -> list
     tracks = []
     for entry in read_catalog(catalog):
         tid = entry.track_id
-        if tid not in durations:
+        if tid not in ok:
             raise RuntimeError(f"{tid} was rejected before any detector ran; see {features}")
         ordered = sorted(windows[tid], key=lambda w: w["segment_index"])
         vectors = [states.get((tid, w["segment_index"])) for w in ordered]
         stacked = np.stack(vectors) if vectors and all(v is not None for v in vectors) else None
         work = entry.work_id or tid
-        tracks.append(Track(tid, *labels[tid], durations[tid], ordered, work, stacked))
+        tracks.append(Track(tid, *labels[tid], ordered, work, stacked))
     return tracks
 
 
@@ -308,8 +275,7 @@ def train_detectors(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", type=Path, default=Path("vocal-bench"))
+    parser = bench_parser(__doc__, "vocal-bench")
     parser.add_argument("--short-works", type=int, default=30, help="works of ~45 s clips")
     parser.add_argument("--full-works", type=int, default=5, help="works of 3-4 minute songs")
     parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS[:3]))
@@ -322,33 +288,16 @@ def main(argv: list[str] | None = None) -> None:
         help="an HTDemucs .th file: Whisper hears the vocal stem instead of the mix",
     )
     parser.add_argument(
-        "--greedy",
-        nargs="*",
-        choices=SETS,
-        help="evidence from greedy decoding alone, no fallback; for the sets named, or all",
-    )
-    parser.add_argument(
         "--train-detector", action="store_true", help="train the singing detector's variants"
     )
     parser.add_argument(
         "--ship", choices=sorted(DETECTOR_VARIANTS), help="write this variant into the package"
     )
-    parser.add_argument(
-        "--reuse-evidence",
-        action="store_true",
-        help="use complete evidence outputs as they are, though code or settings changed since",
-    )
     args = parser.parse_args(argv)
-    evidence_args, suffix = [], ""  # extraction options of the evidence run
-    if args.separator_weights:
-        evidence_args = [
-            "--separator",
-            "htdemucs",
-            "--separator-weights",
-            str(args.separator_weights),
-        ]
-        suffix = "-htdemucs"
-    greedy = set(SETS if args.greedy == [] else args.greedy or ())
+    weights = args.separator_weights
+    separator = ["--separator", "htdemucs", "--separator-weights", str(weights)] if weights else []
+    evidence_args = [*set_args(*EVIDENCE_SETTINGS), *separator]
+    suffix = "-htdemucs" if weights else ""
     names = list(dict.fromkeys(args.sets + (["detector-train"] if args.train_detector else [])))
     args.workdir.mkdir(parents=True, exist_ok=True)
     bench_args = {
@@ -364,10 +313,8 @@ def main(argv: list[str] | None = None) -> None:
             catalog, labels = real_set(args.workdir, args.real_subset)
         else:
             catalog, labels = generated_set(args.workdir, name, bench_args[name])
-        set_suffix = suffix + ("-greedy" if name in greedy else "")
-        features = args.workdir / f"{name}-features{set_suffix}"
-        extra = evidence_args + (set_args("whisper.temperatures=[0.0]") if name in greedy else [])
-        extract_evidence(catalog, features, extra, args.reuse_evidence)
+        features = args.workdir / f"{name}-features{suffix}"
+        extract(catalog, features, *evidence_args)  # resumes what is there
         loaded[name] = load_tracks(catalog, features, labels)
     detectors: dict[str, Detector] = {DEFAULT: judged}
     if args.train_detector:
@@ -397,10 +344,9 @@ def main(argv: list[str] | None = None) -> None:
         "default_by_voice_level": levels,
         "judge_config": dataclasses.asdict(SingingConfig()),
         "evidence_args": evidence_args,
-        "greedy_sets": sorted(greedy),
     }
-    name = "vocal_detection" + suffix + ("-greedy-" + "-".join(sorted(greedy)) if greedy else "")
-    print(f"json: {write_json(name + ('-detector' if args.train_detector else ''), payload)}")
+    name = "vocal_detection" + suffix + ("-detector" if args.train_detector else "")
+    print(f"json: {write_json(name, payload)}")
 
 
 if __name__ == "__main__":
