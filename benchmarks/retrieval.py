@@ -151,7 +151,6 @@ class Method:
     name: str
     distances: np.ndarray
     source: str  # how the row was made
-    s_per_track: float | None = None  # embedding from the test features
 
 
 def feature_methods(
@@ -164,29 +163,22 @@ def feature_methods(
     out.mkdir(parents=True, exist_ok=True)
     for name, model in models.items():
         target = out / f"{name}.parquet"
-        started = time.perf_counter()
-        summary = run_embed(model, test_features, target)
-        seconds = (time.perf_counter() - started) / summary.ok_tracks
+        run_embed(model, test_features, target)
         matrix = distance_matrix(file_vectors(target), ids)
-        methods.append(Method(name, matrix, sources.get(name) or schedules[name], seconds))
+        methods.append(Method(name, matrix, sources.get(name) or schedules[name]))
     by_name = {m.name: m for m in methods}
     for first in ("whisper-avg", "transcript-text", "LIVI"):
         fused = by_name[first].distances + FUSION_WEIGHT * by_name["WEALY"].distances
-        seconds = (by_name[first].s_per_track or 0) + (by_name["WEALY"].s_per_track or 0)
         name = f"{first} + {FUSION_WEIGHT} x WEALY"
-        methods.append(Method(name, fused, "fusion D_a + 1.5 D_wealy", seconds))
+        methods.append(Method(name, fused, "fusion D_a + 1.5 D_wealy"))
     return methods
 
 
 def metric_rows(methods: list[Method], works: list[str], seed: int) -> list[dict[str, Any]]:
-    """``map_rows`` against transcript-text, with how each method was made and its speed."""
+    """``map_rows`` against transcript-text, with how each method was made."""
     scores = {method.name: query_scores(method.distances, works) for method in methods}
     rows = map_rows(scores, "transcript-text", seed)
-    for row, method in zip(rows, methods, strict=True):
-        row["trained"] = method.source
-        seconds = method.s_per_track
-        row["embed_s_per_track"] = None if seconds is None else round(seconds, 4)
-    return rows
+    return [row | {"trained": m.source} for row, m in zip(rows, methods, strict=True)]
 
 
 def summary_rows(runs: list[Path]) -> list[dict[str, Any]]:
