@@ -22,6 +22,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 POLL_S = 0.2
 PIPELINE = str(Path(sys.executable).with_name("pipeline"))
 BOOTSTRAP = 2000  # resamples of the queries behind a MAP interval
+# The transcription before the lyrics work, as --set items: one decoding per window without
+# timestamps, a language per window, the fallback for every window under the thresholds.
+TRANSCRIPTION_BEFORE = (
+    "whisper.continue_rounds=0",
+    "whisper.keep_window_language=0.0",
+    "whisper.resample_sung=true",
+)
 T = TypeVar("T")
 
 

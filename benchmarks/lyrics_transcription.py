@@ -2,8 +2,8 @@
 
 ``--songs``: a folder of ``NAME.mp3`` (or any audio FFmpeg reads) beside ``NAME.txt``, its
 lyrics. Methods, in this one process, models loaded first: ``pipeline[:CANDIDATE]``
-(``pipeline/track.py`` with a candidate's ``--set`` items, scored on the sung windows and on
-all), ``A`` (faster-whisper's ``transcribe`` loop) and ``A2`` (its
+(``pipeline/track.py`` with a candidate's ``--set`` items, scored on the windows judged sung),
+``A`` (faster-whisper's ``transcribe`` loop) and ``A2`` (its
 ``BatchedInferencePipeline``). Normalisation, WER, recall and seconds are defined in
 docs/lyrics-transcription.md.
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import faster_whisper_loop, print_table, write_json
+from benchmarks._common import TRANSCRIPTION_BEFORE, faster_whisper_loop, print_table, write_json
 
 DEFAULT_SONGS = Path(__file__).resolve().parents[2] / "shared" / "real-lyrics"
 AUDIO_SUFFIXES = (".mp3", ".flac", ".wav", ".ogg", ".m4a", ".opus")
@@ -32,15 +32,9 @@ CANDIDATES: dict[str, list[str]] = {
     "default": [],
     "greedy-only": ["whisper.temperatures=[0.0]"],
     "fallback-every-window": ["whisper.resample_sung=true"],
-    "lyrics-prompt": ["whisper.initial_prompt=lyrics:"],
-    "beam-5": ["whisper.beam_size=5"],
     "no-continuation": ["whisper.continue_rounds=0"],
     "window-language": ["whisper.keep_window_language=0.0"],
-    "today": [
-        "whisper.continue_rounds=0",
-        "whisper.keep_window_language=0.0",
-        "whisper.resample_sung=true",
-    ],
+    "today": list(TRANSCRIPTION_BEFORE),
 }
 _APOSTROPHES = re.compile(r"['\u2019\u2018`\u00b4]")
 _NOT_WORD = re.compile(r"[^\w\s]|_")
@@ -97,8 +91,8 @@ def find_songs(folder: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def pipeline_method(set_items: list[str]) -> Callable[[Path], dict[str, str]]:
-    """Audio file -> {"sung": text of the sung windows, "all": text of every window}."""
+def pipeline_method(set_items: list[str]) -> Callable[[str], str]:
+    """Audio file -> the text of its windows judged sung."""
     from pipeline.config import load_config
     from pipeline.models.whisper_runtime import load_whisper
     from pipeline.records import CatalogEntry, Rejected
@@ -108,52 +102,38 @@ def pipeline_method(set_items: list[str]) -> Callable[[Path], dict[str, str]]:
     threads = os.cpu_count() or 0
     load_whisper(config.whisper, threads)
 
-    def transcribe(audio: Path) -> dict[str, str]:
-        track = prepare_track(CatalogEntry(audio.stem, str(audio), 1), config, threads)
+    def transcribe(audio: str) -> str:
+        track = prepare_track(CatalogEntry(Path(audio).stem, audio, 1), config, threads)
         (features,) = extract_tracks([track], config, threads)
         if isinstance(features, Rejected):
             if features.reason != "no_singing":
                 raise RuntimeError(f"{audio}: {features.reason} ({features.detail})")
-            return {"sung": "", "all": ""}  # kept_unsung is off: the windows are not returned
-        segments = features.segments
-        return {
-            "sung": " ".join(s.transcript.text for s in segments if s.sung),
-            "all": " ".join(s.transcript.text for s in segments),
-        }
+            return ""  # no window judged sung
+        return " ".join(s.transcript.text for s in features.segments if s.sung)
 
     return transcribe
 
 
-def faster_whisper_method(name: str) -> Callable[[Path], dict[str, str]]:
-    loop = faster_whisper_loop(name)
-    return lambda audio: {"all": loop(str(audio))}
-
-
-def score(
-    method: str, songs: list[tuple[Path, Path]], run: Callable[[Path], dict[str, str]]
-) -> list[dict[str, Any]]:
-    """One row per song and kind of text."""
+def score(method: str, songs: list[tuple[Path, Path]], run: Callable[[str], str]) -> list[dict]:
+    """One row per song."""
     rows: list[dict[str, Any]] = []
     for audio, lyrics in songs:
         start = time.perf_counter()
-        texts = run(audio)
+        words = normalise_words(run(str(audio)))
         seconds = time.perf_counter() - start
-        reference = normalise_words(lyrics.read_text(encoding="utf-8"))
-        for kind, text in texts.items():
-            words = normalise_words(text)
-            errors = word_errors(reference, words)
-            rows.append(
-                {
-                    "method": method if method in ("A", "A2") else f"{method} ({kind})",
-                    "song": audio.stem,
-                    "wer": round(errors.wer, 3),
-                    "recall": round(errors.recall, 3),
-                    "words": len(words),
-                    "lyric_words": errors.reference_words,
-                    "edits": errors.edits,
-                    "seconds": round(seconds, 1),
-                }
-            )
+        errors = word_errors(normalise_words(lyrics.read_text(encoding="utf-8")), words)
+        rows.append(
+            {
+                "method": method,
+                "song": audio.stem,
+                "wer": round(errors.wer, 3),
+                "recall": round(errors.recall, 3),
+                "words": len(words),
+                "lyric_words": errors.reference_words,
+                "edits": errors.edits,
+                "seconds": round(seconds, 1),
+            }
+        )
         print(f"  {method}: {audio.stem} {seconds:.1f} s", flush=True)
     return rows
 
@@ -191,7 +171,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for method in args.methods:
         if method in ("A", "A2"):
-            run = faster_whisper_method(method)
+            run = faster_whisper_loop(method)
         else:
             candidate = method.partition(":")[2] or "default"
             run = pipeline_method(CANDIDATES[candidate])

@@ -1,21 +1,15 @@
 """Full-length songs: our extraction against what a user writes in ten lines, side by side.
 
-Generated 3-4 minute songs (``make-bench --length full``), the same Whisper model and compute
-type, each method in its own process, interleaved ``--repeats`` times; process start and model
-loading count. ``A``: faster-whisper ``WhisperModel.transcribe`` per file (greedy) and the
-pipeline's text encoder on the transcript; ``A2``: the same with ``BatchedInferencePipeline``
-(``--batch-size``, its Silero VAD); ``B``: ``pipeline run extract``, every feature; ``B0``: B
-with the transcription as before (``BEFORE``); ``C``: ``pipeline run embed --audio`` with a
-LIVI head trained one epoch on B's shards, one process; ``C2``: that head as a Dask job,
-``run extract --livi-run``. Ratios are medians of the per-repeat ratios (docs/benchmarks.md).
-
-``--times K`` then runs B again on a catalog listing each song K times under distinct ids:
-each process's peak RSS (every Dask worker, the driver), the large/small ratio of the largest
-worker (a worker holds one track at a time, so it should stay flat) and each output folder's
-megabytes per hour of audio.
+Each method in its own process on generated 3-4 minute songs, interleaved ``--repeats`` times;
+process start and model loading count. ``A``, ``A2``: faster-whisper's ``transcribe`` loop and
+its ``BatchedInferencePipeline``, plus the pipeline's text encoder; ``B``: ``run extract``;
+``B0``: B with the transcription before the lyrics work (``BEFORE``); ``C``: ``run embed
+--audio`` with a LIVI head trained one epoch on B's shards; ``C2``: that head as ``run extract
+--livi-run``. ``--times K`` then runs B on the songs listed K times: each process's peak RSS
+and each output folder's megabytes per audio hour (docs/benchmarks.md).
 
     .venv/bin/python -m benchmarks.throughput --workdir /tmp/throughput-bench --songs 6 --repeats 2
-    .venv/bin/python -m benchmarks.throughput --workdir /tmp/memory-bench --songs 20 --methods B \
+    .venv/bin/python -m benchmarks.throughput --workdir /tmp/memory-bench --songs 20 --methods B \\
         --repeats 1 --times 10
 """
 
@@ -36,6 +30,7 @@ import pyarrow.parquet as pq
 
 from benchmarks._common import (
     PIPELINE,
+    TRANSCRIPTION_BEFORE,
     bench_parser,
     extract_command,
     faster_whisper_loop,
@@ -51,11 +46,7 @@ from benchmarks._common import (
 from pipeline.synth.truth import read_truth
 
 LOOPS = ("A", "A2")
-# B0: one decoding per window without timestamps, a language per window, the fallback for
-# every window under the thresholds: the transcription before the lyrics work.
-BEFORE = set_args(
-    "whisper.continue_rounds=0", "whisper.keep_window_language=0.0", "whisper.resample_sung=true"
-)
+BEFORE = set_args(*TRANSCRIPTION_BEFORE)  # B0
 FOLDERS = ("tracks", "segments", "embeddings", "shards")
 RATIOS = ("B/A", "B/A2", "B0/A", "B0/A2", "B/B0", "A/C", "A2/C", "A/C2", "A2/C2")
 
