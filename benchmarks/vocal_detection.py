@@ -53,7 +53,7 @@ class Track:
     vocal_db: float | None  # voice level against the band; None for real recordings
     windows: list[dict[str, Any]]  # the segments-table rows of its fixed windows
     work: str
-    pooled: np.ndarray | None  # (windows, 2d) mean+max pooled encoder states, from the shards
+    pooled: np.ndarray  # (windows, 2d) mean+max pooled encoder states, from the shards
 
 
 Detector = Callable[[Track], np.ndarray]  # (windows,) bool: the windows it calls sung
@@ -70,12 +70,6 @@ def judged(track: Track) -> np.ndarray:
         for w in track.windows
     ]
     return np.array([v.sung for v in judge_track(transcripts, SingingConfig())], bool)
-
-
-def pooled(track: Track) -> np.ndarray:
-    if track.pooled is None:
-        raise RuntimeError(f"{track.track_id}: no pooled encoder states; re-extract the evidence")
-    return track.pooled
 
 
 DEFAULT = "whisper-judge"  # the pipeline's default judgement
@@ -152,7 +146,7 @@ EVIDENCE_SETTINGS = ("singing.keep_unsung_tracks=true", "singing.keep_unsung_sta
 
 def load_tracks(catalog: Path, features: Path, labels: dict[str, Label]) -> list[Track]:
     """Join the labels, the windows of the segments table and the shards' pooled states."""
-    from pipeline.io.webdataset import NoShardsError, list_shards
+    from pipeline.io.webdataset import list_shards
     from pipeline.train.singing import read_windows
 
     windows: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -160,19 +154,15 @@ def load_tracks(catalog: Path, features: Path, labels: dict[str, Label]) -> list
         windows[row["track_id"]].append(row)
     tracks_table = read_table(features / "tracks", "tracks").to_pylist()
     ok = {r["track_id"] for r in tracks_table if r["status"] == "ok"}
-    try:
-        shards = read_windows(list_shards(features))
-        states = dict(zip(shards.keys, shards.pooled, strict=True))
-    except NoShardsError:
-        states = {}
+    shards = read_windows(list_shards(features))
+    states = dict(zip(shards.keys, shards.pooled, strict=True))
     tracks = []
     for entry in read_catalog(catalog):
         tid = entry.track_id
         if tid not in ok:
             raise RuntimeError(f"{tid} was rejected before any detector ran; see {features}")
         ordered = sorted(windows[tid], key=lambda w: w["segment_index"])
-        vectors = [states.get((tid, w["segment_index"])) for w in ordered]
-        stacked = np.stack(vectors) if vectors and all(v is not None for v in vectors) else None
+        stacked = np.stack([states[(tid, w["segment_index"])] for w in ordered])
         work = entry.work_id or tid
         tracks.append(Track(tid, *labels[tid], ordered, work, stacked))
     return tracks
@@ -225,7 +215,7 @@ def _probabilities(model: Any, track: Track) -> np.ndarray:
     import torch
 
     with torch.no_grad():
-        return torch.sigmoid(model.logits(torch.from_numpy(pooled(track)))).numpy()
+        return torch.sigmoid(model.logits(torch.from_numpy(track.pooled))).numpy()
 
 
 def train_detectors(
@@ -244,7 +234,7 @@ def train_detectors(
     order = np.random.default_rng(0).permutation(len(works))
     fold_of = {works[i]: rank % 2 for rank, i in enumerate(order)}
     windows = Windows(
-        np.concatenate([pooled(t) for t in training]),
+        np.concatenate([t.pooled for t in training]),
         np.concatenate([judged(t) for t in training]),
         tuple(t.work for t in training for _ in t.windows),
         tuple((t.track_id, w["segment_index"]) for t in training for w in t.windows),
@@ -319,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     detectors: dict[str, Detector] = {DEFAULT: judged}
     if args.train_detector:
         detectors |= train_detectors(loaded, args.workdir, args.ship)
-    elif all(t.pooled is not None for tracks in loaded.values() for t in tracks):
+    else:
         from pipeline.train.singing import load_detector
 
         shipped = load_detector("default")
