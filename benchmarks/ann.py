@@ -1,9 +1,6 @@
-"""Matching's search on random unit vectors: recall@10 against exact, planted versions found,
-queries per second, build time and peak memory (docs/matching.md). ``exact`` is the pipeline's
-tiled search, ``faiss-flat`` faiss's exact one, ``faiss-hnsw`` the index above
-``--exact-below``. ``--versions K`` plants K versions of each query (cosine 0.3-0.9 to it).
-Each method runs in its own process on the same vectors, so a row's peak RSS (VmHWM) is its
-own plus the vectors (``data_MB``); ``match_all_s`` = build + n / QPS.
+"""Matching's search on random unit vectors with planted versions: recall@10 against exact,
+versions found, queries per second, build time and peak memory, each method in its own process
+(docs/matching.md).
 
     .venv/bin/python -m benchmarks.ann --sizes 10000 100000 1000000 --dims 384 --versions 2
 """

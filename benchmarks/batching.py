@@ -1,10 +1,7 @@
 """Whisper batching on this device: seconds per track for each ``whisper.batch_size`` and
-``run.tracks_per_task``, and whether any track's features change.
-
-Generated songs, decoded and segmented once, go through ``extract_tracks`` for every
-combination, interleaved over ``--repeats`` passes, models loaded first. Against the first
-combination: ``tracks_differing`` counts any change (states, verdicts, scores to the last
-digit), ``segments_other_tokens`` other text (docs/benchmarks.md#batching).
+``run.tracks_per_task`` through ``extract_tracks``, interleaved, and how many tracks' features
+(``tracks_differing``) or segments' tokens differ from the first combination's
+(docs/benchmarks.md#batching).
 
     .venv/bin/python -m benchmarks.batching --workdir /tmp/batching --tracks-per-task 1 2 4 8
     .venv/bin/python -m benchmarks.batching --workdir /tmp/batching --length full --songs 4 \\
