@@ -142,11 +142,6 @@ def interleaved(
     return {name: statistics.median(s) for name, s in seconds.items()}, outputs
 
 
-def folder_mb(folder: Path) -> float:
-    """Megabytes of the files under ``folder``."""
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
-
-
 def print_table(rows: list[dict[str, Any]]) -> None:
     """Aligned columns: every key of any row, in first-seen order; "-" where a row lacks one."""
     columns = list(dict.fromkeys(c for r in rows for c in r))

@@ -6,7 +6,7 @@ its ``BatchedInferencePipeline``, plus the pipeline's text encoder; ``B``: ``run
 ``B0``: B with the transcription before the lyrics work (``BEFORE``); ``C``: ``run embed
 --audio`` with a LIVI head trained one epoch on B's shards; ``C2``: that head as ``run extract
 --livi-run``. ``--times K`` then runs B on the songs listed K times: each process's peak RSS
-and each output folder's megabytes per audio hour (docs/benchmarks.md).
+(docs/benchmarks.md).
 
     .venv/bin/python -m benchmarks.throughput --workdir /tmp/throughput-bench --songs 6 --repeats 2
     .venv/bin/python -m benchmarks.throughput --workdir /tmp/memory-bench --songs 20 --methods B \\
@@ -34,7 +34,6 @@ from benchmarks._common import (
     bench_parser,
     extract_command,
     faster_whisper_loop,
-    folder_mb,
     print_table,
     run_measured,
     run_quiet,
@@ -47,7 +46,6 @@ from pipeline.synth.truth import read_truth
 
 LOOPS = ("A", "A2")
 BEFORE = set_args(*TRANSCRIPTION_BEFORE)  # B0
-FOLDERS = ("tracks", "segments", "embeddings", "shards")
 RATIOS = ("B/A", "B/A2", "B0/A", "B0/A2", "B/B0", "A/C", "A2/C", "A/C2", "A2/C2")
 
 
@@ -97,13 +95,10 @@ def repeated_catalog(catalog: Path, times: int, target: Path) -> Path:
     return write_csv(target, copies)
 
 
-def memory_row(
-    catalog: Path, output: Path, wall_s: float, peaks: dict[str, float]
-) -> dict[str, Any]:
-    """A B run's worker and driver peaks and megabytes per audio hour of each output folder."""
+def memory_row(catalog: Path, wall_s: float, peaks: dict[str, float]) -> dict[str, Any]:
+    """A B run's worker and driver peaks."""
     workers = {name: mb for name, mb in peaks.items() if "dask worker" in name}
     driver = max(mb for name, mb in peaks.items() if name not in workers)
-    audio_h = json.loads((output / "manifest.json").read_text())["summary"]["audio_s"] / 3600
     return {
         "catalog": catalog.name,
         "tracks": len(catalog.read_text(encoding="utf-8").splitlines()) - 1,
@@ -111,7 +106,6 @@ def memory_row(
         "worker_peaks_mb": sorted(round(mb) for mb in workers.values()),
         "largest_worker_mb": round(max(workers.values())),
         "driver_mb": round(driver),
-        **{f"{d}_MB_per_audio_h": round(folder_mb(output / d) / audio_h, 2) for d in FOLDERS},
     }
 
 
@@ -171,8 +165,8 @@ def main(argv: list[str] | None = None) -> None:
         large_run = run_measured(extract_command(large, work / "B-large"))
         last = runs["B"][-1]
         memory = [
-            memory_row(catalog, work / "B", last["wall_s"], last["peaks"]),
-            memory_row(large, work / "B-large", *large_run),
+            memory_row(catalog, last["wall_s"], last["peaks"]),
+            memory_row(large, *large_run),
         ]
         ratio = round(memory[1]["largest_worker_mb"] / memory[0]["largest_worker_mb"], 3)
         print_table(memory)
