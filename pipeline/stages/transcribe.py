@@ -358,6 +358,14 @@ def fall_back(
             passed[i] = min(passed.get(i, math.inf), temperature)
             return True
 
+        def stuck(row: int, tokens: tuple[int, ...]) -> bool:
+            """Caught in a loop that already fails the compression check: the rest of it
+            would only repeat (a loop runs to the length limit, most of a fallback's time)."""
+            if not cut_loop(tokens)[1]:
+                return False
+            i, temperature = chunk[row]  # noqa: B023 (called within this iteration)
+            return too_repetitive(_candidate(greedy[i], tokens, 0.0, temperature, runtime), config)
+
         _sample(
             np.stack([encoder_states[i] for i in segments]),
             [segments.index(i) for i, _ in chunk],
@@ -367,6 +375,7 @@ def fall_back(
             runtime,
             config.seed,
             finished,
+            stuck,
         )
 
     def in_order(i: int) -> list[Transcript]:
@@ -460,18 +469,19 @@ def _sample(
     runtime: WhisperRuntime,
     seed: int,
     finished: Callable[[int, tuple[int, ...], float], bool],
+    stuck: Callable[[int, tuple[int, ...]], bool] = lambda row, tokens: False,
 ) -> None:
     """Sample every row; ``finished(row, tokens, sum_logprob)`` receives each row's tokens (end
     token excluded) and the sum of their untempered log-probabilities as it ends. When it
     returns True (the row passed), the rows of the same segment at higher temperatures stop
-    unfinished. The rows share each decoder step; each draws from its own generator seeded
+    unfinished. A row also ends, with the tokens it has, once ``stuck(row, tokens)``. The rows
+    share each decoder step; each draws from its own generator seeded
     with ``seed``, so its tokens do not depend on the other rows of the batch."""
     decoder = runtime.decoder
     count, prompt_length = len(prompts), len(prompts[0])
     generators = [torch.Generator().manual_seed(seed) for _ in range(count)]
     memory = torch.from_numpy(np.ascontiguousarray(encoder_states)).to(runtime.torch_device)
-    index = torch.tensor(row_segments, device=runtime.torch_device)
-    cross = [(k[index], v[index]) for k, v in decoder.cross_kv(memory)]  # once per segment
+    cross = decoder.cross_kv(memory)  # once per segment, shared by its rows
     tempers = torch.tensor(temperatures, device=runtime.torch_device)[:, None]  # (R, 1)
     cache = SelfAttentionCache(len(decoder.layers))
     sequences = [list(p) for p in prompts]
@@ -491,7 +501,7 @@ def _sample(
         }
 
     while active and length < max_length:
-        states = decoder(step, cross, cache)[:, -1]  # (R, d)
+        states = decoder(step, cross, cache, [row_segments[i] for i in active])[:, -1]  # (R, d)
         first_rows = len(active) if length == prompt_length else 0
         logits = runtime.mask_unemitted(decoder.logits(states).float(), first_rows)  # (R, vocab)
         log_probabilities = torch.log_softmax(logits, dim=-1).cpu()
@@ -504,13 +514,15 @@ def _sample(
             sum_logprobs[i] += float(log_probabilities[position, token])
             if token == runtime.end_of_text:
                 stopped |= end(i) | {i}
+                continue
+            sequences[i].append(token)
+            if stuck(i, tuple(sequences[i][prompt_length:])):  # finished as it stands
+                stopped |= end(i) | {i}
             else:
-                sequences[i].append(token)
                 going[position] = token
         still = [p for p in going if active[p] not in stopped]
         if len(still) < len(active):  # finished rows leave the batch: no step is wasted
             keep = torch.tensor(still, device=runtime.torch_device, dtype=torch.long)
-            cross = [(k[keep], v[keep]) for k, v in cross]
             cache.layers = [[t[keep] for t in layer] for layer in cache.layers]
             tempers = tempers[keep]
         next_tokens = [going[p] for p in still]
