@@ -191,6 +191,35 @@ def test_a_passing_sample_stops_only_its_segments_higher_temperatures(
         assert reported == [(0, tokens)]
 
 
+def test_a_stuck_sample_ends_with_the_tokens_it_has(segmented: SegmentedTrack) -> None:
+    """A row that ``stuck`` calls caught in a loop is reported at once, as it stands, and
+    never sampled further; the other rows go on."""
+    config = WhisperConfig()
+    runtime = load_whisper(config)
+    states = encode(log_mel(list(segmented.segments)[:1], runtime), runtime)
+    tokenizer = Tokenizer(runtime.tokenizer, runtime.model.is_multilingual, "transcribe", "en")
+    prompt = transcribe_module.prompt_tokens(tokenizer, config)
+    reported: dict[int, tuple[int, ...]] = {}
+
+    def finished(row: int, tokens: tuple[int, ...], _: float) -> bool:
+        assert row not in reported
+        reported[row] = tokens
+        return False
+
+    transcribe_module._sample(
+        states,
+        [0, 0],
+        [prompt, prompt],
+        [1.0, 1.0],
+        transcribe_module.MAX_LENGTH,
+        runtime,
+        config.seed,
+        finished,
+        lambda row, tokens: row == 0 and len(tokens) == 2,
+    )
+    assert len(reported[0]) == 2 and set(reported) == {0, 1}
+
+
 @pytest.mark.parametrize("whisper", [WhisperConfig(), ALWAYS_SAMPLED], ids=["default", "sampled"])
 def test_tracks_batched_together_get_what_they_get_alone(
     example_dir: Path, whisper: WhisperConfig
