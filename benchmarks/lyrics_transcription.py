@@ -35,6 +35,7 @@ CANDIDATES: dict[str, list[str]] = {
     "no-continuation": ["whisper.continue_rounds=0"],
     "window-language": ["whisper.keep_window_language=0.0"],
     "today": list(TRANSCRIPTION_BEFORE),
+    "full-context": ["whisper.continue_context_tokens=223"],
 }
 _APOSTROPHES = re.compile(r"['\u2019\u2018`\u00b4]")
 _NOT_WORD = re.compile(r"[^\w\s]|_")

@@ -91,6 +91,9 @@ class WhisperConfig:
     # 0: the judgement's decoding without timestamps is the transcript.
     continue_rounds: int = 3
     continue_margin_s: float = 3.0
+    # The previous-text tokens a continuation is conditioned on (Whisper's limit: 223); the
+    # continuations of windows holding at least this many share one decoding.
+    continue_context_tokens: int = 64
     initial_prompt: str | None = None
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     compression_ratio_threshold: float | None = 3.0  # see README: lower ones reject choruses

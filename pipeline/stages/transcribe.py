@@ -22,7 +22,8 @@ import dataclasses
 import math
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
 
 import ctranslate2
 import numpy as np
@@ -224,7 +225,7 @@ def densify(
     config: WhisperConfig,
 ) -> list[Transcript]:
     """The segments' transcripts decoded again with timestamps, each continued where it stops
-    early (``continue_window``); the denser text replaces a transcript when it has at least as
+    early (``continuation``); the denser text replaces a transcript when it has at least as
     many words and does not repeat itself. Decoding without timestamps often ends a dense
     window after its first lines. Run on the sung windows only: on instrumental music
     timestamped decoding writes longer hallucinations, which the singing judgement, tuned on
@@ -237,49 +238,107 @@ def densify(
         states = np.stack(encoder_states[first : first + config.batch_size])
         tokenizers = [_tokenizer(runtime, t.language) for t in chosen]
         prompts = [[*_initial_prompt(t, config), *t.sot_sequence] for t in tokenizers]
-        results = runtime.model.generate(
-            ctranslate2.StorageView.from_array(np.ascontiguousarray(states)),
-            prompts,
-            beam_size=config.beam_size,
-            max_length=_max_length(prompts[0], config),
-            return_scores=True,
-            suppress_blank=True,
-            suppress_tokens=[-1],
-        )
-        for row, (old, tokenizer, result) in enumerate(
-            zip(chosen, tokenizers, results, strict=True)
-        ):
-            decoding = (list(result.sequences_ids[0]), float(result.scores[0]))
-            decode = _decoder(states[row], runtime, config)
-            found = _candidate(
-                old, *continue_window(decoding, decode, tokenizer, config), 0.0, runtime
-            )
-            found = dataclasses.replace(found, timestamped=True)
+        firsts = _generate(states, prompts, runtime, config)
+        rounds = [
+            continuation(decoding, tokenizer, config)
+            for decoding, tokenizer in zip(firsts, tokenizers, strict=True)
+        ]
+        for old, found in zip(chosen, _run_rounds(states, rounds, runtime, config), strict=True):
+            found = dataclasses.replace(_candidate(old, *found, 0.0, runtime), timestamped=True)
             denser = len(_plain_words(found.text)) >= len(_plain_words(old.text))
             dense.append(found if denser and not too_repetitive(found, config) else old)
     return dense
 
 
-Decode = Callable[[list[int]], tuple[list[int], float]]  # prompt -> (tokens, mean log-prob)
+Decoding = tuple[list[int], float]  # (tokens, mean log-prob)
+Rounds = Generator[list[int], Decoding, tuple[tuple[int, ...], float]]
+
+
+def _generate(
+    states: np.ndarray,  # (B, L, d)
+    prompts: list[list[int]],  # all of one length
+    runtime: WhisperRuntime,
+    config: WhisperConfig,
+    **options: Any,
+) -> list[Decoding]:
+    results = runtime.model.generate(
+        ctranslate2.StorageView.from_array(np.ascontiguousarray(states)),
+        prompts,
+        beam_size=config.beam_size,
+        max_length=_max_length(prompts[0], config),
+        return_scores=True,
+        suppress_blank=True,
+        suppress_tokens=[-1],
+        **options,
+    )
+    return [(list(r.sequences_ids[0]), float(r.scores[0])) for r in results]
+
+
+def _run_rounds(
+    states: np.ndarray, rounds: list[Rounds], runtime: WhisperRuntime, config: WhisperConfig
+) -> list[tuple[tuple[int, ...], float]]:
+    """Drive each window's ``continuation``: the prompts of one length (CTranslate2 wants the
+    start token at one position) share a decoding, which returns what each gets alone."""
+    done: dict[int, tuple[tuple[int, ...], float]] = {}
+    waiting: dict[int, list[int]] = {}  # window -> the prompt it waits on
+
+    def step(window: int, reply: Decoding | None) -> None:
+        try:
+            rounds_ = rounds[window]
+            waiting[window] = next(rounds_) if reply is None else rounds_.send(reply)
+        except StopIteration as finished:
+            done[window] = finished.value
+
+    for window in range(len(rounds)):
+        step(window, None)
+    while waiting:
+        length = len(next(iter(waiting.values())))
+        windows = [w for w, prompt in waiting.items() if len(prompt) == length]
+        replies = _generate(
+            states[windows],
+            [waiting.pop(w) for w in windows],
+            runtime,
+            config,
+            max_initial_timestamp_index=int(WINDOW_S / SECONDS_PER_TIMESTAMP),
+        )
+        for window, reply in zip(windows, replies, strict=True):
+            step(window, reply)
+    return [done[w] for w in range(len(rounds))]
 
 
 def continue_window(
-    first: tuple[list[int], float], decode: Decode, tokenizer: Tokenizer, config: WhisperConfig
+    first: Decoding,
+    decode: Callable[[list[int]], Decoding],
+    tokenizer: Tokenizer,
+    config: WhisperConfig,
 ) -> tuple[tuple[int, ...], float]:
+    """``continuation`` with each prompt decoded by ``decode``, one at a time."""
+    rounds = continuation(first, tokenizer, config)
+    try:
+        prompt = next(rounds)
+        while True:
+            prompt = rounds.send(decode(prompt))
+    except StopIteration as finished:
+        return finished.value
+
+
+def continuation(first: Decoding, tokenizer: Tokenizer, config: WhisperConfig) -> Rounds:
     """Text tokens of a window's timestamped decoding ``first`` and of its continuations, and
-    their summed log-probability. A continuation (``decode``) starts from the last timestamp,
-    conditioned on the text so far; it runs while that timestamp is more than
+    their summed log-probability. A continuation (the prompt yielded, answered with its
+    decoding) starts from the last timestamp, conditioned on the last
+    ``continue_context_tokens`` of the text so far; it runs while that timestamp is more than
     ``continue_margin_s`` before the window's end and moves on, the decoding did not loop, and
     the last round wrote at least two words the window did not hold."""
     room = MAX_LENGTH - len(prompt_tokens(tokenizer, config))  # the decoder-state pass's
     begin = tokenizer.timestamp_begin
+    context = min(config.continue_context_tokens, MAX_LENGTH // 2 - 1)
     text: list[int] = []
     sum_logprob = 0.0
     (generated, score), last = first, begin
     for round_ in range(config.continue_rounds + 1):
         if round_:
-            prompt = [tokenizer.sot_prev, *text[-(MAX_LENGTH // 2 - 1) :]]
-            generated, score = decode([*prompt, *tokenizer.sot_sequence, last])
+            prompt = [tokenizer.sot_prev, *text[-context:]]
+            generated, score = yield [*prompt, *tokenizer.sot_sequence, last]
         generated, looped = cut_loop(generated)
         words, stamp = split_timestamps(generated, begin)
         if round_:
@@ -296,27 +355,6 @@ def continue_window(
         if (stamp - begin) * SECONDS_PER_TIMESTAMP > WINDOW_S - config.continue_margin_s:
             break
     return tuple(text), sum_logprob
-
-
-def _decoder(encoder_states: np.ndarray, runtime: WhisperRuntime, config: WhisperConfig) -> Decode:
-    """A continuation's decoding of one segment's (L, d) states: its prompt ends in a
-    timestamp, from which CTranslate2 goes on with timestamps."""
-    output = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoder_states[None]))
-
-    def decode(prompt: list[int]) -> tuple[list[int], float]:
-        (result,) = runtime.model.generate(
-            output,
-            [prompt],
-            beam_size=config.beam_size,
-            max_length=_max_length(prompt, config),
-            return_scores=True,
-            suppress_blank=True,
-            suppress_tokens=[-1],
-            max_initial_timestamp_index=int(WINDOW_S / SECONDS_PER_TIMESTAMP),
-        )
-        return list(result.sequences_ids[0]), float(result.scores[0])
-
-    return decode
 
 
 def fall_back(

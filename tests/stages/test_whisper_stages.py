@@ -191,6 +191,36 @@ def test_a_passing_sample_stops_only_its_segments_higher_temperatures(
         assert reported == [(0, tokens)]
 
 
+def test_continuations_decoded_together_get_what_each_gets_alone(example_dir: Path) -> None:
+    """``densify``'s rounds share CTranslate2 decodings across windows; each window's text and
+    score equal those of its continuations decoded one at a time."""
+    config = WhisperConfig(continue_context_tokens=4)  # short: the rounds share decodings
+    entries = read_catalog(example_dir / "catalog.csv")
+    tracks = [prepare_track(e, ExtractConfig()) for e in entries[:4]]
+    segments = [s for t in tracks if isinstance(t, SegmentedTrack) for s in t.segments][:8]
+    runtime = load_whisper(config)
+    states = encode(log_mel(segments, runtime), runtime)
+    tokenizer = Tokenizer(runtime.tokenizer, runtime.model.is_multilingual, "transcribe", "en")
+    opening = list(tokenizer.sot_sequence)
+    generate = transcribe_module._generate
+    firsts = generate(states, [opening] * len(states), runtime, config)
+    rounds = [transcribe_module.continuation(f, tokenizer, config) for f in firsts]
+    together = transcribe_module._run_rounds(states, rounds, runtime, config)
+    continued = 0
+    for row, (first, got) in enumerate(zip(firsts, together, strict=True)):
+        prompts: list[list[int]] = []
+
+        def decode(prompt: list[int]) -> tuple[list[int], float]:
+            prompts.append(prompt)  # noqa: B023 (called within this iteration)
+            only = states[row : row + 1]  # noqa: B023
+            return generate(only, [prompt], runtime, config, max_initial_timestamp_index=1500)[0]
+
+        alone = transcribe_module.continue_window(first, decode, tokenizer, config)
+        assert got[0] == alone[0] and got[1] == pytest.approx(alone[1], abs=1e-4)
+        continued += bool(prompts)
+    assert continued >= 2
+
+
 def test_a_stuck_sample_ends_with_the_tokens_it_has(segmented: SegmentedTrack) -> None:
     """A row that ``stuck`` calls caught in a loop is reported at once, as it stands, and
     never sampled further; the other rows go on."""
