@@ -513,8 +513,8 @@ def _sample(
     token excluded) and the sum of their untempered log-probabilities as it ends. When it
     returns True (the row passed), the rows of the same segment at higher temperatures stop
     unfinished. A row also ends, with the tokens it has, once ``stuck(row, tokens)``. The rows
-    share each decoder step; each draws from its own generator seeded
-    with ``seed``, so its tokens do not depend on the other rows of the batch."""
+    share each decoder step; each draws from its own generator seeded with ``seed``, so its
+    tokens do not depend on the other rows of the batch."""
     decoder = runtime.decoder
     count, prompt_length = len(prompts), len(prompts[0])
     generators = [torch.Generator().manual_seed(seed) for _ in range(count)]
