@@ -184,19 +184,9 @@ def greedy_batch(
         raise ValueError(f"encoder_states must be (B, L, d), got shape {encoder_states.shape}")
     if languages is None:
         languages = [d[0] for d in detect_languages(encoder_states, runtime, config)]
-    encoder_output = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoder_states))
     prompts = [prompt_tokens(_tokenizer(runtime, language), config) for language, _ in languages]
     # Same length for every language (start, language, task, no-timestamps): no padding.
-    results = runtime.model.generate(
-        encoder_output,
-        prompts,
-        beam_size=config.beam_size,
-        max_length=_max_length(prompts[0], config),
-        return_scores=True,
-        return_no_speech_prob=True,
-        suppress_blank=True,
-        suppress_tokens=[-1],
-    )
+    results = _generate(encoder_states, prompts, runtime, config, return_no_speech_prob=True)
     return [
         _candidate(
             Transcript(
@@ -238,7 +228,7 @@ def densify(
         states = np.stack(encoder_states[first : first + config.batch_size])
         tokenizers = [_tokenizer(runtime, t.language) for t in chosen]
         prompts = [[*_initial_prompt(t, config), *t.sot_sequence] for t in tokenizers]
-        firsts = _generate(states, prompts, runtime, config)
+        firsts = [_decoding(r) for r in _generate(states, prompts, runtime, config)]
         rounds = [
             continuation(decoding, tokenizer, config)
             for decoding, tokenizer in zip(firsts, tokenizers, strict=True)
@@ -260,8 +250,9 @@ def _generate(
     runtime: WhisperRuntime,
     config: WhisperConfig,
     **options: Any,
-) -> list[Decoding]:
-    results = runtime.model.generate(
+) -> list[ctranslate2.models.WhisperGenerationResult]:
+    """One CTranslate2 decoding of a batch: the options every decoding here shares."""
+    return runtime.model.generate(
         ctranslate2.StorageView.from_array(np.ascontiguousarray(states)),
         prompts,
         beam_size=config.beam_size,
@@ -271,7 +262,11 @@ def _generate(
         suppress_tokens=[-1],
         **options,
     )
-    return [(list(r.sequences_ids[0]), float(r.scores[0])) for r in results]
+
+
+def _decoding(result: ctranslate2.models.WhisperGenerationResult) -> Decoding:
+    """Tokens and their mean log-probability, as a continuation reads them."""
+    return list(result.sequences_ids[0]), float(result.scores[0])
 
 
 def _run_rounds(
@@ -302,7 +297,7 @@ def _run_rounds(
             max_initial_timestamp_index=int(WINDOW_S / SECONDS_PER_TIMESTAMP),
         )
         for window, reply in zip(windows, replies, strict=True):
-            step(window, reply)
+            step(window, _decoding(reply))
     return [done[w] for w in range(len(rounds))]
 
 
@@ -550,14 +545,12 @@ def _sample(
                 continue
             token = int(torch.multinomial(probabilities[position], 1, generator=generators[i]))
             sum_logprobs[i] += float(log_probabilities[position, token])
-            if token == runtime.end_of_text:
-                stopped |= end(i) | {i}
-                continue
-            sequences[i].append(token)
-            if stuck(i, tuple(sequences[i][prompt_length:])):  # finished as it stands
-                stopped |= end(i) | {i}
-            else:
-                going[position] = token
+            if token != runtime.end_of_text:
+                sequences[i].append(token)
+                if not stuck(i, tuple(sequences[i][prompt_length:])):
+                    going[position] = token
+                    continue
+            stopped |= end(i) | {i}  # ended, or stuck: finished as it stands
         still = [p for p in going if active[p] not in stopped]
         if len(still) < len(active):  # finished rows leave the batch: no step is wasted
             keep = torch.tensor(still, device=runtime.torch_device, dtype=torch.long)

@@ -203,7 +203,10 @@ def test_continuations_decoded_together_get_what_each_gets_alone(example_dir: Pa
     tokenizer = Tokenizer(runtime.tokenizer, runtime.model.is_multilingual, "transcribe", "en")
     opening = list(tokenizer.sot_sequence)
     generate = transcribe_module._generate
-    firsts = generate(states, [opening] * len(states), runtime, config)
+    firsts = [
+        transcribe_module._decoding(r)
+        for r in generate(states, [opening] * len(states), runtime, config)
+    ]
     rounds = [transcribe_module.continuation(f, tokenizer, config) for f in firsts]
     together = transcribe_module._run_rounds(states, rounds, runtime, config)
     continued = 0
@@ -213,7 +216,8 @@ def test_continuations_decoded_together_get_what_each_gets_alone(example_dir: Pa
         def decode(prompt: list[int]) -> tuple[list[int], float]:
             prompts.append(prompt)  # noqa: B023 (called within this iteration)
             only = states[row : row + 1]  # noqa: B023
-            return generate(only, [prompt], runtime, config, max_initial_timestamp_index=1500)[0]
+            (result,) = generate(only, [prompt], runtime, config, max_initial_timestamp_index=1500)
+            return transcribe_module._decoding(result)
 
         alone = transcribe_module.continue_window(first, decode, tokenizer, config)
         assert got[0] == alone[0] and got[1] == pytest.approx(alone[1], abs=1e-4)
