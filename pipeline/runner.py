@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
+import dask
 import torch
 from distributed import Client, Future, LocalCluster, as_completed
 
@@ -206,6 +207,13 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
     }
 
 
+# A window's buffers (its attention scores alone are tens of MB) are freed and allocated again
+# for every window. glibc hands blocks over 32 MB back to the kernel, so each window faulted
+# its memory in anew: a fifth of a CPU worker's time. Workers keep such blocks for reuse
+# (the Dockerfiles set the same; docs/benchmarks.md#throughput).
+KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30)}
+
+
 @contextmanager
 def dask_client(
     run: RunConfig, gpu: bool, worker_logs: JsonWorkerLogs | None = None
@@ -224,7 +232,9 @@ def dask_client(
             "--device cuda, but this machine sees no CUDA device; attach GPU workers with "
             "--scheduler tcp://host:port or use --device cpu"
         )
+    environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in KEEP_FREED_MEMORY.items()}
     with (
+        dask.config.set(environ),
         LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from distributed import Client
 
+from pipeline.config import RunConfig
 from pipeline.io.parquet import read_table
+from pipeline.runner import KEEP_FREED_MEMORY, dask_client
 from tests.conftest import REPO, extract_command, run_extract
 
 pytestmark = pytest.mark.integration
@@ -159,3 +161,9 @@ def test_worker_killed_mid_whisper_the_run_still_completes_once(
     )
     _same_rows(output, example_features)
     assert not list(output.rglob(".tmp-*"))
+
+
+def test_local_workers_keep_freed_buffers_for_reuse() -> None:
+    with dask_client(RunConfig(n_workers=1), gpu=False) as (client, _):
+        seen = client.run(lambda: {key: os.environ.get(key) for key in KEEP_FREED_MEMORY})
+    assert list(seen.values()) == [KEEP_FREED_MEMORY]
