@@ -2,9 +2,7 @@
 # Build from the repository root: docker build -f docker/cpu.Dockerfile -t lyrics-pipeline:cpu .
 FROM python:3.11-slim-bookworm
 
-# MALLOC_MMAP_THRESHOLD_: workers keep freed buffers for reuse (pipeline/runner.py).
 ENV PYTHONUNBUFFERED=1 \
-    MALLOC_MMAP_THRESHOLD_=1073741824 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HF_HUB_OFFLINE=1 \

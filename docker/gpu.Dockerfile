@@ -4,9 +4,7 @@
 # Run one per GPU: dask worker tcp://scheduler:8786 --nworkers 1 --nthreads 1 --resources GPU=1
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu22.04
 
-# MALLOC_MMAP_THRESHOLD_: workers keep freed buffers for reuse (pipeline/runner.py).
 ENV DEBIAN_FRONTEND=noninteractive \
-    MALLOC_MMAP_THRESHOLD_=1073741824 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \

@@ -207,11 +207,16 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
     }
 
 
-# A window's buffers (its attention scores alone are tens of MB) are freed and allocated again
-# for every window. glibc hands blocks over 32 MB back to the kernel, so each window faulted
-# its memory in anew: a fifth of a CPU worker's time. Workers keep such blocks for reuse
-# (the Dockerfiles set the same; docs/benchmarks.md#throughput).
-KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30)}
+def glibc_malloc_environ() -> dict[str, Any]:
+    """Dask's worker environment without its ``MALLOC_TRIM_THRESHOLD_``.
+
+    Setting it switches off glibc's adaptive thresholds: every block over 128 KiB is then
+    unmapped when freed, and a window's buffers (tens of MB, allocated again for every window)
+    were faulted in anew each time, a third of a CPU worker's time. glibc's defaults keep
+    blocks up to 32 MB for reuse, as in a plain process (docs/lyrics-transcription.md).
+    """
+    environ = dask.config.get("distributed.nanny.pre-spawn-environ")
+    return {key: value for key, value in environ.items() if not key.startswith("MALLOC_")}
 
 
 @contextmanager
@@ -232,9 +237,8 @@ def dask_client(
             "--device cuda, but this machine sees no CUDA device; attach GPU workers with "
             "--scheduler tcp://host:port or use --device cpu"
         )
-    environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in KEEP_FREED_MEMORY.items()}
     with (
-        dask.config.set(environ),
+        dask.config.set({"distributed.nanny.pre-spawn-environ": glibc_malloc_environ()}),
         LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,

@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from pipeline.cli import _parser as pipeline_parser
-from pipeline.runner import KEEP_FREED_MEMORY
 from tests.conftest import REPO
 
 DOCKER = REPO / "docker"
@@ -54,11 +53,6 @@ def env_of(dockerfile: Path) -> dict[str, str]:
 
 def test_there_are_a_cpu_and_a_gpu_image() -> None:
     assert [p.name for p in DOCKERFILES] == ["cpu.Dockerfile", "gpu.Dockerfile"]
-
-
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
-def test_workers_keep_freed_buffers_as_local_ones_do(dockerfile: Path) -> None:
-    assert KEEP_FREED_MEMORY.items() <= env_of(dockerfile).items()
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
