@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 from distributed import Client
 
-from pipeline.config import RunConfig
 from pipeline.io.parquet import read_table
-from pipeline.runner import dask_client
 from tests.conftest import REPO, extract_command, run_extract
 
 pytestmark = pytest.mark.integration
@@ -163,7 +161,21 @@ def test_worker_killed_mid_whisper_the_run_still_completes_once(
     assert not list(output.rglob(".tmp-*"))
 
 
+WORKER_MALLOC_ENV = """
+import os
+from pipeline.config import RunConfig
+from pipeline.runner import dask_client
+with dask_client(RunConfig(n_workers=1), gpu=False) as (client, _):
+    seen = client.run(lambda: sorted(key for key in os.environ if key.startswith("MALLOC_")))
+print(list(seen.values()))
+"""
+
+
 def test_local_workers_run_with_glibc_malloc_defaults() -> None:
-    with dask_client(RunConfig(n_workers=1), gpu=False) as (client, _):
-        seen = client.run(lambda: sorted(key for key in os.environ if key.startswith("MALLOC_")))
-    assert list(seen.values()) == [[]]
+    # A fresh process: a Nanny writes its worker environment into its own process's too.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MALLOC_")}
+    result = subprocess.run(
+        [sys.executable, "-c", WORKER_MALLOC_ENV], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[[]]"
