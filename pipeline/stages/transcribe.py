@@ -22,7 +22,7 @@ import dataclasses
 import math
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Collection, Generator, Sequence
 from typing import Any
 
 import ctranslate2
@@ -377,6 +377,9 @@ def fall_back(
     queue = [(i, temperature) for i in pending for temperature in sampled]
     samples: dict[tuple[int, float], Transcript] = {}
     passed: dict[int, float] = {}  # segment -> its lowest sampled temperature that passed
+    # Samples ended in their loop: they fail, whatever Whisper's silence rule would say of a text
+    # cut short (its log-probability is lower than the whole loop's would be).
+    looped: set[tuple[int, float]] = set()
 
     while queue := [(i, t) for i, t in queue if t < passed.get(i, math.inf)]:
         chunk, queue = queue[: config.batch_size], queue[config.batch_size :]
@@ -386,7 +389,7 @@ def fall_back(
             i, temperature = chunk[row]  # noqa: B023 (called within this iteration)
             found = _candidate(greedy[i], tokens, sum_logprob, temperature, runtime)
             samples[i, temperature] = found
-            if _needs_fallback(found, config):
+            if (i, temperature) in looped or _needs_fallback(found, config):
                 return False
             passed[i] = min(passed.get(i, math.inf), temperature)
             return True
@@ -397,7 +400,10 @@ def fall_back(
             if not cut_loop(tokens)[1]:
                 return False
             i, temperature = chunk[row]  # noqa: B023 (called within this iteration)
-            return too_repetitive(_candidate(greedy[i], tokens, 0.0, temperature, runtime), config)
+            if not too_repetitive(_candidate(greedy[i], tokens, 0.0, temperature, runtime), config):
+                return False
+            looped.add((i, temperature))
+            return True
 
         _sample(
             np.stack([encoder_states[i] for i in segments]),
@@ -419,7 +425,9 @@ def fall_back(
             if t == 0.0 or (i, t) in samples
         ]
 
-    return [_choose(in_order(i), config) for i in range(len(greedy))]
+    return [
+        _choose(in_order(i), config, {t for j, t in looped if j == i}) for i in range(len(greedy))
+    ]
 
 
 def _tokenizer(runtime: WhisperRuntime, language: str) -> Tokenizer:
@@ -457,11 +465,14 @@ def _greedy_tokens(
     return tokens, float(result.scores[0]) * len(tokens)
 
 
-def _choose(candidates: list[Transcript], config: WhisperConfig) -> Transcript:
-    """The first candidate that passes; if none does, Whisper's rule: the likeliest of those
-    under the compression threshold (or of all)."""
+def _choose(
+    candidates: list[Transcript], config: WhisperConfig, looped: Collection[float] = ()
+) -> Transcript:
+    """The first candidate that passes (never one sampled at a temperature in ``looped``); if
+    none does, Whisper's rule: the likeliest of those under the compression threshold (or of
+    all)."""
     for c in candidates:
-        if not _needs_fallback(c, config):
+        if c.temperature not in looped and not _needs_fallback(c, config):
             return c
     passing = [
         c

@@ -11,7 +11,9 @@ from faster_whisper.tokenizer import Tokenizer
 
 from pipeline.config import WhisperConfig
 from pipeline.models.whisper_runtime import resolve_model_dir
+from pipeline.records import Transcript
 from pipeline.stages.transcribe import (
+    _choose,
     continue_window,
     cut_loop,
     new_words,
@@ -129,7 +131,6 @@ def test_a_window_is_not_continued_near_its_end_after_a_loop_or_without_rounds(
 
 def test_the_fallback_skips_windows_judged_sung_unless_they_repeat_themselves() -> None:
     from pipeline.config import ExtractConfig, SingingConfig
-    from pipeline.records import Transcript
     from pipeline.track import _settled
 
     def greedy(
@@ -183,3 +184,19 @@ def test_the_track_language_is_voted_by_the_windows_sung_in_their_own() -> None:
         (0, ("en", 0.1)),
         (1, ("en", 0.1)),
     ]
+
+
+def test_a_sample_ended_in_its_loop_never_passes_as_silence() -> None:
+    """Whisper calls unlikely text under a high no-speech probability silence, and silence
+    passes; a loop cut short is unlikely only because it was cut, so it must not pass."""
+    config = WhisperConfig()
+
+    def candidate(text: str, temperature: float, logprob: float, ratio: float) -> Transcript:
+        return Transcript((), (), text, "la", 0.5, logprob, 0.9, ratio, temperature)
+
+    greedy = candidate("... " * 40, 0.0, -0.3, 26.3)
+    cut_loop_sample = candidate("Mithirek, ennag, ennag, ennag, ennag", 0.6, -1.1, 3.03)
+    later = candidate("Mithirek, entrebate", 0.8, -4.1, 0.84)
+    tried = [greedy, cut_loop_sample, later]
+    assert _choose(tried, config) is cut_loop_sample  # silence, by Whisper's rule
+    assert _choose(tried, config, looped={0.6}) is later
