@@ -36,6 +36,7 @@ CANDIDATES: dict[str, list[str]] = {
     "window-language": ["whisper.keep_window_language=0.0"],
     "today": list(TRANSCRIPTION_BEFORE),
     "full-context": ["whisper.continue_context_tokens=223"],
+    "greedy-dense": ["whisper.dense_beam_size=1"],
 }
 _APOSTROPHES = re.compile(r"['\u2019\u2018`\u00b4]")
 _NOT_WORD = re.compile(r"[^\w\s]|_")

@@ -186,7 +186,14 @@ def greedy_batch(
         languages = [d[0] for d in detect_languages(encoder_states, runtime, config)]
     prompts = [prompt_tokens(_tokenizer(runtime, language), config) for language, _ in languages]
     # Same length for every language (start, language, task, no-timestamps): no padding.
-    results = _generate(encoder_states, prompts, runtime, config, return_no_speech_prob=True)
+    results = _generate(
+        encoder_states,
+        prompts,
+        runtime,
+        config,
+        beam_size=config.beam_size,
+        return_no_speech_prob=True,
+    )
     return [
         _candidate(
             Transcript(
@@ -228,7 +235,10 @@ def densify(
         states = np.stack(encoder_states[first : first + config.batch_size])
         tokenizers = [_tokenizer(runtime, t.language) for t in chosen]
         prompts = [[*_initial_prompt(t, config), *t.sot_sequence] for t in tokenizers]
-        firsts = [_decoding(r) for r in _generate(states, prompts, runtime, config)]
+        firsts = [
+            _decoding(r)
+            for r in _generate(states, prompts, runtime, config, beam_size=config.dense_beam_size)
+        ]
         rounds = [
             continuation(decoding, tokenizer, config)
             for decoding, tokenizer in zip(firsts, tokenizers, strict=True)
@@ -249,13 +259,15 @@ def _generate(
     prompts: list[list[int]],  # all of one length
     runtime: WhisperRuntime,
     config: WhisperConfig,
+    *,
+    beam_size: int,
     **options: Any,
 ) -> list[ctranslate2.models.WhisperGenerationResult]:
     """One CTranslate2 decoding of a batch: the options every decoding here shares."""
     return runtime.model.generate(
         ctranslate2.StorageView.from_array(np.ascontiguousarray(states)),
         prompts,
-        beam_size=config.beam_size,
+        beam_size=beam_size,
         max_length=_max_length(prompts[0], config),
         return_scores=True,
         suppress_blank=True,
@@ -294,6 +306,7 @@ def _run_rounds(
             [waiting.pop(w) for w in windows],
             runtime,
             config,
+            beam_size=config.dense_beam_size,
             max_initial_timestamp_index=int(WINDOW_S / SECONDS_PER_TIMESTAMP),
         )
         for window, reply in zip(windows, replies, strict=True):

@@ -205,7 +205,9 @@ def test_continuations_decoded_together_get_what_each_gets_alone(example_dir: Pa
     generate = transcribe_module._generate
     firsts = [
         transcribe_module._decoding(r)
-        for r in generate(states, [opening] * len(states), runtime, config)
+        for r in generate(
+            states, [opening] * len(states), runtime, config, beam_size=config.dense_beam_size
+        )
     ]
     rounds = [transcribe_module.continuation(f, tokenizer, config) for f in firsts]
     together = transcribe_module._run_rounds(states, rounds, runtime, config)
@@ -216,7 +218,14 @@ def test_continuations_decoded_together_get_what_each_gets_alone(example_dir: Pa
         def decode(prompt: list[int]) -> tuple[list[int], float]:
             prompts.append(prompt)  # noqa: B023 (called within this iteration)
             only = states[row : row + 1]  # noqa: B023
-            (result,) = generate(only, [prompt], runtime, config, max_initial_timestamp_index=1500)
+            (result,) = generate(
+                only,
+                [prompt],
+                runtime,
+                config,
+                beam_size=config.dense_beam_size,
+                max_initial_timestamp_index=1500,
+            )
             return transcribe_module._decoding(result)
 
         alone = transcribe_module.continue_window(first, decode, tokenizer, config)
