@@ -8,7 +8,8 @@ decoded again with timestamps (``densify``): decoding without them often ends a 
 after its first lines (a rap verse), so where the text stops well before the window's end the
 same encoder states are decoded again from the last timestamp, conditioned on the window's text
 so far, and what the continuation repeats of that text is dropped. A loop of one phrase is cut
-after its second occurrence. The text tokens are kept; the timestamps only steer the decoding.
+after its second occurrence. These decodings search a beam (``dense_beam_size``); the judgement's
+stays greedy. The text tokens are kept; the timestamps only steer the decoding.
 
 The fallback samples in batched PyTorch decoder passes: CTranslate2's sampling cannot be
 seeded reproducibly, so each row draws from a seeded generator, and identical inputs give
