@@ -35,6 +35,7 @@ from pipeline.config import WhisperConfig
 from pipeline.models.whisper_decoder import SelfAttentionCache
 from pipeline.models.whisper_runtime import WhisperRuntime
 from pipeline.records import Transcript
+from pipeline.stages.singing import lyric_words
 
 MAX_LENGTH = 448  # Whisper's decoder positions
 SECONDS_PER_TIMESTAMP = 0.02
@@ -223,11 +224,11 @@ def densify(
     config: WhisperConfig,
 ) -> list[Transcript]:
     """The segments' transcripts decoded again with timestamps, each continued where it stops
-    early (``continuation``); the denser text replaces a transcript when it has at least as
-    many words and does not repeat itself. Decoding without timestamps often ends a dense
-    window after its first lines. Run on the sung windows only: on instrumental music
-    timestamped decoding writes longer hallucinations, which the singing judgement, tuned on
-    the text without timestamps, would take for lyrics."""
+    early (``continuation``); the denser text replaces a transcript where ``replaces`` says so.
+    Decoding without timestamps often ends a dense window after its first lines. Run on the
+    sung windows only: on instrumental music timestamped decoding writes longer
+    hallucinations, which the singing judgement, tuned on the text without timestamps, would
+    take for lyrics."""
     if config.continue_rounds <= 0 or not transcripts:
         return transcripts
     dense: list[Transcript] = []
@@ -246,9 +247,17 @@ def densify(
         ]
         for old, found in zip(chosen, _run_rounds(states, rounds, runtime, config), strict=True):
             found = dataclasses.replace(_candidate(old, *found, 0.0, runtime), timestamped=True)
-            denser = len(_plain_words(found.text)) >= len(_plain_words(old.text))
-            dense.append(found if denser and not too_repetitive(found, config) else old)
+            dense.append(found if replaces(old, found, config) else old)
     return dense
+
+
+def replaces(old: Transcript, found: Transcript, config: WhisperConfig) -> bool:
+    """Whether a window's denser transcript ``found`` replaces ``old``: it holds at least as
+    many lyric words (those the singing judgement counts: a stock hallucination such as
+    "Sous-titres réalisés par ...", which timestamped decoding writes on an outro, holds none)
+    and does not repeat itself."""
+    denser = len(lyric_words(found.text)) >= len(lyric_words(old.text))
+    return denser and not too_repetitive(found, config)
 
 
 Decoding = tuple[list[int], float]  # (tokens, mean log-prob)

@@ -17,6 +17,7 @@ from pipeline.stages.transcribe import (
     continue_window,
     cut_loop,
     new_words,
+    replaces,
     split_timestamps,
     track_languages,
 )
@@ -200,3 +201,19 @@ def test_a_sample_ended_in_its_loop_never_passes_as_silence() -> None:
     tried = [greedy, cut_loop_sample, later]
     assert _choose(tried, config) is cut_loop_sample  # silence, by Whisper's rule
     assert _choose(tried, config, looped={0.6}) is later
+
+
+def test_a_denser_text_replaces_only_with_more_lyric_words_and_no_loop() -> None:
+    """The timestamped text replaces the first where it holds at least as many of the words
+    the singing judgement counts: a stock hallucination holds none, a loop never replaces."""
+    config = WhisperConfig()
+
+    def text(words: str, ratio: float = 1.2) -> Transcript:
+        return Transcript((), (), words, "fr", 0.9, -0.5, 0.1, ratio, 0.0)
+
+    first = text("Même si mon réveil ne sonne pas")
+    assert replaces(first, text("Même si mon réveil ne sonne pas et qu'on m'attend"), config)
+    assert not replaces(first, text("Même si mon réveil"), config)
+    outro = text("Moudez, c'est parti !")
+    assert not replaces(outro, text("Sous-titres réalisés par le Sous-titres par le Sous-"), config)
+    assert not replaces(first, text("Même si mon réveil ne sonne pas " * 6, ratio=4.1), config)
