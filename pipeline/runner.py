@@ -207,16 +207,24 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
     }
 
 
-def glibc_malloc_environ() -> dict[str, Any]:
-    """Dask's worker environment without its ``MALLOC_TRIM_THRESHOLD_``.
+# glibc settings of a LocalCluster's workers: one arena, and freed blocks kept for reuse up to
+# 2 GiB. Whisper's encoder allocates its attention scores (over 500 MB for a batch of 8
+# windows) again in every layer from CTranslate2's own threads, whose arenas cannot hold them:
+# each was mapped, faulted in and unmapped anew, a fifth of a worker's CPU time in the kernel
+# (docs/lyrics-transcription.md).
+WORKER_MALLOC = {
+    "MALLOC_ARENA_MAX": "1",
+    "MALLOC_MMAP_THRESHOLD_": str(2 << 30),
+    "MALLOC_TRIM_THRESHOLD_": str(2 << 30),
+}
 
-    Setting it switches off glibc's adaptive thresholds: every block over 128 KiB is then
-    unmapped when freed, and a window's buffers (tens of MB, allocated again for every window)
-    were faulted in anew each time, a third of a CPU worker's time. glibc's defaults keep
-    blocks up to 32 MB for reuse, as in a plain process (docs/lyrics-transcription.md).
-    """
+
+def worker_malloc_environ() -> dict[str, Any]:
+    """Dask's worker environment with ``WORKER_MALLOC`` in place of its
+    ``MALLOC_TRIM_THRESHOLD_`` (which unmapped every freed block over 64 KiB)."""
     environ = dask.config.get("distributed.nanny.pre-spawn-environ")
-    return {key: value for key, value in environ.items() if not key.startswith("MALLOC_")}
+    kept = {key: value for key, value in environ.items() if not key.startswith("MALLOC_")}
+    return kept | WORKER_MALLOC
 
 
 @contextmanager
@@ -238,7 +246,7 @@ def dask_client(
             "--scheduler tcp://host:port or use --device cpu"
         )
     with (
-        dask.config.set({"distributed.nanny.pre-spawn-environ": glibc_malloc_environ()}),
+        dask.config.set({"distributed.nanny.pre-spawn-environ": worker_malloc_environ()}),
         LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import pytest
 from distributed import Client
 
 from pipeline.io.parquet import read_table
+from pipeline.runner import WORKER_MALLOC
 from tests.conftest import REPO, extract_command, run_extract
 
 pytestmark = pytest.mark.integration
@@ -162,20 +164,42 @@ def test_worker_killed_mid_whisper_the_run_still_completes_once(
 
 
 WORKER_MALLOC_ENV = """
+import json
 import os
+from distributed import Client, LocalCluster
 from pipeline.config import RunConfig
 from pipeline.runner import dask_client
-with dask_client(RunConfig(n_workers=1), gpu=False) as (client, _):
-    seen = client.run(lambda: sorted(key for key in os.environ if key.startswith("MALLOC_")))
-print(list(seen.values()))
+def malloc_environ():
+    return {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
+if os.environ.get("DASK_CONFIG"):  # a plain Nanny, as a remote `dask worker` starts one
+    with LocalCluster(n_workers=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            seen = client.run(malloc_environ)
+else:
+    with dask_client(RunConfig(n_workers=1), gpu=False) as (client, _):
+        seen = client.run(malloc_environ)
+print(json.dumps(list(seen.values())))
 """
 
 
-def test_local_workers_run_with_glibc_malloc_defaults() -> None:
-    # A fresh process: a Nanny writes its worker environment into its own process's too.
+def _worker_malloc_environ(**extra: str) -> list[dict[str, str]]:
+    """The ``MALLOC_`` variables a worker sees, from a fresh process: a Nanny writes its
+    worker environment into its own process's too."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("MALLOC_")}
     result = subprocess.run(
-        [sys.executable, "-c", WORKER_MALLOC_ENV], env=env, capture_output=True, text=True
+        [sys.executable, "-c", WORKER_MALLOC_ENV],
+        env=env | extra,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[[]]"
+    return json.loads(result.stdout)
+
+
+def test_local_workers_run_with_our_malloc_settings_not_dasks() -> None:
+    assert _worker_malloc_environ() == [WORKER_MALLOC]
+
+
+def test_the_images_dask_config_gives_remote_workers_the_same_settings(tmp_path: Path) -> None:
+    (tmp_path / "dask.yaml").write_bytes((REPO / "docker" / "dask.yaml").read_bytes())
+    assert _worker_malloc_environ(DASK_CONFIG=str(tmp_path)) == [WORKER_MALLOC]
