@@ -52,6 +52,7 @@ from pipeline.train.run_dir import RunFolderError, read_run_config, run_copy
 from pipeline.train.singing import detector_checkpoint
 from pipeline.train.trained import run_checkpoint
 from pipeline.worker_logs import JsonWorkerLogs
+from pipeline.worker_memory import then_release, worker_malloc_environ
 
 log = logging.getLogger(__name__)
 
@@ -205,26 +206,6 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
         "catalog": {"path": str(catalog.absolute())}
         | (file_record(catalog) if catalog.is_file() else {}),
     }
-
-
-# glibc settings of a LocalCluster's workers: one arena, and freed blocks kept for reuse up to
-# 2 GiB. Whisper's encoder allocates its attention scores (over 500 MB for a batch of 8
-# windows) again in every layer from CTranslate2's own threads, whose arenas cannot hold them:
-# each was mapped, faulted in and unmapped anew, a fifth of a worker's CPU time in the kernel
-# (docs/lyrics-transcription.md).
-WORKER_MALLOC = {
-    "MALLOC_ARENA_MAX": "1",
-    "MALLOC_MMAP_THRESHOLD_": str(2 << 30),
-    "MALLOC_TRIM_THRESHOLD_": str(2 << 30),
-}
-
-
-def worker_malloc_environ() -> dict[str, Any]:
-    """Dask's worker environment with ``WORKER_MALLOC`` in place of its
-    ``MALLOC_TRIM_THRESHOLD_`` (which unmapped every freed block over 64 KiB)."""
-    environ = dask.config.get("distributed.nanny.pre-spawn-environ")
-    kept = {key: value for key, value in environ.items() if not key.startswith("MALLOC_")}
-    return kept | WORKER_MALLOC
 
 
 @contextmanager
@@ -413,7 +394,7 @@ def _run_pending(
 ) -> None:
     resources = config.run.resolved_whisper_resources(config.whisper.device)
     separating = config.separate.method != "none"
-    whisper_stage = embed_tracks_audio if out.embeddings_only else extract_tracks
+    whisper_stage = then_release(embed_tracks_audio if out.embeddings_only else extract_tracks)
     group_size = config.run.resolved_tracks_per_task(config.whisper.device)
     write = (
         write_embedding_partition

@@ -16,7 +16,7 @@ import pytest
 from distributed import Client
 
 from pipeline.io.parquet import read_table
-from pipeline.runner import WORKER_MALLOC
+from pipeline.worker_memory import WORKER_MALLOC
 from tests.conftest import REPO, extract_command, run_extract
 
 pytestmark = pytest.mark.integration
