@@ -31,7 +31,8 @@ Result = TypeVar("Result")
 
 def worker_malloc_environ() -> dict[str, Any]:
     """Dask's worker environment with ``WORKER_MALLOC`` in place of its
-    ``MALLOC_TRIM_THRESHOLD_`` (which unmapped every freed block over 64 KiB)."""
+    ``MALLOC_TRIM_THRESHOLD_`` (which, set at all, stops glibc's adaptive thresholds: every
+    freed block over 128 KiB was unmapped)."""
     environ = dask.config.get("distributed.nanny.pre-spawn-environ")
     kept = {key: value for key, value in environ.items() if not key.startswith("MALLOC_")}
     return kept | WORKER_MALLOC
