@@ -41,11 +41,12 @@ from benchmarks._common import (
 )
 from pipeline.config import apply_overrides
 from pipeline.io.catalog import read_catalog
+from pipeline.io.run_dir import LAST, RESUMABLE_KEYS, load_checkpoint
+from pipeline.models.livi import LiviConfig
 from pipeline.retrieval.embed import run_embed
 from pipeline.synth.bench import bench_tracks
 from pipeline.synth.catalog import write_catalog
-from pipeline.train.livi import LiviConfig, livi_preset, train_livi
-from pipeline.train.run_dir import LAST, RESUMABLE_KEYS, load_checkpoint
+from pipeline.train.livi import livi_preset, train_livi
 from pipeline.train.wealy import WealyConfig, train_wealy, wealy_preset
 
 FUSION_WEIGHT = 1.5  # WEALY's D = D_audio + 1.5 * D_wealy

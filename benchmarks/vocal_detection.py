@@ -35,9 +35,9 @@ from benchmarks._common import (
 from pipeline.config import SingingConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.io.parquet import read_table
+from pipeline.models.singing_detector import DEFAULT_DETECTOR, DetectorConfig
 from pipeline.records import Transcript
 from pipeline.stages.singing import judge_track
-from pipeline.train.singing import DEFAULT_DETECTOR, DetectorConfig
 
 MIN_VOICE_IN_SEGMENT_S = 1.0
 Spans = list[tuple[float, float]]
@@ -225,7 +225,8 @@ def train_detectors(
     singing`` runs) on the detector-train set and the real tuning rows. A training track is
     scored by the model of the other fold (two folds by work), any other track by the model
     trained on all. ``ship`` exports that variant's model into the package."""
-    from pipeline.train.singing import Windows, export_detector, fit_detector, load_detector
+    from pipeline.models.singing_detector import detector_spec, load_detector
+    from pipeline.train.singing import Windows, export_detector, fit_detector
 
     training = [
         t for name in ("detector-train", "real") for t in loaded.get(name, []) if not t.held_out
@@ -251,7 +252,7 @@ def train_detectors(
             fit_detector(
                 windows if fold == "all" else windows.subset(window_fold != fold), run, config
             )
-            models[fold] = load_detector(str(run))
+            models[fold] = load_detector(detector_spec(str(run)))
 
         def detect(track: Track, models: dict = models) -> np.ndarray:
             fold = in_training.get(id(track))
@@ -310,9 +311,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.train_detector:
         detectors |= train_detectors(loaded, args.workdir, args.ship)
     else:
-        from pipeline.train.singing import load_detector
+        from pipeline.models.singing_detector import detector_spec, load_detector
 
-        shipped = load_detector("default")
+        shipped = load_detector(detector_spec("default"))
         detectors["singing-detector (shipped)"] = lambda t: _probabilities(shipped, t) > 0.5
     rows, levels = [], []
     for name, tracks in loaded.items():

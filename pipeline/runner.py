@@ -31,10 +31,13 @@ import pipeline
 from pipeline.config import ConfigError, ExtractConfig, RunConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.io.discover import Discovery, commit_catalog, discover_audio, require_audio
-from pipeline.io.object_store import is_url
+from pipeline.io.object_store import is_url, output_dir_for
 from pipeline.io.output_dir import EMBEDDINGS, INPUT_SKIPPED, OutputDir, file_record
 from pipeline.io.schemas import schema_version
+from pipeline.models.livi import livi_spec
 from pipeline.models.separator import load_separator, weights_path, weights_sha256
+from pipeline.models.singing_detector import detector_spec
+from pipeline.models.weights_spec import WeightsSpec
 from pipeline.models.whisper_runtime import model_sha256, resolve_model_dir
 from pipeline.partition import (
     merge_embeddings,
@@ -44,13 +47,11 @@ from pipeline.partition import (
     write_partition,
 )
 from pipeline.plan import Plan, make_plan, plan_document, track_fingerprint
+from pipeline.report import write_report_at
 from pipeline.retries import retry_counts, start_counting, stop_counting
-from pipeline.retrieval.audio import embed_tracks_audio
 from pipeline.stages.embed_text import TEXT_ENCODER
 from pipeline.track import extract_tracks, prepare_track
-from pipeline.train.run_dir import RunFolderError, read_run_config, run_copy
-from pipeline.train.singing import detector_checkpoint
-from pipeline.train.trained import run_checkpoint
+from pipeline.track_embedding import embed_tracks_audio
 from pipeline.worker_logs import JsonWorkerLogs
 from pipeline.worker_memory import then_release, worker_malloc_environ
 
@@ -188,13 +189,12 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
     if output_config["encoder_states_share"] == 1.0:  # the default: outputs made before it
         output_config.pop("encoder_states_share")  # was a setting resume as they are
     if config.livi_run:
-        with livi_checkpoint(config.livi_run) as checkpoint:
-            models["livi"] = {"checkpoint": checkpoint.name} | file_record(checkpoint)
+        livi, detector = audio_only_weights(config)
+        models["livi"] = {"checkpoint": livi.checkpoint} | livi.record()
         if not is_url(config.livi_run):
             resolved["livi_run"] = str(Path(config.livi_run).absolute())
-        detector = detector_checkpoint(config.singing.detector)
         if detector is not None:  # the weights identify the detector, not singing.detector
-            models["singing_detector"] = file_record(detector)
+            models["singing_detector"] = detector.record()
         tables = ("tracks", "embeddings")
     return {
         "schema_versions": {n: schema_version(n) for n in tables},
@@ -275,18 +275,9 @@ def check_separator(config: ExtractConfig) -> None:
         load_separator(config.separate.weights)
 
 
-@contextmanager
-def livi_checkpoint(run_dir: str) -> Iterator[Path]:
-    """The weights of a LIVI run (a folder or URL; then a local copy while the block runs);
-    another kind of run or no checkpoint stops the run."""
-    kind, _ = read_run_config(run_dir if is_url(run_dir) else Path(run_dir))
-    if kind != "livi":
-        raise RunFolderError(
-            f"--livi-run {run_dir} is a {kind} run; LIVI-only extraction needs a LIVI run "
-            "(pipeline run train livi)"
-        )
-    with run_copy(run_dir) as folder:
-        yield run_checkpoint(folder)
+def audio_only_weights(config: ExtractConfig) -> tuple[WeightsSpec, WeightsSpec | None]:
+    """The LIVI run and the singing detector of ``--livi-run``, checked before any work."""
+    return livi_spec(config.livi_run), detector_spec(config.singing.detector)
 
 
 def run_extract(
@@ -304,7 +295,7 @@ def run_extract(
     check_separator(config)
     folder = _discover_input(config)
     entries = read_catalog(Path(config.input)) if folder is None else []
-    out = OutputDir.at(config.output, embeddings_only=bool(config.livi_run))
+    out = output_dir_for(config.output, embeddings_only=bool(config.livi_run))
     summary = RunSummary()
     with out.lock(run_id):
         header = manifest_header(config)
@@ -360,7 +351,7 @@ def run_extract(
                 "runs": [*earlier_runs, _run_record(summary, run_id, started_at, status)],
             }
         )
-        out.write_report()
+        write_report_at(out.location)
     return summary
 
 
@@ -394,7 +385,11 @@ def _run_pending(
 ) -> None:
     resources = config.run.resolved_whisper_resources(config.whisper.device)
     separating = config.separate.method != "none"
-    whisper_stage = then_release(embed_tracks_audio if out.embeddings_only else extract_tracks)
+    if out.embeddings_only:
+        livi, detector = audio_only_weights(config)
+        whisper_stage = then_release(partial(embed_tracks_audio, livi=livi, detector=detector))
+    else:
+        whisper_stage = then_release(extract_tracks)
     group_size = config.run.resolved_tracks_per_task(config.whisper.device)
     write = (
         write_embedding_partition

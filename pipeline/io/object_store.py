@@ -39,6 +39,7 @@ from pipeline.io.output_dir import (
     EMBEDDINGS,
     MANIFEST,
     PLAN,
+    REPORT_FILE,
     OutputDir,
     OutputDirError,
     file_record,
@@ -224,9 +225,6 @@ class ObjectOutputDir(OutputDir):
                 self.fs.rm(self.key(name), recursive=True)
             except FileNotFoundError:
                 pass
-
-    def write_report(self) -> None:
-        write_report_at(self.url)
 
     # --- lock ------------------------------------------------------------------------------
 
@@ -458,19 +456,15 @@ def fetched(location: Path | str, *choices: Sequence[str]) -> Iterator[Path]:
         yield local
 
 
-def write_report_at(location: Path | str) -> Path | str:
-    """Rewrite ``location``'s ``report.html`` from what it holds now; its path or URL. For a
-    URL the report is built on local scratch from the objects it reads (top-level JSON files,
-    a run's ``last.pt``, an extraction's tables and markers, never the shards), then uploaded;
-    its header names the URL."""
-    from pipeline.report import REPORT_FILE, write_report
-
-    if not is_url(location):
-        return write_report(Path(location))
-    fs, base = url_to_fs(str(location))
+@contextmanager
+def report_copy(url: str) -> Iterator[Path]:
+    """A local scratch copy of what a report reads at ``url`` (top-level JSON files, a run's
+    ``last.pt``, an extraction's tables and markers, never the shards); the report written
+    into it is uploaded when the block ends."""
+    fs, base = url_to_fs(url)
     fs.invalidate_cache(base)
     with tempfile.TemporaryDirectory(prefix="pipeline-report-") as scratch:
-        local = Path(scratch) / _local_name(location)
+        local = Path(scratch) / _local_name(url)
         local.mkdir()
         present = _top_level_files(fs, base)
         for name in present:
@@ -480,9 +474,8 @@ def write_report_at(location: Path | str) -> Path | str:
             for name in ("tracks", "segments", "_complete"):
                 if fs.exists(f"{base}/{name}"):
                     fs.get(f"{base}/{name}", str(local / name), recursive=True)
-        write_report(local, shown_as=str(location))
+        yield local
         fs.put_file(str(local / REPORT_FILE), f"{base}/{REPORT_FILE}")
-    return join(location, REPORT_FILE)
 
 
 def exists_at(location: Path | str) -> bool:

@@ -28,6 +28,7 @@ PLAN = "plan.json"
 _DATA_DIRS = ("tracks", "segments", "shards", "embeddings", "stems", "_complete")
 EMBEDDINGS = "embeddings.parquet"  # LIVI-only extraction: every partition's, once complete
 INPUT_CATALOG = "catalog.csv"  # --input DIR: the catalog made of the folder, for the next run
+REPORT_FILE = "report.html"  # rebuilt by pipeline.report after every run
 INPUT_SKIPPED = "input_skipped.csv"  # --input DIR: the files that are not audio, with why
 
 
@@ -68,14 +69,6 @@ class OutputDir:
     embeddings_only: bool = False  # LIVI-only extraction: tracks and embeddings, no shards
 
     @staticmethod
-    def at(location: str | Path, embeddings_only: bool = False) -> OutputDir:
-        """The output ``--output`` names: a local folder, or an object store prefix
-        (``s3://bucket/prefix``, any fsspec URL; ``pipeline.io.object_store``)."""
-        from pipeline.io.object_store import output_dir_for
-
-        return output_dir_for(str(location), embeddings_only)
-
-    @staticmethod
     def part_name(index: int) -> str:
         return f"part-{index:05d}"
 
@@ -96,11 +89,6 @@ class OutputDir:
 
     def remove(self, rel: str) -> None:
         (self.root / rel).unlink(missing_ok=True)
-
-    def write_report(self) -> None:
-        from pipeline.report import write_report
-
-        write_report(self.root)
 
     def tracks_path(self, index: int) -> Path:
         return self.root / "tracks" / f"{self.part_name(index)}.parquet"

@@ -13,19 +13,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.io.atomic import atomic_write_bytes
+from pipeline.io.output_dir import REPORT_FILE
 from pipeline.report import html
 
-REPORT_FILE = "report.html"
+__all__ = ["REPORT_FILE", "write_report", "write_report_at"]
 
 
 def report_sections(folder: Path) -> list[str]:
     # Here, not at the top: the CLI imports this package, and loads pyarrow and torch only
     # inside the command that needs them.
     from pipeline.io.output_dir import MANIFEST
+    from pipeline.io.run_dir import CONFIG_FILE
     from pipeline.report.evaluate import metrics_files, metrics_section
     from pipeline.report.extract import extract_sections
     from pipeline.report.train import train_sections
-    from pipeline.train.run_dir import CONFIG_FILE
 
     sections = []
     if (folder / MANIFEST).is_file():
@@ -48,3 +49,15 @@ def write_report(folder: Path, shown_as: str | None = None) -> Path:
     target = folder / REPORT_FILE
     atomic_write_bytes(target, page.encode())
     return target
+
+
+def write_report_at(location: Path | str) -> Path | str:
+    """Rewrite ``location``'s ``report.html`` from what it holds now; its path or URL. For a
+    URL the report is built on a local scratch copy, then uploaded; its header names the URL."""
+    from pipeline.io.object_store import is_url, join, report_copy
+
+    if not is_url(location):
+        return write_report(Path(location))
+    with report_copy(str(location)) as local:
+        write_report(local, shown_as=str(location))
+    return join(location, REPORT_FILE)

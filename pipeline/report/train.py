@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pipeline.io.run_dir import LAST, load_checkpoint, read_run_config
 from pipeline.report import html, plots
-from pipeline.train.curve import training_curve_figure
-from pipeline.train.run_dir import LAST, load_checkpoint, read_run_config
+from pipeline.report.curve import training_curve_figure
 
 DEFAULT_METRIC = "validation score"  # checkpoints written before the history named its metric
 

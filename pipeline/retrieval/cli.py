@@ -21,10 +21,10 @@ from pipeline.io.object_store import (
     staged,
     staged_folder,
     with_suffix,
-    write_report_at,
 )
 from pipeline.metrics import RetrievalInputError
 from pipeline.records import CatalogEntry, Rejected
+from pipeline.report import write_report_at
 from pipeline.retrieval.baselines import BASELINES
 from pipeline.retrieval.index import EXACT_BELOW
 from pipeline.retrieval.match import (
@@ -38,12 +38,12 @@ from pipeline.retrieval.search import nearest, nearest_to_vector
 from pipeline.run_log import add_log_format_argument, configure, new_run_id, stderr_handler
 
 if TYPE_CHECKING:
-    from pipeline.retrieval.audio import LiviAudioEmbedder
+    from pipeline.track_embedding import LiviAudioEmbedder
 
 
 def _audio_embedder(args: argparse.Namespace) -> LiviAudioEmbedder:
     """The LIVI run of ``--model`` with the Whisper encoder it needs (loading takes seconds)."""
-    from pipeline.retrieval.audio import LiviAudioEmbedder  # loads Whisper: only here
+    from pipeline.track_embedding import LiviAudioEmbedder  # loads Whisper: only here
 
     overrides = {"whisper.device": args.device, "whisper.model_dir": args.whisper_model}
     config = load_config(args.config, overrides)
@@ -76,8 +76,8 @@ def _embed(args: argparse.Namespace) -> int:
         for track_id, reason in rejected.items():
             print(f"rejected    {track_id}: {reason}")
         return 0
+    from pipeline.io.run_dir import run_copy
     from pipeline.retrieval.embed import run_embed  # torch: only here
-    from pipeline.train.run_dir import run_copy
 
     # URLs: the run's files are read from local scratch, the output written there and uploaded.
     with staged(args.output) as output, run_copy(args.model) as run:

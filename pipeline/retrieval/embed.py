@@ -14,7 +14,6 @@ A track with nothing to embed (no decoder state, no text target) gets no row; ca
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +26,10 @@ from pipeline.io.object_store import is_url, join
 from pipeline.io.parquet import read_table
 from pipeline.io.webdataset import iter_folder, list_shards
 from pipeline.metrics import RetrievalInputError
+from pipeline.models.livi import LiviModel, livi_segment_embeddings
 from pipeline.retrieval.baselines import BASELINES
 from pipeline.stages.embed_text import clean_transcript, embed_document
 from pipeline.train.data import index_tracks
-from pipeline.train.livi import LiviModel
 from pipeline.train.trained import load_run
 from pipeline.train.wealy import WealyModel, embed_track
 
@@ -63,29 +62,6 @@ class TrackMeans:
             mean = total / self.counts[track_id]
             out[track_id] = (mean / np.linalg.norm(mean)).astype(np.float32)
         return out
-
-
-def _batched(items: Iterable, size: int) -> Iterator[list]:
-    batch: list = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-@torch.no_grad()
-def livi_segment_embeddings(
-    model: LiviModel, segments: Iterable[tuple[str, np.ndarray]], batch_size: int = 16
-) -> Iterator[tuple[str, np.ndarray]]:
-    """(track_id, (e,) embedding) per (track_id, (L, d) encoder states) segment."""
-    device = next(model.parameters()).device
-    for batch in _batched(segments, batch_size):
-        states = torch.from_numpy(np.stack([s for _, s in batch]).astype(np.float32))
-        embeddings = model.embed(states.to(device)).cpu().numpy()
-        yield from zip((t for t, _ in batch), embeddings, strict=True)
 
 
 def _livi(model: LiviModel, features_dir: Path) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from pipeline.io.catalog import read_catalog
 from pipeline.io.embeddings import read_embeddings, read_windows
+from pipeline.io.run_dir import read_train_works
 from pipeline.metrics import (
     RetrievalInputError,
     cosine_distances,
@@ -24,7 +25,6 @@ from pipeline.metrics import (
     retrieval_metrics,
 )
 from pipeline.train.data import work_key
-from pipeline.train.run_dir import read_train_works
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from tqdm import tqdm
 from pipeline.config import apply_overrides
 from pipeline.errors import UserError
 from pipeline.io.object_store import is_url, location, staged_folder, upload_log
+from pipeline.io.run_dir import CONFIG_FILE, LAST, SPLIT_FILE
 from pipeline.io.webdataset import list_shards
 from pipeline.report import write_report
+from pipeline.report.curve import CURVE_FILE
 from pipeline.run_log import add_log_format_argument, configure, run_log_handler, stderr_handler
-from pipeline.train.curve import CURVE_FILE
-from pipeline.train.run_dir import CONFIG_FILE, LAST, SPLIT_FILE
 
 if TYPE_CHECKING:
     from pipeline.train.loop import EpochResult

@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from pipeline.errors import UserError
-from pipeline.train.curve import CURVE_FILE, save_training_curve
+from pipeline.io.run_dir import BEST, LAST, load_checkpoint, save_checkpoint
+from pipeline.report.curve import CURVE_FILE, save_training_curve
 from pipeline.train.data import TrainingDataError
-from pipeline.train.run_dir import BEST, LAST, load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from pipeline.io.object_store import (
     read_bytes_at,
     write_bytes_at,
 )
-from pipeline.train.run_dir import (
+from pipeline.io.run_dir import (
     BEST,
     CONFIG_FILE,
     SPLIT_FILE,

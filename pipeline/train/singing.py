@@ -19,7 +19,6 @@ verdict is the judge's. The package ships a default
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,14 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from pipeline.io.atomic import atomic_write_bytes
-from pipeline.io.webdataset import iter_samples, list_shards
-from pipeline.train.data import TrainingDataError, split_works, work_key
-from pipeline.train.loop import EpochCallback, EpochResult, StepCallback, fit
-from pipeline.train.run_dir import (
+from pipeline.io.run_dir import (
     BEST,
     CONFIG_FILE,
     RunFolderError,
@@ -45,26 +39,12 @@ from pipeline.train.run_dir import (
     write_run_config,
     write_split,
 )
+from pipeline.io.webdataset import iter_samples, list_shards
+from pipeline.models.singing_detector import KIND, DetectorConfig, SingingDetector, pool_states
+from pipeline.train.data import TrainingDataError, split_works, work_key
+from pipeline.train.loop import EpochCallback, EpochResult, StepCallback, fit
 
-KIND = "singing"
-DEFAULT_DETECTOR = Path(__file__).resolve().parents[1] / "models" / "data" / "singing_detector"
-NO_DETECTOR = "none"
 WindowKey = tuple[str, int]  # (track_id, segment_index)
-
-
-@dataclass(frozen=True)
-class DetectorConfig:
-    input_dim: int | None = None  # Whisper width, read from the shards
-    # units of the one hidden layer (the shipped detector: 32); 0: a linear probe
-    hidden_size: int = 32
-    batch_size: int = 16
-    epochs: int = 15  # each epoch redraws the training curve: few epochs of many steps
-    lr: float = 3e-3
-    weight_decay: float = 1e-2
-    val_fraction: float = 0.2  # of the works, held out to pick the best epoch
-    patience: int | None = None
-    seed: int = 0
-    device: str = "cpu"
 
 
 def detector_preset(name: str) -> DetectorConfig:
@@ -75,44 +55,6 @@ def detector_preset(name: str) -> DetectorConfig:
     if name == "small":
         return DetectorConfig(hidden_size=16, epochs=5, batch_size=8)
     raise ValueError(f"unknown preset {name!r}; use paper or small")
-
-
-def pool_states(states: torch.Tensor) -> torch.Tensor:
-    """(B, L, d) encoder states -> (B, 2d) float32: the mean and the maximum over time."""
-    if states.ndim != 3:
-        raise ValueError(f"expected (B, L, d) encoder states, got shape {tuple(states.shape)}")
-    states = states.float()
-    return torch.cat([states.mean(dim=1), states.amax(dim=1)], dim=-1)
-
-
-class SingingDetector(nn.Module):
-    def __init__(self, config: DetectorConfig):
-        super().__init__()
-        if config.input_dim is None:
-            raise ValueError("DetectorConfig needs input_dim (read from the shards)")
-        width = 2 * config.input_dim
-        # the training windows' pooled statistics, saved with the weights
-        self.register_buffer("feature_mean", torch.zeros(width))
-        self.register_buffer("feature_std", torch.ones(width))
-        if config.hidden_size:
-            self.head: nn.Module = nn.Sequential(
-                nn.Linear(width, config.hidden_size), nn.ReLU(), nn.Linear(config.hidden_size, 1)
-            )
-        else:
-            self.head = nn.Linear(width, 1)
-
-    def logits(self, pooled: torch.Tensor) -> torch.Tensor:
-        """(B, 2d) pooled states -> (B,) logits of "sung"."""
-        return self.head((pooled - self.feature_mean) / self.feature_std).squeeze(-1)
-
-    def scores(self, encoder_states: torch.Tensor) -> torch.Tensor:
-        """(B, L, d) encoder states -> (B,) probability that the judge calls each window sung."""
-        return torch.sigmoid(self.logits(pool_states(encoder_states)))
-
-    def loss(self, pooled: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Binary cross-entropy of (B, 2d) pooled windows against (B,) 0/1 verdicts; batches
-        are pooled once before training (the pooling has no weights)."""
-        return F.binary_cross_entropy_with_logits(self.logits(pooled), labels.float())
 
 
 @dataclass(frozen=True)
@@ -260,58 +202,6 @@ def fit_detector(
         on_step=on_step,
         on_epoch=on_epoch,
     )
-
-
-def detector_folder(spec: str) -> Path | None:
-    """The run folder ``singing.detector`` names: the shipped one for "default", None for
-    "none"."""
-    if spec == NO_DETECTOR:
-        return None
-    return DEFAULT_DETECTOR if spec == "default" else Path(spec)
-
-
-def detector_checkpoint(spec: str) -> Path | None:
-    """The weights ``singing.detector`` names (None for "none"); a folder that is not a
-    singing detector's run stops the run before any work."""
-    from pipeline.train.trained import run_checkpoint
-
-    folder = detector_folder(spec)
-    if folder is None:
-        return None
-    kind, _ = read_run_config(folder)
-    if kind != KIND:
-        raise RunFolderError(
-            f"singing.detector {spec} is a {kind} run; it needs a singing detector "
-            "(pipeline run train singing), 'default' or 'none'"
-        )
-    return run_checkpoint(folder)
-
-
-@functools.cache
-def load_detector(spec: str, device: str = "cpu") -> SingingDetector | None:
-    """The detector of ``singing.detector`` in eval mode (once a process), None for "none"."""
-    from pipeline.train.trained import load_run
-
-    folder = detector_folder(spec)
-    if folder is None:
-        return None
-    model, values = load_run(folder, torch.device(device))
-    if not isinstance(model, SingingDetector):
-        raise RunFolderError(
-            f"singing.detector {spec} is a {values['kind']} run; it needs a singing detector "
-            "(pipeline run train singing), 'default' or 'none'"
-        )
-    return model
-
-
-@torch.no_grad()
-def window_scores(detector: SingingDetector, states: Sequence[np.ndarray]) -> np.ndarray:
-    """(n,) float64 probabilities of "sung", one per window's (L, d) encoder states."""
-    if not states:
-        return np.zeros(0)
-    device = next(detector.parameters()).device
-    batch = torch.from_numpy(np.stack(states).astype(np.float32)).to(device)
-    return detector.scores(batch).cpu().numpy().astype(np.float64)
 
 
 def export_detector(run_dir: Path, target: Path) -> None:

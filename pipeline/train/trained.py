@@ -7,27 +7,18 @@ from typing import Any
 
 import torch
 
-from pipeline.train.livi import LiviConfig, LiviModel
-from pipeline.train.run_dir import (
-    BEST,
-    LAST,
+from pipeline.io.run_dir import (
     RunFolderError,
     config_from_dict,
     load_checkpoint,
     read_run_config,
+    run_checkpoint,
 )
-from pipeline.train.singing import DetectorConfig, SingingDetector
+from pipeline.models.livi import LiviConfig, LiviModel
+from pipeline.models.singing_detector import DetectorConfig, SingingDetector
 from pipeline.train.wealy import WealyConfig, WealyModel
 
 Trained = LiviModel | WealyModel | SingingDetector
-
-
-def run_checkpoint(run_dir: Path) -> Path:
-    """The weights a run folder's model is used with: ``best.pt``, else ``last.pt``."""
-    checkpoint = run_dir / BEST if (run_dir / BEST).exists() else run_dir / LAST
-    if not checkpoint.exists():
-        raise RunFolderError(f"{run_dir}: no {BEST} or {LAST}; has the run finished an epoch?")
-    return checkpoint
 
 
 def load_run(run_dir: Path, device: torch.device) -> tuple[Trained, dict[str, Any]]:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pipeline.io.run_dir import write_run_config, write_split
 from pipeline.io.webdataset import list_shards
 from pipeline.metrics import cosine_distances, retrieval_metrics
 from pipeline.train.data import (
@@ -30,7 +31,6 @@ from pipeline.train.data import (
     wealy_batches,
 )
 from pipeline.train.loop import EpochCallback, EpochResult, StepCallback, fit
-from pipeline.train.run_dir import write_run_config, write_split
 
 
 @dataclass(frozen=True)

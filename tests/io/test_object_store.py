@@ -20,11 +20,11 @@ from pipeline.io.object_store import (
     ObjectOutputDir,
     fetched,
     join,
+    output_dir_for,
     parent_of,
     staged,
     staged_folder,
     with_suffix,
-    write_report_at,
 )
 from pipeline.io.output_dir import OutputDir, OutputDirError
 from pipeline.io.parquet import read_table, write_table
@@ -36,6 +36,7 @@ from pipeline.io.webdataset import (
     list_shards,
     write_shard,
 )
+from pipeline.report import write_report_at
 from tests.s3_server import BUCKET, S3Server
 
 
@@ -72,8 +73,8 @@ def _write(out: OutputDir, index: int) -> dict[str, dict]:
 
 
 def test_objects_are_the_bytes_of_a_local_folder(s3_env: S3Server, tmp_path: Path) -> None:
-    local = OutputDir.at(tmp_path / "local")
-    remote = OutputDir.at(f"s3://{BUCKET}/same-bytes")
+    local = output_dir_for(str(tmp_path / "local"))
+    remote = output_dir_for(f"s3://{BUCKET}/same-bytes")
     assert isinstance(remote, ObjectOutputDir) and remote.location == f"s3://{BUCKET}/same-bytes"
     assert _write(local, 0) == _write(remote, 0)
     fs, _ = url_to_fs(remote.url)
@@ -84,7 +85,7 @@ def test_objects_are_the_bytes_of_a_local_folder(s3_env: S3Server, tmp_path: Pat
 
 
 def test_only_a_marker_whose_files_are_intact_counts(s3_env: S3Server) -> None:
-    out = ObjectOutputDir.at(f"s3://{BUCKET}/markers")
+    out = output_dir_for(f"s3://{BUCKET}/markers")
     _write(out, 0)
     _write(out, 1)
     out.remove(out.marker_rel(1))  # a driver killed before the commit
@@ -99,7 +100,7 @@ def test_only_a_marker_whose_files_are_intact_counts(s3_env: S3Server) -> None:
 
 
 def test_a_second_run_on_one_prefix_is_refused_with_the_first_runs_id(s3_env: S3Server) -> None:
-    out = OutputDir.at(f"s3://{BUCKET}/locked")
+    out = output_dir_for(f"s3://{BUCKET}/locked")
     with out.lock("extract-first"):
         fs, _ = url_to_fs(out.url)
         holder = json.loads(fs.cat_file(out.key(LOCK)))
@@ -113,7 +114,7 @@ def test_a_second_run_on_one_prefix_is_refused_with_the_first_runs_id(s3_env: S3
 
 
 def test_a_killed_drivers_lock_is_taken_over(s3_env: S3Server) -> None:
-    out = OutputDir.at(f"s3://{BUCKET}/stale")
+    out = output_dir_for(f"s3://{BUCKET}/stale")
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         check=True,
@@ -155,7 +156,7 @@ def test_what_the_store_refuses_is_one_line(
 def test_join_keeps_urls_and_folders_apart(tmp_path: Path) -> None:
     assert join("s3://b/p/", "logs", "x.log") == "s3://b/p/logs/x.log"
     assert join(tmp_path, "logs") == str(tmp_path / "logs")
-    assert type(OutputDir.at(str(tmp_path))) is OutputDir
+    assert type(output_dir_for(str(tmp_path))) is OutputDir
     assert with_suffix("s3://b/p/wealy.parquet", ".metrics.json") == "s3://b/p/wealy.metrics.json"
     assert with_suffix(tmp_path / "w.parquet", ".json") == tmp_path / "w.json"
     assert parent_of("s3://b/p/m.parquet") == "s3://b/p" and parent_of(tmp_path / "m") == tmp_path
@@ -219,8 +220,8 @@ def test_a_report_in_the_store_names_its_url(s3_env: S3Server) -> None:
 def test_shards_are_read_from_the_store_as_they_are_locally(
     s3_env: S3Server, tmp_path: Path
 ) -> None:
-    local = OutputDir.at(tmp_path / "local")
-    remote = OutputDir.at(f"s3://{BUCKET}/readers")
+    local = output_dir_for(str(tmp_path / "local"))
+    remote = output_dir_for(f"s3://{BUCKET}/readers")
     _write(local, 0)
     _write(remote, 0)
     shards = list_shards(remote.location)
@@ -239,8 +240,8 @@ def test_shards_are_read_from_the_store_as_they_are_locally(
 
 
 def test_tables_and_embeddings_are_read_from_the_store(s3_env: S3Server, tmp_path: Path) -> None:
-    local = OutputDir.at(tmp_path / "local")
-    remote = OutputDir.at(f"s3://{BUCKET}/tables")
+    local = output_dir_for(str(tmp_path / "local"))
+    remote = output_dir_for(f"s3://{BUCKET}/tables")
     _write(local, 0)
     _write(remote, 0)
     _write(remote, 1)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.io.run_dir import LAST, load_checkpoint
 from pipeline.report import REPORT_FILE
-from pipeline.train.run_dir import LAST, load_checkpoint
 from tests.conftest import run_cli
 from tests.report.page import read_page
 

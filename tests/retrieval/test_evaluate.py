@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from pipeline.io.embeddings import write_embeddings
+from pipeline.io.run_dir import write_split
 from pipeline.metrics import RetrievalInputError
 from pipeline.retrieval.evaluate import FusionSpec, distances, evaluate
 from pipeline.retrieval.search import nearest
-from pipeline.train.run_dir import write_split
 
 pytestmark = pytest.mark.timeout(60)  # each of these takes seconds
 

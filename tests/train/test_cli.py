@@ -6,9 +6,9 @@ from fsspec.core import url_to_fs
 
 from pipeline.cli import main
 from pipeline.config import ConfigError
+from pipeline.io.run_dir import load_checkpoint
 from pipeline.train.cli import apply_overrides
 from pipeline.train.livi import livi_preset
-from pipeline.train.run_dir import load_checkpoint
 from tests.feature_fixtures import write_tiny_features
 from tests.s3_server import BUCKET, S3Server
 

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.io.run_dir import BEST, LAST, load_checkpoint, read_train_works
 from pipeline.io.webdataset import list_shards
-from pipeline.train.curve import CURVE_FILE
+from pipeline.models.livi import LiviConfig, LiviModel, apply_rope
+from pipeline.report.curve import CURVE_FILE
 from pipeline.train.data import livi_segments
-from pipeline.train.livi import LiviConfig, LiviModel, apply_rope, livi_preset, train_livi
-from pipeline.train.run_dir import BEST, LAST, load_checkpoint, read_train_works
+from pipeline.train.livi import livi_preset, train_livi
 from tests.feature_fixtures import write_tiny_features
 
 TINY = dataclasses.replace(

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from pipeline.io.run_dir import BEST, CONFIG_FILE, LAST, RunConfigMismatchError
 from pipeline.train.livi import livi_preset, train_livi
 from pipeline.train.loop import NonFiniteLossError
-from pipeline.train.run_dir import BEST, CONFIG_FILE, LAST, RunConfigMismatchError
 from pipeline.train.wealy import train_wealy, wealy_preset
 from tests.feature_fixtures import write_tiny_features
 

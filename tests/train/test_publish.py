@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from fsspec.core import url_to_fs
 
+from pipeline.io.run_dir import BEST, LAST, RunFolderError, load_checkpoint, read_run_config
 from pipeline.train.livi import livi_preset, train_livi
 from pipeline.train.publish import PUBLISHED, best_validation_map, publish_if_better
-from pipeline.train.run_dir import BEST, LAST, RunFolderError, load_checkpoint, read_run_config
 from pipeline.train.wealy import train_wealy, wealy_preset
 from tests.feature_fixtures import write_tiny_features
 from tests.s3_server import BUCKET, S3Server

@@ -10,21 +10,19 @@ import pytest
 import torch
 
 from pipeline.cli import main
+from pipeline.io.run_dir import BEST, LAST, load_checkpoint, read_run_config
 from pipeline.io.webdataset import ShardSample, list_shards, write_shard
-from pipeline.train.data import TrainingDataError
-from pipeline.train.run_dir import BEST, LAST, load_checkpoint, read_run_config
-from pipeline.train.singing import (
+from pipeline.models.singing_detector import (
     DEFAULT_DETECTOR,
     DetectorConfig,
     SingingDetector,
-    detector_preset,
-    export_detector,
+    detector_spec,
     load_detector,
     pool_states,
-    read_windows,
-    train_singing,
     window_scores,
 )
+from pipeline.train.data import TrainingDataError
+from pipeline.train.singing import detector_preset, export_detector, read_windows, train_singing
 
 pytestmark = pytest.mark.timeout(60)  # each of these takes seconds
 
@@ -108,7 +106,7 @@ def test_training_saves_what_loading_gives_back(tmp_path: Path) -> None:
     assert results[-1].train_loss < results[0].train_loss
     kind, values = read_run_config(run)
     assert kind == "singing" and values["input_dim"] == 8 and (run / LAST).exists()
-    loaded = load_detector(str(run))
+    loaded = load_detector(detector_spec(str(run)))
     saved = load_checkpoint(run / BEST)["model"]
     for name, tensor in loaded.state_dict().items():
         torch.testing.assert_close(tensor, saved[name], rtol=0, atol=0)
@@ -116,7 +114,8 @@ def test_training_saves_what_loading_gives_back(tmp_path: Path) -> None:
     export_detector(run, exported)
     states = [np.random.default_rng(1).standard_normal((12, 8)).astype(np.float16)] * 3
     np.testing.assert_array_equal(
-        window_scores(load_detector(str(exported)), states), window_scores(loaded, states)
+        window_scores(load_detector(detector_spec(str(exported))), states),
+        window_scores(loaded, states),
     )
     assert set(load_checkpoint(exported / BEST)) == {"model", "epoch", "step", "history"}
     again = train_singing(features, run, TINY)  # resumes: nothing left to train
@@ -141,9 +140,9 @@ def test_train_singing_command(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_the_shipped_detector_loads_and_is_small() -> None:
-    detector = load_detector("default")
+    detector = load_detector(detector_spec("default"))
     assert isinstance(detector, SingingDetector) and not detector.training
     assert detector.feature_mean.shape == (1024,)  # Whisper base: 512-wide states
     # 32 hidden units over 1024 pooled values: 33k float32 weights, no optimiser state
     assert sum(f.stat().st_size for f in DEFAULT_DETECTOR.iterdir()) < 200_000
-    assert load_detector("none") is None
+    assert load_detector(detector_spec("none")) is None

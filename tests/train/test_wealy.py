@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pipeline.io.run_dir import LAST, load_checkpoint
 from pipeline.io.webdataset import list_shards
-from pipeline.train.curve import CURVE_FILE
+from pipeline.report.curve import CURVE_FILE
 from pipeline.train.data import index_tracks, wealy_batches
-from pipeline.train.run_dir import LAST, load_checkpoint
 from pipeline.train.wealy import (
     GeM,
     WealyConfig,

@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from pipeline.config import ExtractConfig, SingingConfig
+from pipeline.models.livi import LiviModel
+from pipeline.models.singing_detector import DetectorConfig, SingingDetector
 from pipeline.records import (
     AudioSegment,
     CatalogEntry,
@@ -18,10 +20,9 @@ from pipeline.records import (
     TrackEmbedding,
     TrackInfo,
 )
-from pipeline.retrieval.audio import LiviAudioEmbedder
 from pipeline.stages.singing_detector import sung_windows
-from pipeline.train.livi import LiviModel, livi_preset
-from pipeline.train.singing import DetectorConfig, SingingDetector
+from pipeline.track_embedding import LiviAudioEmbedder
+from pipeline.train.livi import livi_preset
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,31 +9,33 @@ picks the windows to embed, and a track with none is rejected ``no_singing``, as
 rejects instrumentals. ``singing.detector=none`` embeds every window, as before it existed.
 
 ``LiviAudioEmbedder`` serves one process (``run embed --audio``, ``search``);
-``embed_tracks_audio`` is the same work as a Dask stage (``run extract --livi-run``).
+``embed_tracks_audio`` is the same work as a Dask stage (``run extract --livi-run``), handed
+the LIVI run and the detector as ``WeightsSpec``s that each worker loads once.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from pipeline.config import ExtractConfig
 from pipeline.metrics import RetrievalInputError
+from pipeline.models.livi import LiviModel, livi_segment_embeddings, livi_spec, load_livi
+from pipeline.models.singing_detector import (
+    SingingDetector,
+    detector_spec,
+    load_detector,
+    window_scores,
+)
+from pipeline.models.weights_spec import WeightsSpec
 from pipeline.models.whisper_runtime import WhisperRuntime, load_whisper
 from pipeline.records import CatalogEntry, Rejected, SegmentedTrack, TrackEmbedding
-from pipeline.retrieval.embed import livi_segment_embeddings
 from pipeline.stages.encode import encode, log_mel
 from pipeline.stages.singing_detector import sung_windows
 from pipeline.track import prepare_track
-from pipeline.train.livi import LiviModel
-from pipeline.train.run_dir import run_copy
-from pipeline.train.singing import SingingDetector, load_detector, window_scores
-from pipeline.train.trained import load_run
 
 
 def track_encoder_states(
@@ -60,10 +62,22 @@ class LiviAudioEmbedder:
     def load(
         cls, run_dir: Path | str, config: ExtractConfig, threads: int = 0
     ) -> LiviAudioEmbedder:
-        """The run's LIVI head and ``singing.detector`` on the device of ``config.whisper``;
-        they and Whisper load once a process."""
-        model, input_dim = _livi_head(str(run_dir), config.whisper.device)
-        detector = load_detector(config.singing.detector, config.whisper.device)
+        """The run's LIVI head and ``singing.detector`` on the device of ``config.whisper``."""
+        detector = detector_spec(config.singing.detector)
+        return cls.from_specs(livi_spec(str(run_dir)), detector, config, threads)
+
+    @classmethod
+    def from_specs(
+        cls,
+        livi: WeightsSpec,
+        detector_weights: WeightsSpec | None,
+        config: ExtractConfig,
+        threads: int = 0,
+    ) -> LiviAudioEmbedder:
+        """The embedder of checked weights; they and Whisper load once a process."""
+        device = config.whisper.device
+        model, input_dim = load_livi(livi, device)
+        detector = load_detector(detector_weights, device)
         if detector is not None and detector.feature_mean.shape[0] != 2 * input_dim:
             raise RetrievalInputError(
                 f"singing.detector {config.singing.detector} reads "
@@ -116,22 +130,14 @@ class LiviAudioEmbedder:
         return (mean / np.linalg.norm(mean)).astype(np.float32)
 
 
-@functools.cache
-def _livi_head(run_dir: str, device: str) -> tuple[LiviModel, int]:
-    """A LIVI run's model (a folder or URL) in eval mode and the encoder width it was trained
-    on."""
-    with run_copy(run_dir) as folder:
-        model, values = load_run(folder, torch.device(device))
-    if not isinstance(model, LiviModel):
-        raise RetrievalInputError(
-            f"{run_dir} is a {values['kind']} run; embedding audio directly needs a LIVI run"
-        )
-    return model, values["input_dim"]
-
-
 def embed_tracks_audio(
-    tracks: Sequence[SegmentedTrack | Rejected], config: ExtractConfig, threads: int = 0
+    tracks: Sequence[SegmentedTrack | Rejected],
+    config: ExtractConfig,
+    threads: int = 0,
+    *,
+    livi: WeightsSpec,
+    detector: WeightsSpec | None,
 ) -> list[TrackEmbedding | Rejected]:
-    """LIVI-only extraction's Whisper stage: the encoder and ``config.livi_run``'s head."""
-    embedder = LiviAudioEmbedder.load(config.livi_run, config, threads)
+    """LIVI-only extraction's Whisper stage: the encoder, the LIVI head and the detector."""
+    embedder = LiviAudioEmbedder.from_specs(livi, detector, config, threads)
     return [t if isinstance(t, Rejected) else embedder.embed_segmented(t) for t in tracks]

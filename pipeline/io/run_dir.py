@@ -104,6 +104,14 @@ def run_copy(run_dir: Path | str) -> Iterator[Path]:
         yield folder
 
 
+def run_checkpoint(run_dir: Path) -> Path:
+    """The weights a run folder's model is used with: ``best.pt``, else ``last.pt``."""
+    checkpoint = run_dir / BEST if (run_dir / BEST).exists() else run_dir / LAST
+    if not checkpoint.exists():
+        raise RunFolderError(f"{run_dir}: no {BEST} or {LAST}; has the run finished an epoch?")
+    return checkpoint
+
+
 def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:
     """A frozen config back from JSON values (lists become the tuples they were)."""
     fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
