@@ -146,7 +146,7 @@ def test_what_the_store_refuses_is_one_line(
         monkeypatch.setenv(name, value)
     S3FileSystem.clear_instance_cache()
     with pytest.raises(OutputDirError) as caught:
-        with OutputDir.at(url).lock("extract-x"):
+        with output_dir_for(url).lock("extract-x"):
             pass
     message = str(caught.value)
     assert expected in message and "\n" not in message, message
