@@ -23,7 +23,7 @@ from pipeline.stages.encode import encode, log_mel
 from pipeline.stages.segment import segment_audio
 from pipeline.stages.separate import separate_vocals
 from pipeline.stages.singing import STAGE as SINGING_STAGE
-from pipeline.stages.singing import judge_segment, judge_track, no_singing_detail
+from pipeline.stages.singing import judge_segment, judge_track, never_sung, no_singing_detail
 from pipeline.stages.transcribe import (
     densify,
     detect_languages,
@@ -141,11 +141,9 @@ def _settled(greedy: Sequence[Transcript], config: ExtractConfig) -> list[bool]:
     probability, which a sample does not change, is above what the judgement accepts)."""
     if config.whisper.resample_sung or not config.singing.judge:
         return [False] * len(greedy)
-    singing = config.singing
-    never_sung = max(singing.max_no_speech_prob, singing.beside_sung_max_no_speech_prob)
     return [
-        t.no_speech_prob > never_sung
-        or (judge_segment(t, singing).sung and not too_repetitive(t, config.whisper))
+        never_sung(t, config.singing)
+        or (judge_segment(t, config.singing).sung and not too_repetitive(t, config.whisper))
         for t in greedy
     ]
 

@@ -135,3 +135,13 @@ def no_singing_detail(segments: Sequence[SegmentFeatures]) -> str:
         "singing.min_avg_logprob (singing.long_text_min_avg_logprob from "
         "singing.long_text_words words); --set singing.keep_unsung_tracks=true keeps such tracks"
     )
+
+
+def never_sung(transcript: Transcript, config: SingingConfig) -> bool:
+    """Whether no text could make this window sung: Whisper's no-speech probability, which a
+    resampled text does not change, is above what every rule accepts. The extraction skips
+    the fallback of such a window; the rule lives here so that a new judgement rule cannot
+    leave it behind."""
+    return transcript.no_speech_prob > max(
+        config.max_no_speech_prob, config.beside_sung_max_no_speech_prob
+    )

@@ -155,23 +155,6 @@ def _plain_words(text: str) -> list[str]:
     return "".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()
 
 
-def transcribe(
-    encoder_states: np.ndarray, runtime: WhisperRuntime, config: WhisperConfig
-) -> Transcript:
-    """Decode one segment's (L, d) encoder states; the first temperature that passes wins."""
-    if encoder_states.ndim != 2:
-        raise ValueError(f"encoder_states must be (L, d), got shape {encoder_states.shape}")
-    return transcribe_batch(encoder_states[None], runtime, config)[0]
-
-
-def transcribe_batch(
-    encoder_states: np.ndarray, runtime: WhisperRuntime, config: WhisperConfig
-) -> list[Transcript]:
-    """Decode a batch of (B, L, d) encoder states, each segment in the language it is heard
-    in: ``greedy_batch``, then ``fall_back``. Each segment gets what it gets alone."""
-    return fall_back(encoder_states, greedy_batch(encoder_states, runtime, config), runtime, config)
-
-
 def greedy_batch(
     encoder_states: np.ndarray,
     runtime: WhisperRuntime,
@@ -322,22 +305,6 @@ def _run_rounds(
         for window, reply in zip(windows, replies, strict=True):
             step(window, _decoding(reply))
     return [done[w] for w in range(len(rounds))]
-
-
-def continue_window(
-    first: Decoding,
-    decode: Callable[[list[int]], Decoding],
-    tokenizer: Tokenizer,
-    config: WhisperConfig,
-) -> tuple[tuple[int, ...], float]:
-    """``continuation`` with each prompt decoded by ``decode``, one at a time."""
-    rounds = continuation(first, tokenizer, config)
-    try:
-        prompt = next(rounds)
-        while True:
-            prompt = rounds.send(decode(prompt))
-    except StopIteration as finished:
-        return finished.value
 
 
 def continuation(first: Decoding, tokenizer: Tokenizer, config: WhisperConfig) -> Rounds:

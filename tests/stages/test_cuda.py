@@ -5,7 +5,6 @@ without one, the run must stop with one clear line instead."""
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -13,9 +12,7 @@ from pipeline.config import ExtractConfig, WhisperConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.models.whisper_runtime import ModelError, load_whisper
 from pipeline.records import SegmentedTrack, TrackFeatures
-from pipeline.stages.encode import encode, log_mel
-from pipeline.stages.transcribe import transcribe, transcribe_batch
-from pipeline.track import extract_track, prepare_track
+from pipeline.track import extract_track, extract_tracks, prepare_track
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA device here; runs where there is one")
@@ -29,10 +26,10 @@ def test_cuda_without_a_device_is_one_clear_error() -> None:
 
 
 @pytest.fixture(scope="module")
-def cuda_segments(example_dir: Path) -> list:
+def cuda_tracks(example_dir: Path) -> list:
     entries = [e for e in read_catalog(example_dir / "catalog.csv") if e.work_id == "river"]
     tracks = [prepare_track(e, CUDA_CONFIG) for e in entries]
-    return [s for t in tracks if isinstance(t, SegmentedTrack) for s in t.segments]
+    return [t for t in tracks if isinstance(t, SegmentedTrack)]
 
 
 @needs_cuda
@@ -44,13 +41,17 @@ def test_cuda_runs_float16_and_puts_the_decoder_on_the_gpu() -> None:
 
 
 @needs_cuda
-def test_cuda_batch_gets_the_tokens_of_each_segment_alone(cuda_segments: list) -> None:
-    runtime = load_whisper(CUDA_CONFIG.whisper)
-    states = encode(log_mel(cuda_segments, runtime), runtime)  # (B, L, d)
-    assert states.shape == (len(cuda_segments), 1500, 512) and states.dtype == np.float32
-    batched = transcribe_batch(states, runtime, CUDA_CONFIG.whisper)
-    alone = [transcribe(s, runtime, CUDA_CONFIG.whisper) for s in states]
-    assert [b.tokens for b in batched] == [a.tokens for a in alone]
+def test_cuda_batch_gets_the_tokens_of_each_track_alone(cuda_tracks: list) -> None:
+    """The shipped path (``extract_tracks``): tracks sharing a GPU batch get each window's
+    tokens of the track alone."""
+    together = extract_tracks(cuda_tracks, CUDA_CONFIG)
+    alone = [extract_tracks([t], CUDA_CONFIG)[0] for t in cuda_tracks]
+    assert all(isinstance(t, TrackFeatures) for t in together)
+    for got, expected in zip(together, alone, strict=True):
+        assert [s.transcript.tokens for s in got.segments] == [
+            s.transcript.tokens for s in expected.segments
+        ]
+        assert all(s.encoder_states.shape == (1500, 512) for s in got.segments)
 
 
 @needs_cuda

@@ -14,13 +14,13 @@ from pipeline.models.whisper_runtime import resolve_model_dir
 from pipeline.records import Transcript
 from pipeline.stages.transcribe import (
     _choose,
-    continue_window,
     cut_loop,
     new_words,
     replaces,
     split_timestamps,
     track_languages,
 )
+from tests.stages.decoding import continue_window
 
 CONFIG = WhisperConfig()
 

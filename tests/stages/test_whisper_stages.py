@@ -15,8 +15,9 @@ from pipeline.records import CatalogEntry, SegmentedTrack, TrackFeatures
 from pipeline.stages import transcribe as transcribe_module
 from pipeline.stages.decoder_states import decoder_states
 from pipeline.stages.encode import encode, log_mel
-from pipeline.stages.transcribe import compression_ratio, transcribe, transcribe_batch
+from pipeline.stages.transcribe import compression_ratio
 from pipeline.track import extract_track, extract_tracks, prepare_track
+from tests.stages.decoding import continue_window, decode_windows
 
 CONFIG = ExtractConfig(segment=SegmentConfig(min_mean_vocalness=0.0))
 
@@ -54,7 +55,7 @@ def test_teacher_forced_decoder_reproduces_ctranslate2_greedy_tokens(
     config = WhisperConfig(compute_type=compute_type, continue_rounds=0)
     runtime = load_whisper(config)
     states = encode(log_mel(list(segmented.segments), runtime), runtime)
-    transcript = transcribe(states[0], runtime, config)
+    transcript = decode_windows(states[0], runtime, config)[0]
     assert transcript.temperature == 0.0
     assert transcript.language == "en"
     assert "river" in transcript.text.lower() and "sea" in transcript.text.lower()
@@ -82,12 +83,12 @@ def test_sampled_fallback_is_reproducible(segmented: SegmentedTrack) -> None:
     config = WhisperConfig(temperatures=(0.6,), compression_ratio_threshold=None)
     runtime = load_whisper(config)
     states = encode(log_mel(list(segmented.segments), runtime), runtime)[0]
-    first = transcribe(states, runtime, config)
-    second = transcribe(states, runtime, config)
+    first = decode_windows(states, runtime, config)[0]
+    second = decode_windows(states, runtime, config)[0]
     assert first.temperature == 0.6 and first.tokens
     assert first == second
     assert "river" in first.text.lower()
-    other_seed = transcribe(states, runtime, WhisperConfig(temperatures=(0.6,), seed=1))
+    other_seed = decode_windows(states, runtime, WhisperConfig(temperatures=(0.6,), seed=1))[0]
     assert other_seed.temperature == 0.6
 
 
@@ -107,8 +108,8 @@ def test_a_batch_decodes_exactly_as_its_segments_alone(
     segments = [s for t in tracks if isinstance(t, SegmentedTrack) for s in t.segments]
     runtime = load_whisper(config)
     states = encode(log_mel(segments, runtime), runtime)  # (B, L, d)
-    batched = transcribe_batch(states, runtime, config)
-    alone = [transcribe(s, runtime, config) for s in states]
+    batched = decode_windows(states, runtime, config)
+    alone = [decode_windows(s, runtime, config)[0] for s in states]
     assert len(batched) == len(segments) >= 4
     assert len({t.language for t in alone}) > 1  # prompts differ inside the batch
     if config is ALWAYS_SAMPLED:
@@ -135,11 +136,11 @@ def test_fallback_ends_where_sequential_fallback_ends(example_dir: Path) -> None
     segments = [s for t in tracks if isinstance(t, SegmentedTrack) for s in t.segments]
     runtime = load_whisper(config)
     states = encode(log_mel(segments, runtime), runtime)
-    for got, segment_states in zip(transcribe_batch(states, runtime, config), states, strict=True):
+    for got, segment_states in zip(decode_windows(states, runtime, config), states, strict=True):
         tried = []
         for temperature in config.temperatures:
             alone = dataclasses.replace(config, temperatures=(temperature,))
-            tried.append(transcribe(segment_states, runtime, alone))
+            tried.append(decode_windows(segment_states, runtime, alone)[0])
             if not transcribe_module._needs_fallback(tried[-1], config):
                 break
         expected = transcribe_module._choose(tried, config)
@@ -228,7 +229,7 @@ def test_continuations_decoded_together_get_what_each_gets_alone(example_dir: Pa
             )
             return transcribe_module._decoding(result)
 
-        alone = transcribe_module.continue_window(first, decode, tokenizer, config)
+        alone = continue_window(first, decode, tokenizer, config)
         assert got[0] == alone[0] and got[1] == pytest.approx(alone[1], abs=1e-4)
         continued += bool(prompts)
     assert continued >= 2
