@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,6 +274,17 @@ def load_config(
             "separate.feed=whisper"
         )
     return config
+
+
+def add_set_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--set KEY=VALUE``, repeatable, for every command that takes settings."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override any setting, e.g. --set {example}",
+    )
 
 
 def apply_overrides(config: T, set_items: list[str]) -> T:

@@ -9,6 +9,7 @@ common container and several sample rates. Short songs (~35-50 s) keep the test 
 
 from __future__ import annotations
 
+import argparse
 import zlib
 from pathlib import Path
 
@@ -151,3 +152,15 @@ TRACKS = (
 def make_example(output: Path) -> Path:
     """Write the audio files and ``catalog.csv`` under ``output``; return the catalog path."""
     return write_catalog(TRACKS, output)
+
+
+def _make_example(args: argparse.Namespace) -> int:
+    print(f"example catalog: {make_example(args.output)}")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``pipeline make-example``."""
+    p = commands.add_parser("make-example", help="generate a small example catalog")
+    p.add_argument("--output", type=Path, default=Path("example"))
+    p.set_defaults(handler=_make_example)

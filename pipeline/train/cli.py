@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from pipeline.config import apply_overrides
+from pipeline.config import add_set_argument, apply_overrides
 from pipeline.errors import UserError
 from pipeline.io.object_store import is_url, location, staged_folder, upload_log
 from pipeline.io.run_dir import CONFIG_FILE, LAST, SPLIT_FILE
@@ -130,12 +130,6 @@ def register_train(run: argparse._SubParsersAction) -> None:
         p.add_argument("--device", choices=["cpu", "cuda"], help="where to train (cpu)")
         p.add_argument("--epochs", type=int, help="epochs in total, counting resumed ones")
         p.add_argument("--seed", type=int, help="seed of weights, order and crops (0)")
-        p.add_argument(
-            "--set",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override any config field, e.g. --set batch_size=64",
-        )
+        add_set_argument(p, "batch_size=64")
         add_log_format_argument(p)
         p.set_defaults(handler=_train)
