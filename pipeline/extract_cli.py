@@ -82,7 +82,8 @@ def register(run: argparse._SubParsersAction) -> None:
     """Add ``pipeline run extract``."""
     p = run.add_parser("extract", help="catalog -> Whisper features")
     for flag, setting, options in SETTING_FLAGS:
-        shown = {} if "action" in options else {"metavar": flag[2:].upper().replace("-", "_")}
+        named = "action" in options or "choices" in options  # argparse shows those well
+        shown = {} if named else {"metavar": flag[2:].upper().replace("-", "_")}
         p.add_argument(flag, dest=setting, **shown, **options)
     p.add_argument("--config", type=Path, help="YAML file with settings (see README)")
     add_set_argument(p, "segment.merge_gap_s=1.5")
