@@ -60,7 +60,7 @@ def _corrupted_shards(output: Path) -> int:
             bad += 1
             continue
         try:
-            list(iter_samples(out.shard_path(index)))
+            list(iter_samples(out.root / out.shard_rel(index)))
         except Exception:  # noqa: BLE001 - any read failure is a corrupted shard
             bad += 1
     return bad

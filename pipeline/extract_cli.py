@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from pipeline.config import ExtractConfig, add_set_argument, load_config
 from pipeline.io.output_dir import INPUT_SKIPPED, REPORT_FILE, OutputDirError
+from pipeline.models.separator import weights_path
 from pipeline.run_log import add_log_format_argument, configure, run_log_handler, stderr_handler
 
 if TYPE_CHECKING:
@@ -182,10 +183,11 @@ def _skipped_input_lines(summary: RunSummary, config: ExtractConfig) -> list[str
 def _extract(args: argparse.Namespace) -> int:
     overrides = {setting: getattr(args, setting) for _, setting, _ in SETTING_FLAGS}
     config = load_config(args.config, overrides, args.set)
+    if config.separate.method != "none":  # a wrong file fails before torch loads, and before
+        weights_path(config.separate.weights)  # the log is written; run_extract loads it
     from pipeline.io.object_store import is_url, upload_log
-    from pipeline.runner import check_separator, run_extract
+    from pipeline.runner import run_extract
 
-    check_separator(config)  # before the log is written; run_extract checks for the DAGs
     output = Path(config.output)
     if is_url(config.output):  # logged on local scratch, uploaded to its logs/ at the end
         output = Path(tempfile.mkdtemp(prefix="pipeline-extract-"))

@@ -146,7 +146,7 @@ def write_partition(
                 meta["detector_only"] = True
             samples.append(ShardSample(key, meta, arrays))
     files = {
-        f"segments/{part}.parquet": partial(write_table, segment_rows, "segments"),
+        out.segments_rel(index): partial(write_table, segment_rows, "segments"),
         out.shard_rel(index): partial(write_shard, samples),
     }
     records = {rel: out.commit_file(rel, write) for rel, write in files.items()}
@@ -178,7 +178,7 @@ def write_embedding_partition(
         for e, r in zip(entries, results, strict=True)
         if isinstance(r, TrackEmbedding)
     }
-    rel = f"embeddings/{out.part_name(index)}.parquet"
+    rel = out.embeddings_rel(index)
     records = {rel: out.commit_file(rel, partial(write_embeddings, embeddings, list(embeddings)))}
     windows = sum(r.segment_count for r in results if isinstance(r, TrackEmbedding))
     return _commit(index, [e.track_id for e in entries], track_rows, windows, out, records)
@@ -187,23 +187,22 @@ def write_embedding_partition(
 def prune_partition(index: int, keep_track_ids: list[str], out: OutputDir) -> dict[str, Any]:
     """Rewrite a complete partition without the tracks that left or changed in the catalog."""
     keep = {printable(t) for t in keep_track_ids}
-    part = out.part_name(index)
-    with out.local_copy(f"tracks/{part}.parquet") as path:
+    with out.local_copy(out.tracks_rel(index)) as path:
         tracks = [r for r in read_table(path, "tracks").to_pylist() if r["track_id"] in keep]
     if out.embeddings_only:
-        rel = f"embeddings/{part}.parquet"
+        rel = out.embeddings_rel(index)
         with out.local_copy(rel) as path:
             ids, vectors = read_embeddings(path, allow_empty=True)
         kept = {t: v for t, v in zip(ids, vectors, strict=True) if t in keep}
         records = {rel: out.commit_file(rel, partial(write_embeddings, kept, list(kept)))}
         windows = sum(r["segment_count"] for r in tracks if r["status"] == "ok")
         return _commit(index, keep_track_ids, tracks, windows, out, records)
-    with out.local_copy(f"segments/{part}.parquet") as path:
+    with out.local_copy(out.segments_rel(index)) as path:
         segments = [r for r in read_table(path, "segments").to_pylist() if r["track_id"] in keep]
     with out.local_copy(out.shard_rel(index)) as path:
         samples = [s for s in iter_samples(path) if s.meta["track_id"] in keep]
     files = {
-        f"segments/{part}.parquet": partial(write_table, segments, "segments"),
+        out.segments_rel(index): partial(write_table, segments, "segments"),
         out.shard_rel(index): partial(write_shard, samples),
     }
     records = {rel: out.commit_file(rel, write) for rel, write in files.items()}
@@ -215,7 +214,7 @@ def merge_embeddings(out: OutputDir, indices: list[int]) -> None:
     ``run match`` and ``search`` read."""
     embeddings: dict[str, np.ndarray] = {}
     for index in indices:
-        with out.local_copy(f"embeddings/{out.part_name(index)}.parquet") as path:
+        with out.local_copy(out.embeddings_rel(index)) as path:
             ids, vectors = read_embeddings(path, allow_empty=True)
         embeddings.update(zip(ids, vectors, strict=True))
     out.commit_file(EMBEDDINGS, partial(write_embeddings, embeddings, list(embeddings)))
@@ -230,7 +229,7 @@ def _commit(
     records: dict[str, dict[str, Any]],  # the partition's other files, already committed
 ) -> dict[str, Any]:
     """The tracks table, then the marker: the partition's other files are already written."""
-    tracks_rel = f"tracks/{out.part_name(index)}.parquet"
+    tracks_rel = out.tracks_rel(index)
     records[tracks_rel] = out.commit_file(tracks_rel, partial(write_table, track_rows, "tracks"))
     ok = [r for r in track_rows if r["status"] == "ok"]
     reasons = Counter(r["reason"] for r in track_rows if r["status"] != "ok")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, run_log
+from pipeline import cli, extract_cli, run_log
 
 CATALOG = "track_id,audio_path\nsong,song.wav\n"
 
@@ -52,7 +52,7 @@ def test_full_disk_names_the_path_and_the_fix(capsys, catalog: Path, tmp_path, m
         raise OSError(errno.ENOSPC, "No space left on device", str(folder / "logs"))
 
     monkeypatch.setattr(run_log, "run_log_handler", full)
-    monkeypatch.setattr(cli, "run_log_handler", full)
+    monkeypatch.setattr(extract_cli, "run_log_handler", full)
     err = _fails(capsys, *_extract(catalog, tmp_path / "out"))
     assert "No space left on device" in err and "free disk space" in err
 

@@ -90,27 +90,24 @@ class OutputDir:
     def remove(self, rel: str) -> None:
         (self.root / rel).unlink(missing_ok=True)
 
-    def tracks_path(self, index: int) -> Path:
-        return self.root / "tracks" / f"{self.part_name(index)}.parquet"
+    # Every partition file's name, relative to the root: every writer and reader asks here.
+    def tracks_rel(self, index: int) -> str:
+        return f"tracks/{self.part_name(index)}.parquet"
 
-    def segments_path(self, index: int) -> Path:
-        return self.root / "segments" / f"{self.part_name(index)}.parquet"
-
-    def shard_path(self, index: int) -> Path:
-        return self.root / self.shard_rel(index)
+    def segments_rel(self, index: int) -> str:
+        return f"segments/{self.part_name(index)}.parquet"
 
     def shard_rel(self, index: int) -> str:
         return f"shards/{self.part_name(index)}.tar"
 
-    def embeddings_path(self, index: int) -> Path:
-        return self.root / "embeddings" / f"{self.part_name(index)}.parquet"
+    def embeddings_rel(self, index: int) -> str:
+        return f"embeddings/{self.part_name(index)}.parquet"
 
     def partition_files(self, index: int) -> list[str]:
         """The partition's data files, relative to the root."""
-        part = self.part_name(index)
         if self.embeddings_only:
-            return [f"tracks/{part}.parquet", f"embeddings/{part}.parquet"]
-        return [f"tracks/{part}.parquet", f"segments/{part}.parquet", self.shard_rel(index)]
+            return [self.tracks_rel(index), self.embeddings_rel(index)]
+        return [self.tracks_rel(index), self.segments_rel(index), self.shard_rel(index)]
 
     def remove_partition(self, index: int) -> None:
         """Delete a partition that the plan no longer has: marker first, then its files."""

@@ -160,7 +160,7 @@ def test_compose_starts_a_scheduler_two_workers_and_a_one_shot_extract(tmp_path:
         entrypoint = spec.get("entrypoint") or image_entrypoint(dockerfile)[0]
         if entrypoint == ["pipeline"]:
             args = pipeline_parser().parse_args(spec["command"])
-            assert (args.command, args.job, args.scheduler) == (
+            assert (args.command, args.job, getattr(args, "run.scheduler")) == (
                 "run",
                 "extract",
                 "tcp://scheduler:8786",

@@ -227,7 +227,7 @@ def test_shards_are_read_from_the_store_as_they_are_locally(
     shards = list_shards(remote.location)
     assert shards == [f"s3://{BUCKET}/readers/shards/part-00000.tar"]
     assert list_shards(f"{remote.location}/shards") == shards
-    expected = list(iter_samples(local.shard_path(0)))
+    expected = list(iter_samples(local.root / local.shard_rel(0)))
     got = list(iter_samples(shards[0], frozenset({"encoder"})))
     assert [s.key for s in got] == [s.key for s in expected]
     for a, b in zip(got, expected, strict=True):

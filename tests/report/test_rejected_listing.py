@@ -79,8 +79,8 @@ def _write_outputs(root: Path, partitions: list[tuple[list[dict[str, Any]], str]
     out = OutputDir(root)
     markers = []
     for index, (rows, completed_at) in enumerate(partitions):
-        write_table(rows, "tracks", out.tracks_path(index))
-        write_table([], "segments", out.segments_path(index))
+        write_table(rows, "tracks", out.root / out.tracks_rel(index))
+        write_table([], "segments", out.root / out.segments_rel(index))
         markers.append(_marker(index, rows, completed_at))
     out.write_manifest({"status": "complete", "config": {}, "partitions": markers, "runs": RUNS})
     write_report(root)
