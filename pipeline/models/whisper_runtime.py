@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import ctranslate2
 import tokenizers
@@ -122,8 +123,18 @@ class WhisperRuntime:
     def end_of_text(self) -> int:
         return self.tokenizer.token_to_id("<|endoftext|>")
 
+    def suppression(self) -> dict[str, Any]:
+        """CTranslate2's options for what no decoding emits, from the ids ``mask_unemitted``
+        masks in PyTorch: the model's ``suppress_ids``, and at the first step its
+        ``suppress_ids_begin`` (blank and end of text: what ``suppress_blank`` masks)."""
+        return {
+            "suppress_tokens": list(self.suppress_ids),
+            "suppress_blank": bool(self.suppress_ids_begin),
+        }
+
     def mask_unemitted(self, logits: torch.Tensor, first_rows: int) -> torch.Tensor:
-        """Mask (in place) what no-timestamp decoding never emits, as CTranslate2 does.
+        """Mask (in place) what no-timestamp decoding never emits, as CTranslate2 does with
+        ``suppression()``.
 
         ``logits`` is (n, vocab); its first ``first_rows`` rows predict a first generated
         token (1 for a teacher-forced sequence, every row for a batch at its first step).
@@ -159,5 +170,19 @@ def load_whisper(config: WhisperConfig, threads: int = 0) -> WhisperRuntime:
         decoder=decoder,
         torch_device=torch_device,
         suppress_ids=tuple(model_config.get("suppress_ids", ())),
-        suppress_ids_begin=tuple(model_config.get("suppress_ids_begin", ())),
+        suppress_ids_begin=_first_step_suppression(model_config, model_dir),
     )
+
+
+def _first_step_suppression(model_config: dict[str, Any], model_dir: Path) -> tuple[int, ...]:
+    """``suppress_ids_begin``, which must be what CTranslate2's ``suppress_blank`` masks (blank
+    and end of text), or the two decoders would disagree on a first token."""
+    ids = tuple(model_config.get("suppress_ids_begin", ()))
+    vocabulary = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    blank = (vocabulary.token_to_id("\u0120"), vocabulary.token_to_id("<|endoftext|>"))
+    if ids and sorted(ids) != sorted(blank):
+        raise ModelError(
+            f"{model_dir}/config.json: suppress_ids_begin {list(ids)} is not blank and end of "
+            f"text {list(blank)}, which CTranslate2 suppresses first; fix the model's config"
+        )
+    return ids

@@ -263,8 +263,7 @@ def _generate(
         beam_size=beam_size,
         max_length=_max_length(prompts[0], config),
         return_scores=True,
-        suppress_blank=True,
-        suppress_tokens=[-1],
+        **runtime.suppression(),
         **options,
     )
 
