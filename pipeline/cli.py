@@ -21,7 +21,7 @@ from pipeline import catalog_cli
 from pipeline.config import ExtractConfig, load_config
 from pipeline.errors import UserError
 from pipeline.io.output_dir import INPUT_SKIPPED, OutputDirError
-from pipeline.models.separator import weights_path
+from pipeline.models.separator import verified_weights
 from pipeline.report import REPORT_FILE
 from pipeline.retrieval import cli as retrieval_cli
 from pipeline.run_log import add_log_format_argument, configure, run_log_handler, stderr_handler
@@ -105,6 +105,11 @@ def _add_extract_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     p.add_argument("--workers", type=int, help="LocalCluster worker processes (one per core)")
     p.add_argument("--retries", type=int, help="Dask task retries (2)")
+    p.add_argument(
+        "--allow-protocols",
+        metavar="LIST",
+        help="audio_path protocols to open besides local files and s3/gs/abfs, e.g. http,https",
+    )
     p.add_argument(
         "--strict",
         action="store_true",
@@ -222,10 +227,12 @@ def _extract(args: argparse.Namespace) -> int:
         "run.n_workers": args.workers,
         "run.retries": args.retries,
         "run.strict": args.strict,
+        "run.allow_protocols": args.allow_protocols,
     }
     config = load_config(args.config, overrides, args.set)
     if config.separate.method != "none":
-        weights_path(config.separate.weights)  # a missing file fails before torch loads
+        # a missing or untrusted file fails before torch loads
+        verified_weights(config.separate.weights, config.separate.weights_sha256)
     from pipeline.io.object_store import is_url, upload_log
     from pipeline.runner import check_separator, run_extract
 
