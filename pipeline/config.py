@@ -35,6 +35,13 @@ class SeparateConfig:
     block_s: float = 60.0  # separated at a time: memory is bounded whatever the track's length
     keep_stems: bool = False  # write each vocal stem as stems/<track_id>.flac
 
+    def __post_init__(self) -> None:
+        if self.weights_sha256 is not None and not isinstance(self.weights_sha256, str):
+            raise ConfigError(
+                f"separate.weights_sha256: {self.weights_sha256!r} was read as a number; quote "
+                "the hash (YAML '...'), or write it to <weights>.sha256"
+            )
+
 
 @dataclass(frozen=True)
 class SegmentConfig:

@@ -80,7 +80,9 @@ def test_unreadable_file_is_rejected_as_permission_denied(speech_wav: Path, tmp_
 
 def test_a_catalog_cannot_make_the_workers_fetch_urls(speech_wav: Path, tmp_path: Path) -> None:
     """http and in-memory paths are rejected per track, never fetched (the driver's plan does
-    not ask either), and the batch goes on; --allow-protocols reaches the resolved config."""
+    not ask either), and the batch goes on. The flags reach the resolved config (no track gets
+    to Whisper here: the cheapest run that parses them; tests/stages/test_whisper_stages.py
+    follows --initial-prompt's text into the decoder)."""
     silent = tmp_path / "silent.wav"
     with wave.open(str(silent), "wb") as w:
         w.setnchannels(1)
@@ -91,7 +93,8 @@ def test_a_catalog_cannot_make_the_workers_fetch_urls(speech_wav: Path, tmp_path
     with http_server(speech_wav.parent) as (base, asked):
         rows = [f"web,{base}/{speech_wav.name}", "mem,memory://song.wav", f"quiet,{silent}"]
         catalog.write_text("track_id,audio_path\n" + "\n".join(rows) + "\n")
-        result = _extract(catalog, tmp_path / "out", "--allow-protocols", "ftp")
+        flags = ["--allow-protocols", "ftp", "--initial-prompt", "A folk song."]
+        result = _extract(catalog, tmp_path / "out", *flags)
         assert asked == []
     assert result.returncode == 0, result.stderr
     tracks = {
@@ -105,6 +108,7 @@ def test_a_catalog_cannot_make_the_workers_fetch_urls(speech_wav: Path, tmp_path
     assert "--allow-protocols http" in tracks["web"]["detail"]
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["config"]["run"]["allow_protocols"] == ["ftp"]
+    assert manifest["config"]["whisper"]["initial_prompt"] == "A folk song."
 
 
 def test_three_hour_file_decodes_in_bounded_memory(tmp_path: Path) -> None:

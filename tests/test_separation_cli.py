@@ -102,7 +102,8 @@ def test_weights_without_a_trusted_sha256_stop_before_torch_loads(
     )
     for extra, problem in (
         ([], "no sha256 to check it against"),
-        (["--set", f"separate.weights_sha256={'0' * 64}"], "is not the trusted"),
+        (["--set", f"separate.weights_sha256={'ab' * 32}"], "is not the trusted"),
+        (["--set", f"separate.weights_sha256={'0' * 64}"], "was read as a number; quote"),
     ):
         result = subprocess.run(
             [sys.executable, "-c", script, *args, *extra], capture_output=True, text=True
