@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -26,10 +27,21 @@ class SeparateConfig:
 
     method: Literal["none", "htdemucs"] = "none"
     weights: str | None = None  # htdemucs: the model's .th file (never downloaded)
+    # The weights' sha256; None: the first word of <weights>.sha256 beside them. demucs
+    # unpickles the file (weights_only=False), which can run code: one without a matching hash
+    # is refused before it is loaded.
+    weights_sha256: str | None = None
     # whisper: segmentation and Whisper hear the stem; detector: only Silero (segment.mode=vocal)
     feed: Literal["whisper", "detector"] = "whisper"
     block_s: float = 60.0  # separated at a time: memory is bounded whatever the track's length
     keep_stems: bool = False  # write each vocal stem as stems/<track_id>.flac
+
+    def __post_init__(self) -> None:
+        if self.weights_sha256 is not None and not isinstance(self.weights_sha256, str):
+            raise ConfigError(
+                f"separate.weights_sha256: {self.weights_sha256!r} was read as a number; quote "
+                "the hash (YAML '...'), or write it to <weights>.sha256"
+            )
 
 
 @dataclass(frozen=True)
@@ -136,6 +148,18 @@ class RunConfig:
     # Tracks per Whisper task, their segments batched together (tokens and states as alone);
     # None: 8 with --device cuda, to fill the device, else 1 (on a CPU the gain is small).
     tracks_per_task: int | None = None
+    # fsspec protocols a catalog's audio_path may use besides local paths, file:// and the
+    # object stores (s3, gs, gcs, abfs, abfss, az). Empty by default: with http(s) a catalog
+    # from outside would make every worker fetch any URL it names, internal addresses too.
+    allow_protocols: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        items = self.allow_protocols  # a YAML list, or "http,https" from the CLI or --set
+        names = tuple(n.strip().lower() for item in items for n in item.split(",") if n.strip())
+        for name in names:
+            if not re.fullmatch(r"[a-z][a-z0-9+.-]*", name):
+                raise ConfigError(f"run.allow_protocols: {name!r} is not a protocol name")
+        object.__setattr__(self, "allow_protocols", names)
 
     def resolved_tracks_per_task(self, device: str) -> int:
         if self.tracks_per_task is not None:
@@ -183,6 +207,7 @@ class ExtractConfig:
         d = self.to_dict()
         for key in ("input", "output", "run"):
             d.pop(key)
+        d["separate"].pop("weights_sha256")  # the manifest's own hash of the file names it
         return d
 
 
@@ -205,7 +230,7 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
                 raise ConfigError(f"{where}{key} must be a mapping")
             value = _build(type(default), value, f"{where}{key}.")
         elif isinstance(default, tuple):
-            value = tuple(value)
+            value = (value,) if isinstance(value, str) else tuple(value)  # one item, not chars
         elif isinstance(default, float) and isinstance(value, int | str) and value is not True:
             try:  # YAML 1.1 reads 3e-4 (no dot) as a string
                 value = float(value)

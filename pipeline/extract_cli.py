@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from pipeline.config import ExtractConfig, add_set_argument, load_config
 from pipeline.io.output_dir import INPUT_SKIPPED, REPORT_FILE, OutputDirError
-from pipeline.models.separator import weights_path
+from pipeline.models.separator import verified_weights
 from pipeline.run_log import add_log_format_argument, configure, run_log_handler, stderr_handler
 
 if TYPE_CHECKING:
@@ -74,6 +74,8 @@ SETTING_FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--workers", "run.n_workers",
      {"type": int, "help": "LocalCluster worker processes (one per core)"}),
     ("--retries", "run.retries", {"type": int, "help": "Dask task retries (2)"}),
+    ("--allow-protocols", "run.allow_protocols", {"metavar": "LIST", "help": "audio_path "
+     "protocols to open besides local files and s3/gs/abfs, e.g. http,https"}),
     ("--strict", "run.strict", {"action": "store_true", "default": None,
                                 "help": "exit non-zero when any track is rejected"}),
 )  # fmt: skip
@@ -83,7 +85,7 @@ def register(run: argparse._SubParsersAction) -> None:
     """Add ``pipeline run extract``."""
     p = run.add_parser("extract", help="catalog -> Whisper features")
     for flag, setting, options in SETTING_FLAGS:
-        named = "action" in options or "choices" in options  # argparse shows those well
+        named = {"action", "choices", "metavar"} & set(options)  # argparse shows those well
         shown = {} if named else {"metavar": flag[2:].upper().replace("-", "_")}
         p.add_argument(flag, dest=setting, **shown, **options)
     p.add_argument("--config", type=Path, help="YAML file with settings (see README)")
@@ -183,8 +185,9 @@ def _skipped_input_lines(summary: RunSummary, config: ExtractConfig) -> list[str
 def _extract(args: argparse.Namespace) -> int:
     overrides = {setting: getattr(args, setting) for _, setting, _ in SETTING_FLAGS}
     config = load_config(args.config, overrides, args.set)
-    if config.separate.method != "none":  # a wrong file fails before torch loads, and before
-        weights_path(config.separate.weights)  # the log is written; run_extract loads it
+    if config.separate.method != "none":  # a missing or untrusted file fails before torch
+        # loads and before the log is written; run_extract loads it
+        verified_weights(config.separate.weights, config.separate.weights_sha256)
     from pipeline.io.object_store import is_url, upload_log
     from pipeline.runner import run_extract
 

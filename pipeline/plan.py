@@ -12,16 +12,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Collection
 from typing import Any
 
 import fsspec
 
+from pipeline.io.protocols import forbidden_protocol
 from pipeline.records import CatalogEntry
 
 Plan = dict[int, list[CatalogEntry]]
 
 
-def _file_state(audio_path: str) -> list[Any]:
+def _file_state(audio_path: str, allow_protocols: Collection[str]) -> list[Any]:
+    if forbidden_protocol(audio_path, allow_protocols):  # never asked: decode rejects the track
+        return ["protocol_not_allowed"]
     try:
         if "://" in audio_path:
             info = fsspec.core.url_to_fs(audio_path)[0].info(audio_path)
@@ -32,9 +36,9 @@ def _file_state(audio_path: str) -> list[Any]:
     return [st.st_size, st.st_mtime_ns]
 
 
-def track_fingerprint(entry: CatalogEntry) -> str:
+def track_fingerprint(entry: CatalogEntry, allow_protocols: Collection[str] = ()) -> str:
     row = [entry.track_id, entry.audio_path, entry.work_id, entry.title, entry.artist]
-    blob = json.dumps([*row, entry.language, *_file_state(entry.audio_path)])
+    blob = json.dumps([*row, entry.language, *_file_state(entry.audio_path, allow_protocols)])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -272,7 +272,7 @@ def _reuse_completed(out: OutputDir, plan: Plan) -> dict[int, dict[str, Any]]:
 def check_separator(config: ExtractConfig) -> None:
     """Load the separation weights once here, so a wrong file stops the run before any work."""
     if config.separate.method != "none":
-        load_separator(config.separate.weights)
+        load_separator(config.separate.weights, "cpu", config.separate.weights_sha256)
 
 
 def audio_only_weights(config: ExtractConfig) -> tuple[WeightsSpec, WeightsSpec | None]:
@@ -308,7 +308,9 @@ def run_extract(
         earlier_runs = (out.read_manifest() or {}).get("runs", [])
         out.write_manifest(header | {"status": "running", "partitions": [], "runs": earlier_runs})
         out.remove(EMBEDDINGS)  # rewritten once every partition is
-        fingerprints = {e.track_id: track_fingerprint(e) for e in entries}
+        fingerprints = {
+            e.track_id: track_fingerprint(e, config.run.allow_protocols) for e in entries
+        }
         partitions = make_plan(entries, fingerprints, out.read_plan(), config.partition_size)
         out.write_plan(plan_document(partitions, fingerprints))
         markers = _reuse_completed(out, partitions)

@@ -38,7 +38,7 @@ def prepare_track(
     entry: CatalogEntry, config: ExtractConfig, threads: int = 0
 ) -> SegmentedTrack | Rejected:
     """Decode, separate and segment: the CPU half of the work (separation may use the GPU)."""
-    audio = decode_audio(entry, config.decode)
+    audio = decode_audio(entry, config.decode, config.run.allow_protocols)
     if isinstance(audio, Rejected):
         return audio
     vocals = separate_vocals(audio, config, threads)

@@ -7,6 +7,8 @@ millions, so separation of a minute of audio takes seconds on a CPU.
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 from pathlib import Path
 
 import torch
@@ -17,7 +19,8 @@ SOURCES = ["drums", "bass", "other", "vocals"]
 
 
 def save_htdemucs(folder: Path, sources: list[str] = SOURCES, **kwargs: object) -> Path:
-    """Save a randomly initialised HTDemucs; returns the ``<name>-<sha256[:8]>.th`` file."""
+    """Save a randomly initialised HTDemucs; returns the ``<name>-<sha256[:8]>.th`` file, its
+    ``.sha256`` beside it."""
     torch.manual_seed(0)
     size = {"channels": 8, "t_layers": 1, "t_heads": 1, "t_hidden_scale": 1.0} | kwargs
     model = HTDemucs(sources=sources, **size)
@@ -31,7 +34,21 @@ def save_htdemucs(folder: Path, sources: list[str] = SOURCES, **kwargs: object) 
     }
     folder.mkdir(parents=True, exist_ok=True)
     save_with_checksum(package, folder / "htdemucs.th")
-    return next(folder.glob("htdemucs-*.th"))
+    weights = next(folder.glob("htdemucs-*.th"))
+    write_sha256(weights)
+    return weights
+
+
+def write_sha256(weights: Path) -> Path:
+    """``<weights>.sha256``, written by the command docs/vocal-separation.md gives users."""
+    name = shlex.quote(weights.name)
+    subprocess.run(
+        f"sha256sum {name} | cut -d' ' -f1 > {name}.sha256",
+        shell=True,
+        check=True,
+        cwd=weights.parent,
+    )
+    return weights.with_name(f"{weights.name}.sha256")
 
 
 class PassThrough(torch.nn.Module):

@@ -35,3 +35,26 @@ def test_run_settings_do_not_affect_outputs() -> None:
         == "float32"
     )
     assert ExtractConfig().whisper.resolved_compute_type() == "int8"
+
+
+def test_allowed_protocols_read_from_a_flag_a_set_item_or_a_yaml_list(tmp_path: Path) -> None:
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("run:\n  allow_protocols: [http, HTTPS]\n")
+    expected = ("http", "https")
+    assert load_config(yaml_file).run.allow_protocols == expected
+    assert load_config(None, {"run.allow_protocols": "http,https"}).run.allow_protocols == expected
+    assert load_config(None, None, ["run.allow_protocols=http, https"]).run.allow_protocols == (
+        expected
+    )
+    assert ExtractConfig().run.allow_protocols == ()  # local files and object stores only
+    with pytest.raises(ConfigError, match="'ht tp' is not a protocol name"):
+        load_config(None, {"run.allow_protocols": "ht tp"})
+    allowed = load_config(None, {"run.allow_protocols": "http"})
+    assert allowed.to_dict()["run"]["allow_protocols"] == ("http",)  # in the resolved config
+
+
+def test_the_weights_hash_setting_does_not_change_the_outputs() -> None:
+    """The manifest records the weights file's own sha256; the setting only vouches for it."""
+    given = load_config(None, {"separate.weights_sha256": "ab" * 32})
+    assert given.separate.weights_sha256 == "ab" * 32
+    assert given.output_affecting() == ExtractConfig().output_affecting()

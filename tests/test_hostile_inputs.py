@@ -18,6 +18,7 @@ import pytest
 from pipeline.io.output_dir import file_record
 from pipeline.io.parquet import read_table
 from tests.conftest import REPO, extract_command, run_extract
+from tests.http_server import http_server
 
 pytestmark = pytest.mark.integration
 
@@ -75,6 +76,39 @@ def test_unreadable_file_is_rejected_as_permission_denied(speech_wav: Path, tmp_
         env=os.environ | {"PYTHONPATH": str(REPO)},
     )
     assert result.stdout.strip() == "permission_denied", result.stderr
+
+
+def test_a_catalog_cannot_make_the_workers_fetch_urls(speech_wav: Path, tmp_path: Path) -> None:
+    """http and in-memory paths are rejected per track, never fetched (the driver's plan does
+    not ask either), and the batch goes on. The flags reach the resolved config (no track gets
+    to Whisper here: the cheapest run that parses them; tests/stages/test_whisper_stages.py
+    follows --initial-prompt's text into the decoder)."""
+    silent = tmp_path / "silent.wav"
+    with wave.open(str(silent), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes(bytes(32_000))
+    catalog = tmp_path / "catalog.csv"
+    with http_server(speech_wav.parent) as (base, asked):
+        rows = [f"web,{base}/{speech_wav.name}", "mem,memory://song.wav", f"quiet,{silent}"]
+        catalog.write_text("track_id,audio_path\n" + "\n".join(rows) + "\n")
+        flags = ["--allow-protocols", "ftp", "--initial-prompt", "A folk song."]
+        result = _extract(catalog, tmp_path / "out", *flags)
+        assert asked == []
+    assert result.returncode == 0, result.stderr
+    tracks = {
+        t["track_id"]: t for t in read_table(tmp_path / "out" / "tracks", "tracks").to_pylist()
+    }
+    assert {tid: t["reason"] for tid, t in tracks.items()} == {
+        "web": "protocol_not_allowed",
+        "mem": "protocol_not_allowed",
+        "quiet": "silent",
+    }
+    assert "--allow-protocols http" in tracks["web"]["detail"]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["config"]["run"]["allow_protocols"] == ["ftp"]
+    assert manifest["config"]["whisper"]["initial_prompt"] == "A folk song."
 
 
 def test_three_hour_file_decodes_in_bounded_memory(tmp_path: Path) -> None:

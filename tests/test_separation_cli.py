@@ -88,6 +88,31 @@ def test_a_wrong_weights_file_fails_before_torch_or_dask_load(tmp_path: Path) ->
     assert "not a demucs model file" in result.stderr and HTDEMUCS_FILE in result.stderr
 
 
+def test_weights_without_a_trusted_sha256_stop_before_torch_loads(
+    tiny_htdemucs: Path, tmp_path: Path
+) -> None:
+    """A real demucs file, but nothing vouches for it: refused in one line, never unpickled."""
+    copy = tmp_path / tiny_htdemucs.name
+    copy.write_bytes(tiny_htdemucs.read_bytes())  # no .sha256 beside it
+    args = ["run", "extract", "--input", "catalog.csv", "--output", str(tmp_path / "out")]
+    args += ["--separator", "htdemucs", "--separator-weights", str(copy)]
+    script = (
+        "import sys; from pipeline.cli import main; code = main(sys.argv[1:]); "
+        "print(code, sorted({'torch', 'distributed', 'ctranslate2'} & set(sys.modules)))"
+    )
+    for extra, problem in (
+        ([], "no sha256 to check it against"),
+        (["--set", f"separate.weights_sha256={'ab' * 32}"], "is not the trusted"),
+        (["--set", f"separate.weights_sha256={'0' * 64}"], "was read as a number; quote"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", script, *args, *extra], capture_output=True, text=True
+        )
+        assert result.stdout.strip() == "2 []", result.stdout + result.stderr
+        assert result.stderr.count("\n") == 1 and problem in result.stderr, result.stderr
+        assert not (tmp_path / "out").exists()
+
+
 def test_the_stem_for_the_detector_only_needs_the_vocal_segmentation(
     example_dir: Path, tiny_htdemucs: Path, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Collection
 from contextlib import ExitStack
 from typing import IO
 
@@ -17,6 +18,7 @@ import fsspec
 import numpy as np
 
 from pipeline.config import DecodeConfig
+from pipeline.io.protocols import forbidden_protocol
 from pipeline.records import CatalogEntry, DecodedAudio, Rejected
 
 STAGE = "decode"
@@ -55,8 +57,18 @@ def _source(entry: CatalogEntry, stack: ExitStack) -> str | IO[bytes]:
     return entry.audio_path
 
 
-def decode_audio(entry: CatalogEntry, config: DecodeConfig) -> DecodedAudio | Rejected:
-    """Decode ``entry``'s file, down-mixed, resampled and cut to ``max_duration_s``."""
+def decode_audio(
+    entry: CatalogEntry, config: DecodeConfig, allow_protocols: Collection[str] = ()
+) -> DecodedAudio | Rejected:
+    """Decode ``entry``'s file, down-mixed, resampled and cut to ``max_duration_s``. A URL
+    whose protocol is neither safe nor in ``allow_protocols`` is not opened (io/protocols.py)."""
+    if protocol := forbidden_protocol(entry.audio_path, allow_protocols):
+        return _reject(
+            entry,
+            "protocol_not_allowed",
+            f"{protocol}:// is not opened by default (a catalog could make the workers fetch "
+            f"any address); fix audio_path, or pass --allow-protocols {protocol} if you mean it",
+        )
     if "://" not in entry.audio_path and (problem := _check_local_file(entry)):
         return problem
     rate = config.sample_rate_hz

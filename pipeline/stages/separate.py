@@ -22,6 +22,7 @@ from demucs.apply import apply_model
 
 from pipeline.config import ExtractConfig, SeparateConfig
 from pipeline.io.atomic import atomic_path
+from pipeline.io.object_store import output_dir_for
 from pipeline.models.separator import load_separator
 from pipeline.records import DecodedAudio
 
@@ -68,19 +69,29 @@ def separate_vocals(audio: DecodedAudio, config: ExtractConfig, threads: int = 0
     if threads:
         torch.set_num_threads(threads)
     device = config.whisper.device
-    model = load_separator(separate.weights, device)
+    model = load_separator(separate.weights, device, separate.weights_sha256)
     stem = vocal_stem(audio.samples, audio.sample_rate_hz, model, separate.block_s, device)
     if separate.keep_stems:
-        write_stem(Path(config.output), audio.entry.track_id, stem, audio.sample_rate_hz)
+        write_stem(config.output, audio.entry.track_id, stem, audio.sample_rate_hz)
     return dataclasses.replace(audio, samples=stem)
 
 
-def stem_path(output: Path, track_id: str) -> Path:
+def stem_rel(track_id: str) -> str:
     """``stems/<track_id>.flac``, the id percent-encoded where it is not a safe file name."""
-    return output / STEMS_DIR / f"{quote(track_id, safe='')}.flac"
+    return f"{STEMS_DIR}/{quote(track_id, safe='')}.flac"
 
 
-def write_stem(output: Path, track_id: str, stem: np.ndarray, rate: int) -> None:
-    """The stem as FLAC, committed atomically: a re-run overwrites it whole, never half."""
-    with atomic_path(stem_path(output, track_id)) as tmp:
-        soundfile.write(tmp, np.clip(stem, -1.0, 1.0), rate, format="FLAC", subtype="PCM_16")
+def stem_path(output: Path, track_id: str) -> Path:
+    """Where a local output folder keeps the stem of ``track_id``."""
+    return output / stem_rel(track_id)
+
+
+def write_stem(output: str | Path, track_id: str, stem: np.ndarray, rate: int) -> None:
+    """The stem as FLAC in ``--output``, a folder or an object store prefix, committed whole:
+    atomically in a folder, in one upload to a store. A re-run overwrites it, never half."""
+
+    def write(path: Path) -> None:
+        with atomic_path(path) as tmp:
+            soundfile.write(tmp, np.clip(stem, -1.0, 1.0), rate, format="FLAC", subtype="PCM_16")
+
+    output_dir_for(output).commit_file(stem_rel(track_id), write)

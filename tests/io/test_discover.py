@@ -4,9 +4,12 @@ symbolic links that loop."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ from pipeline.io.catalog import read_catalog
 from pipeline.io.discover import DiscoveryError, discover_audio, require_audio, sniff, write_catalog
 from pipeline.plan import make_plan, plan_document, track_fingerprint
 from tests.audio_fixtures import write_float_wav
+from tests.conftest import REPO
 
 RATE = 16_000
 
@@ -170,21 +174,51 @@ def test_a_folder_without_audio_names_the_folder_and_what_was_skipped(tmp_path: 
         discover_audio(tmp_path / "missing")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_unreadable_files_and_folders_are_skipped(tmp_path: Path) -> None:
-    _tone(tmp_path / "ok.wav")
-    _tone(tmp_path / "locked.wav").chmod(0)
-    (tmp_path / "closed").mkdir()
-    (tmp_path / "closed").chmod(0)
-    try:
-        found = discover_audio(tmp_path)
-    finally:
-        (tmp_path / "closed").chmod(0o755)
-    assert [f.track_id for f in found.found] == ["ok.wav"]
-    assert {s.path: s.reason for s in found.skipped} == {
-        "locked.wav": "unreadable",
-        "closed": "unreadable_folder",
-    }
+_DISCOVER = """
+import json, sys
+from pathlib import Path
+from pipeline.io.discover import discover_audio
+found = discover_audio(Path(sys.argv[1]))
+skipped = {s.path: s.reason for s in found.skipped}
+print(json.dumps({"found": [f.track_id for f in found.found], "skipped": skipped}))
+"""
+
+
+def _as_a_user(*command: str) -> list[str]:
+    """``command`` as a user runs it: root (CI, the images) reads any file, so as root it runs
+    as nobody under setpriv, as tests/test_hostile_inputs.py does."""
+    if os.geteuid() != 0:
+        return list(command)
+    return ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", *command]
+
+
+@pytest.mark.skipif(
+    os.geteuid() == 0 and shutil.which("setpriv") is None,
+    reason="as root, needs setpriv (util-linux) to run as a user",
+)
+def test_unreadable_files_and_folders_are_skipped() -> None:
+    # Not under tmp_path: its parents are root's alone, and the user must reach the folder.
+    with tempfile.TemporaryDirectory(prefix="discover-") as folder:
+        root = Path(folder)
+        root.chmod(0o755)
+        _tone(root / "ok.wav")
+        _tone(root / "locked.wav").chmod(0)
+        (root / "closed").mkdir()
+        (root / "closed").chmod(0)
+        try:
+            result = subprocess.run(
+                _as_a_user(sys.executable, "-c", _DISCOVER, str(root)),
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+                env=os.environ | {"PYTHONPATH": str(REPO)},
+            )
+        finally:
+            (root / "closed").chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["found"] == ["ok.wav"]
+    assert found["skipped"] == {"locked.wav": "unreadable", "closed": "unreadable_folder"}
 
 
 @pytest.mark.parametrize(

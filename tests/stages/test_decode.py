@@ -7,6 +7,7 @@ from pipeline.config import DecodeConfig
 from pipeline.records import CatalogEntry, DecodedAudio, Rejected
 from pipeline.stages.decode import decode_audio
 from tests.audio_fixtures import ffmpeg_convert, write_float_wav
+from tests.http_server import http_server
 
 CONFIG = DecodeConfig()
 
@@ -96,3 +97,19 @@ def test_bad_files_are_rejected_with_a_reason(speech_wav: Path, tmp_path: Path) 
     }
     for path, reasons in expected.items():
         assert _rejection(_entry(path)).reason in reasons, path
+
+
+def test_an_http_url_is_refused_unless_its_protocol_is_allowed(speech_wav: Path) -> None:
+    with http_server(speech_wav.parent) as (base, asked):
+        url = f"{base}/{speech_wav.name}"
+        refused = _rejection(_entry(url))
+        assert refused.reason == "protocol_not_allowed"
+        assert "--allow-protocols http" in refused.detail and "\n" not in refused.detail
+        assert asked == []  # not one request left the worker
+        allowed = decode_audio(_entry(url), CONFIG, allow_protocols=("http",))
+        assert isinstance(allowed, DecodedAudio), allowed
+        assert asked and 2.5 < allowed.samples.shape[0] / 16000 < 6.0
+
+
+def test_an_in_memory_url_is_refused() -> None:
+    assert _rejection(_entry("memory://song.wav")).reason == "protocol_not_allowed"

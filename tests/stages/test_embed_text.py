@@ -41,11 +41,28 @@ def test_translations_are_closer_than_unrelated_lyrics() -> None:
 
 
 def test_long_text_is_the_mean_of_normalised_pieces() -> None:
+    """Three pieces on three subjects, each embedded alone by the real encoder: the target is
+    the mean of their unit vectors, not the first piece's (nor a re-normalised mean)."""
     config = TextEmbedConfig(piece_chars=40)
-    text = "the river runs down to the sea and carry my heart back home to me tonight"
+    text = (
+        "the river runs down to the sea tonight "
+        "die Katze schläft auf dem warmen Dach "
+        "numbers and taxes fill the office files"
+    )
+    pieces = split_pieces(text, config.piece_chars)
+    assert pieces == [
+        "the river runs down to the sea tonight",
+        "die Katze schläft auf dem warmen Dach",
+        "numbers and taxes fill the office files",
+    ]
+    units = np.stack([_encoder().passage(p) for p in pieces]).astype(np.float64)
+    units /= np.linalg.norm(units, axis=1, keepdims=True)
     vector = embed_text(text, config)
-    assert vector is not None
-    assert np.linalg.norm(vector) <= 1.0 + 1e-5
+    assert vector is not None and vector.shape == (384,) and vector.dtype == np.float32
+    np.testing.assert_allclose(vector, units.mean(axis=0), rtol=1e-5, atol=1e-6)
+    cosines = units @ vector / np.linalg.norm(vector)
+    assert cosines.max() < 0.97  # the mean is none of its pieces (each ~0.93 from it)
+    assert np.linalg.norm(vector) < 0.99  # pieces that disagree pull the mean inside the sphere
 
 
 def test_long_transcript_chunks_fit_the_encoder_on_word_boundaries() -> None:

@@ -5,14 +5,24 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pytest
 import soundfile
+from fsspec.core import url_to_fs
 
+from pipeline.config import ExtractConfig, SeparateConfig
 from pipeline.models.separator import load_separator
-from pipeline.stages.separate import blocks, stem_path, vocal_stem, write_stem
+from pipeline.records import CatalogEntry, DecodedAudio
+from pipeline.stages.separate import (
+    blocks,
+    separate_vocals,
+    stem_path,
+    vocal_stem,
+    write_stem,
+)
+from tests.s3_server import BUCKET, S3Server
 from tests.separator_fixtures import PassThrough
 
 RATE = 16_000
@@ -59,6 +69,26 @@ def test_stems_are_flac_at_the_track_rate(tmp_path: Path) -> None:
     assert rate == RATE and data.shape == stem.shape
     assert np.max(np.abs(data - stem)) < 1e-3  # 16-bit PCM
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_kept_stems_of_a_bucket_output_are_objects_in_that_bucket(
+    s3_env: S3Server, tiny_htdemucs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a local folder named ``s3:`` in the worker's directory: the stem goes through the
+    output's store, the bytes a local output would hold."""
+    monkeypatch.chdir(tmp_path)
+    url = f"s3://{BUCKET}/with-stems"
+    separate = SeparateConfig(method="htdemucs", weights=str(tiny_htdemucs), keep_stems=True)
+    audio = DecodedAudio(CatalogEntry("a/b c", "a.wav", 2), _tones(2.0), RATE, 2.0, False, "")
+    vocals = separate_vocals(audio, ExtractConfig(output=url, separate=separate))
+    write_stem(tmp_path / "local", "a/b c", vocals.samples, RATE)
+    local = stem_path(tmp_path / "local", "a/b c")
+    fs, base = url_to_fs(url)
+    fs.invalidate_cache()
+    keys = fs.ls(f"{base}/stems", detail=False)
+    assert [PurePosixPath(k).name for k in keys] == [local.name]
+    assert fs.cat_file(keys[0]) == local.read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["local"]  # nothing named s3: here
 
 
 _PEAK_RSS = """

@@ -64,6 +64,24 @@ def test_teacher_forced_decoder_reproduces_ctranslate2_greedy_tokens(
     assert agreement == 1.0  # every greedy token equals the argmax of the teacher-forced pass
 
 
+def test_the_initial_prompt_reaches_the_decoder(segmented: SegmentedTrack) -> None:
+    """``--initial-prompt``'s text, after Whisper's previous-text token, comes before each
+    segment's start tokens in what generation is given; the decoding it gives differs from the
+    one without, and the teacher-forced pass that reads the same prompt agrees with it."""
+    plain = WhisperConfig(continue_rounds=0)
+    prompted = dataclasses.replace(plain, initial_prompt="  A folk song about a river. ")
+    runtime = load_whisper(plain)
+    states = encode(log_mel(list(segmented.segments), runtime), runtime)
+    (without,) = transcribe_module.greedy_batch(states, runtime, plain, [("en", 1.0)])
+    (with_prompt,) = transcribe_module.greedy_batch(states, runtime, prompted, [("en", 1.0)])
+    tokenizer = transcribe_module._tokenizer(runtime, "en")
+    words = tokenizer.encode(" A folk song about a river.")
+    assert with_prompt.prompt == (tokenizer.sot_prev, *words, *without.prompt)
+    assert (with_prompt.tokens, with_prompt.avg_logprob) != (without.tokens, without.avg_logprob)
+    ((decoder, agreement),) = decoder_states(states, [with_prompt], runtime)
+    assert decoder.shape == (len(with_prompt.tokens), 512) and agreement == 1.0
+
+
 def test_extract_track_keeps_all_features_from_one_pass(segmented: SegmentedTrack) -> None:
     features = extract_track(segmented, CONFIG)
     assert isinstance(features, TrackFeatures)
