@@ -48,6 +48,7 @@ class LiviConfig:
     warmup_steps: int = 10_000
     shuffle_buffer: int = 1024  # segments
     val_fraction: float = 0.1  # of the works, held out for the validation MAP
+    test_fraction: float = 0.1  # of the works, held out to report on (run evaluate --holdout)
     patience: int | None = None  # epochs without a better validation MAP before stopping
     seed: int = 0
     device: str = "cpu"
@@ -211,9 +212,11 @@ def train_livi(
     shards = list_shards(shards_dir)
     input_dim, text_dim = probe_dims(shards)
     config = dataclasses.replace(config, input_dim=input_dim, text_dim=text_dim)
-    train_works, val_works = split_works(work_versions(shards), config.val_fraction, config.seed)
+    train_works, val_works, test_works = split_works(
+        work_versions(shards), config.val_fraction, config.seed, config.test_fraction
+    )
     write_run_config(run_dir, "livi", config)
-    write_split(run_dir, train_works, val_works)
+    write_split(run_dir, train_works, val_works, test_works)
     torch.manual_seed(config.seed)
     model = LiviModel(config)
     if config.centre_targets:
