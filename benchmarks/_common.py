@@ -161,15 +161,15 @@ def file_vectors(path: Path) -> dict[str, np.ndarray | None]:
 
 
 def distance_matrix(vectors: dict[str, np.ndarray | None], ids: list[str]) -> np.ndarray:
-    """Cosine distances over ``ids``; a missing vector is a zero row (distance 1 to all)."""
-    from pipeline.metrics import cosine_distances
-    from pipeline.stages.embed_text import text_dimension
+    """Cosine distances over ``ids``; a track without a vector is at +inf from and to every
+    track, as ``pipeline run evaluate`` ranks it (``pipeline.metrics.catalog_distances``)."""
+    from pipeline.metrics import catalog_distances, cosine_distances
 
-    width = next((len(v) for v in vectors.values() if v is not None), None) or text_dimension()
-    zero = np.zeros(width, np.float32)
-    return cosine_distances(
-        np.stack([v if (v := vectors.get(t)) is not None else zero for t in ids])
-    )
+    embedded = [t for t in ids if vectors.get(t) is not None]
+    if not embedded:
+        return catalog_distances(ids, [], np.zeros((0, 0)))
+    matrix = cosine_distances(np.stack([vectors[t] for t in embedded]))
+    return catalog_distances(ids, embedded, matrix)
 
 
 def query_scores(distances: np.ndarray, works: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -42,6 +42,7 @@ from benchmarks._common import (
 from pipeline.config import apply_overrides
 from pipeline.io.catalog import read_catalog
 from pipeline.io.run_dir import LAST, RESUMABLE_KEYS, load_checkpoint
+from pipeline.metrics import fused_distances
 from pipeline.models.livi import LiviConfig
 from pipeline.retrieval.embed import run_embed
 from pipeline.synth.bench import bench_tracks
@@ -110,6 +111,7 @@ def model_config(model: str, args: argparse.Namespace) -> LiviConfig | WealyConf
     """The paper's sizes, ``SCHEDULE``, the warm-up and seed given, then ``--MODEL-set``."""
     preset = livi_preset("paper") if model == "livi" else wealy_preset("paper")
     values = SCHEDULE[model] | {"warmup_steps": getattr(args, f"{model}_warmup"), "seed": args.seed}
+    values["test_fraction"] = 0.0  # the test side is works of its own: hold no train work back
     return apply_overrides(dataclasses.replace(preset, **values), getattr(args, f"{model}_set"))
 
 
@@ -169,7 +171,7 @@ def feature_methods(
         methods.append(Method(name, matrix, sources.get(name) or schedules[name]))
     by_name = {m.name: m for m in methods}
     for first in ("whisper-avg", "transcript-text", "LIVI"):
-        fused = by_name[first].distances + FUSION_WEIGHT * by_name["WEALY"].distances
+        fused = fused_distances(by_name[first].distances, by_name["WEALY"].distances, FUSION_WEIGHT)
         name = f"{first} + {FUSION_WEIGHT} x WEALY"
         methods.append(Method(name, fused, "fusion D_a + 1.5 D_wealy"))
     return methods

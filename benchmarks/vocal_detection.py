@@ -207,7 +207,11 @@ REAL_SUBSET_TUNING = (
     "drascula-01 drascula-29 drascula-31 muldjord-armygeddon drascula-13 drascula-17 drascula-25 "
     "drascula-28 sectoid-metal-madness"
 ).split()
-DETECTOR_VARIANTS = {"probe": DetectorConfig(hidden_size=0), "mlp": DetectorConfig()}
+# Tested on the held-out rows and the other fold: no training work is kept back for a test split.
+DETECTOR_VARIANTS = {
+    "probe": DetectorConfig(hidden_size=0, test_fraction=0.0),
+    "mlp": DetectorConfig(test_fraction=0.0),
+}
 
 
 def _probabilities(model: Any, track: Track) -> np.ndarray:

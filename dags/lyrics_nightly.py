@@ -9,7 +9,9 @@ with rejections and 1 only when a partition failed, which fails the task and ret
 
 ``pipeline run match`` answers the catalog's question (which recordings are versions of each
 other): each track's nearest other tracks, and with ``cluster_min_score`` set, candidate works.
-``pipeline run evaluate`` scores the same embeddings against the catalog's ``work_id``.
+``pipeline run evaluate`` scores the same embeddings against the catalog's ``work_id``: the
+baseline with every track as a query, a trained model with only its run's test works as queries
+(``--holdout``), so no work it trained on or chose its checkpoint with flatters its figure.
 
 ``output`` may be a bucket URL: every output then lives there, ``reports/latest`` is a copy of
 the run's report folder instead of a link.
@@ -78,9 +80,12 @@ ENV = {
     "MIN_SCORE": "{{ '' if params.cluster_min_score is none else params.cluster_min_score }}",
 }
 
+# The run a trained model's embeddings came from, as ``embed`` finds it: the given one, else
+# the published one. EVALUATE's MODEL; the baseline has none.
+MODEL = "{{{{ params.{0}_model or params.output.rstrip('/') ~ '/models/{0}' }}}}"
 EVALUATE = """\
 pipeline run evaluate --embeddings "$OUTPUT/embeddings/$NAME.parquet" --catalog "$CATALOG" \\
-    --output "$OUTPUT/metrics/$NAME/metrics.json"
+    --output "$OUTPUT/metrics/$NAME/metrics.json" ${MODEL:+--holdout "$MODEL"}
 """
 
 MATCH = """\
@@ -189,6 +194,8 @@ with DAG(
     published = publish_report()
     for name in EMBEDDINGS:
         env = {**ENV, "NAME": name}
+        if name in TRAINED:
+            env["MODEL"] = MODEL.format(name)
         embedded = embed.override(task_id=f"embed_{name}")(name)
         evaluate = cli_task(f"evaluate_{name}", EVALUATE, env, timeout=timedelta(hours=1))
         match = cli_task(f"match_{name}", MATCH, env, timeout=timedelta(hours=6))

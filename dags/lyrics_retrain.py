@@ -1,5 +1,6 @@
 """Periodic retraining: LIVI and WEALY trained on the accumulated shards, each evaluated on
-the works it held out, and published only when its validation MAP beats the published run's.
+its test works (which chose nothing), and published only when its validation MAP beats the
+published run's.
 
 Each DAG run trains into its own ``OUTPUT/runs/<kind>/<run>`` folder; a retried or cleared
 training task resumes from that folder's ``last.pt`` and takes the steps it would have taken.

@@ -7,6 +7,10 @@ Every track that has another version of its work is a query against all other tr
 excluded); tracks without another version are candidates (distractors) only. Ties in distance
 are broken pessimistically: relevant tracks rank after irrelevant ones at the same distance,
 so a model that outputs one vector for everything scores the worst, never the random, value.
+
+An evaluation counts every catalog track: ``catalog_distances`` places a track without a vector
+at distance +inf from and to everything, so every query ranks it after every embedded track,
+and as a query it ties all candidates, which puts its versions last (see there).
 """
 
 from __future__ import annotations
@@ -117,6 +121,39 @@ def retrieval_metrics(
         arp=float(np.mean(percentiles)),
         random_map=float(np.mean(random_aps)),
     )
+
+
+def catalog_distances(
+    tracks: Sequence[str], embedded: Sequence[str], distances: np.ndarray
+) -> np.ndarray:
+    """(n, n) distances over every one of ``tracks``: those of ``embedded`` (the (m, m)
+    ``distances``, in ``embedded`` order), +inf from and to a track without a vector.
+
+    A missing candidate therefore ranks after every embedded track; among missing candidates,
+    ties are broken as everywhere (relevant after irrelevant). A missing query ties every
+    candidate, so its versions take the last positions: with r versions among c candidates,
+    ranks c - r + 1 .. c. The benchmarks and ``run evaluate`` both rank through this function,
+    so one set of vectors gets one MAP.
+    """
+    if distances.shape != (len(embedded), len(embedded)):
+        raise ValueError(
+            f"distances must be ({len(embedded)}, {len(embedded)}), got {distances.shape}"
+        )
+    where = {t: i for i, t in enumerate(embedded)}
+    rows = np.array([where.get(t, -1) for t in tracks], dtype=np.int64)
+    present = np.flatnonzero(rows >= 0)
+    full = np.full((len(tracks), len(tracks)), np.inf)
+    full[np.ix_(present, present)] = distances[np.ix_(rows[present], rows[present])]
+    return full
+
+
+def fused_distances(first: np.ndarray, second: np.ndarray, weight: float) -> np.ndarray:
+    """WEALY's fusion D = D_a + weight * D_b of two ``catalog_distances``; a pair that either
+    side lacks (+inf) stays +inf whatever the weight (0 * inf would be NaN)."""
+    missing = np.isinf(first) | np.isinf(second)
+    fused = np.where(missing, 0.0, first) + weight * np.where(missing, 0.0, second)
+    fused[missing] = np.inf
+    return fused
 
 
 def cosine_distances(embeddings: np.ndarray) -> np.ndarray:

@@ -7,8 +7,10 @@ from pipeline.metrics import (
     RetrievalInputError,
     average_precision,
     average_precision_at,
+    catalog_distances,
     cosine_distances,
     expected_random_ap,
+    fused_distances,
     max_window_distances,
     relevant_ranks,
     retrieval_metrics,
@@ -88,3 +90,19 @@ def test_max_window_distances_take_the_best_pair() -> None:
         ]
     )
     np.testing.assert_allclose(max_window_distances(windows), expected)
+
+
+def test_catalog_distances_put_a_track_without_a_vector_last() -> None:
+    """Tracks x, y, z, w; y and w have no vector. Every query ranks them after x and z; among
+    the two missing candidates, ties put the relevant one last; a missing query ties all."""
+    embedded = np.array([[0.0, 1.5], [1.5, 0.0]])  # x, z: even a far track beats a missing one
+    full = catalog_distances(["x", "y", "z", "w"], ["x", "z"], embedded)
+    np.testing.assert_array_equal(full[np.ix_([0, 2], [0, 2])], embedded)
+    assert np.isinf(full[1]).all() and np.isinf(full[:, 3]).all()
+    works = ["a", "b", "c", "a"]  # x's version w is missing; y's work has no other version
+    m = retrieval_metrics(full, works)
+    assert m.queries == 2  # x: w ranks 3rd of 3 (after z, then y, relevant last); w: ties
+    assert m.map == pytest.approx(1 / 3) and m.mr1 == 3
+    fused = fused_distances(full, full, 0.0)
+    assert not np.isnan(fused).any() and np.isinf(fused[1]).all()
+    np.testing.assert_array_equal(fused[np.ix_([0, 2], [0, 2])], embedded)

@@ -3,7 +3,9 @@
 ``config.json`` says what was trained (kind and resolved frozen config) and is written before
 the first step; a second run on the same folder must have the same settings (only ``epochs``
 and ``device`` may change), so that resuming never mixes two runs. ``split.json`` names the
-works held out for validation, which ``pipeline run evaluate --holdout`` reuses.
+train, validation and test works: validation picks ``best.pt`` (and so what is published), the
+test works only report, through ``pipeline run evaluate --holdout``. A run split before test
+works were recorded has none in its ``split.json``.
 """
 
 from __future__ import annotations
@@ -120,14 +122,53 @@ def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:
     )
 
 
-def write_split(run_dir: Path, train_works: frozenset[str], val_works: frozenset[str]) -> None:
-    document = {"train_works": sorted(train_works), "val_works": sorted(val_works)}
-    atomic_write_bytes(run_dir / SPLIT_FILE, json.dumps(document, indent=2).encode())
+@dataclasses.dataclass(frozen=True)
+class RunSplit:
+    train: frozenset[str]
+    validation: frozenset[str]
+    test: frozenset[str] | None  # None: the run was split before test works were recorded
+
+
+def write_split(
+    run_dir: Path,
+    train_works: frozenset[str],
+    val_works: frozenset[str],
+    test_works: frozenset[str],
+) -> None:
+    """Write ``split.json``; a resumed run's must name the same works, or its test works might
+    be works it trained on (the shards grew, or it was split before test works existed)."""
+    path = run_dir / SPLIT_FILE
+    if path.exists():
+        found = read_split(run_dir)
+        if found != RunSplit(train_works, val_works, test_works):
+            raise RunConfigMismatchError(
+                f"{path} splits other works than these shards give ({len(found.train)} train "
+                f"works there, {len(train_works)} now, test works "
+                f"{'unrecorded' if found.test is None else len(found.test)} there): "
+                "use another --output"
+            )
+    document = {
+        "train_works": sorted(train_works),
+        "val_works": sorted(val_works),
+        "test_works": sorted(test_works),
+    }
+    atomic_write_bytes(path, json.dumps(document, indent=2).encode())
+
+
+def read_split(run_dir: Path | str) -> RunSplit:
+    """The works of a run (a folder or URL) by use."""
+    document = _read_json(run_dir, SPLIT_FILE)
+    test = document.get("test_works")
+    return RunSplit(
+        frozenset(document["train_works"]),
+        frozenset(document["val_works"]),
+        None if test is None else frozenset(test),
+    )
 
 
 def read_train_works(run_dir: Path | str) -> frozenset[str]:
-    """The works a run (a folder or URL) trained on (validation works excluded)."""
-    return frozenset(_read_json(run_dir, SPLIT_FILE)["train_works"])
+    """The works a run (a folder or URL) trained on (validation and test works excluded)."""
+    return read_split(run_dir).train
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

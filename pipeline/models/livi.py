@@ -37,6 +37,7 @@ class LiviConfig:
     warmup_steps: int = 10_000
     shuffle_buffer: int = 1024  # segments
     val_fraction: float = 0.1  # of the works, held out for the validation MAP
+    test_fraction: float = 0.1  # of the works, held out to report on (run evaluate --holdout)
     patience: int | None = None  # epochs without a better validation MAP before stopping
     seed: int = 0
     device: str = "cpu"

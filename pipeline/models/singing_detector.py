@@ -46,6 +46,7 @@ class DetectorConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-2
     val_fraction: float = 0.2  # of the works, held out to pick the best epoch
+    test_fraction: float = 0.1  # of the works, held out from both, to report on
     patience: int | None = None
     seed: int = 0
     device: str = "cpu"

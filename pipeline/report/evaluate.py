@@ -10,7 +10,18 @@ from typing import Any
 from pipeline.report import html
 
 OTHER_JSON = frozenset({"manifest.json", "plan.json", "config.json", "split.json"})
-METRIC_KEYS = ("tracks", "queries", "map", "map_at_10", "mr1", "hr_at_1", "hr_at_10", "arp")
+METRIC_KEYS = (
+    "catalog_tracks",
+    "embedded_tracks",
+    "missing_tracks",
+    "queries",
+    "map",
+    "map_at_10",
+    "mr1",
+    "hr_at_1",
+    "hr_at_10",
+    "arp",
+)
 
 
 def is_metrics(document: Any) -> bool:
@@ -44,16 +55,17 @@ def metrics_section(files: dict[str, dict[str, Any]]) -> str:
             _compared(m),
             m.get("scoring", "-"),
             "-" if m.get("holdout") is None else Path(m["holdout"]).name,
-            *(m[key] for key in METRIC_KEYS),
-            m["random_map"],
+            *("-" if m.get(key) is None else m[key] for key in (*METRIC_KEYS, "random_map")),
         )
         for file_name, m in files.items()
     ]
     headers = ["file", "embeddings", "scoring", "held out of", *METRIC_KEYS, "random_map"]
     parts = [
         html.paragraph(
-            "Every track with another version of its work queries all embedded tracks; "
-            "random_map is the MAP a random ranking would get."
+            "Every catalog track with another version of its work queries all other tracks "
+            "(with --holdout, only the run's test works query); a track without a vector ranks "
+            "last. random_map is the MAP a random ranking would get; '-': not measured (a file "
+            "written before these counts, or no test work with two versions)."
         ),
         html.table(headers, rows, "metrics"),
     ]

@@ -98,10 +98,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     with staged(output) as local:  # a URL: written on local scratch, then uploaded
         atomic_write_bytes(local, json.dumps(result, indent=2).encode())
     report = write_report_at(parent_of(output))
-    for key in ("tracks", "queries", "map", "map_at_10", "mr1", "hr_at_1", "hr_at_10", "arp"):
+    print(
+        f"tracks      {result['catalog_tracks']} in the catalog, {result['embedded_tracks']} "
+        f"embedded, {result['missing_tracks']} without a vector (ranked last)"
+    )
+    for key in ("queries", "map", "map_at_10", "mr1", "hr_at_1", "hr_at_10", "arp", "random_map"):
         value = result[key]
-        print(f"{key:<11} {value:.4f}" if isinstance(value, float) else f"{key:<11} {value}")
-    print(f"random MAP  {result['random_map']:.4f}  (expected for a random ranking)")
+        shown = "-" if value is None else f"{value:.4f}" if isinstance(value, float) else value
+        print(f"{key:<11} {shown}")
     print(f"written     {output}")
     print(f"report      {report}")
     return 0
@@ -225,7 +229,9 @@ def register_run(run: argparse._SubParsersAction) -> None:
     ev.add_argument("--fusion", type=location, help="second embeddings file: D = D_a + w * D_b")
     ev.add_argument("--weight", type=float, default=1.5, help="w of --fusion (1.5)")
     ev.add_argument(
-        "--holdout", type=location, help="run folder or URL: only works it did not train on query"
+        "--holdout",
+        type=location,
+        help="run folder or URL: only its test works query (an older run: its non-training works)",
     )
     ev.add_argument(
         "--max-windows",

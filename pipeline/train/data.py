@@ -3,7 +3,8 @@
 LIVI streams segments (encoder states, text target) shard by shard through a shuffle buffer;
 WEALY first indexes track -> decoder-state members (json only), then loads a track's states by
 random access when a batch needs them. Order and crops depend on (seed, epoch) only, so a
-resumed run sees the same batches. Validation holds out whole works, never single versions.
+resumed run sees the same batches. Validation and test hold out whole works, never single
+versions.
 """
 
 from __future__ import annotations
@@ -69,23 +70,33 @@ def index_tracks(shards: list[Path]) -> list[TrackRef]:
 
 
 def split_works(
-    versions: dict[str, int], val_fraction: float, seed: int
-) -> tuple[frozenset[str], frozenset[str]]:
-    """(train, validation) works, drawn per group: works with several versions, and the rest.
+    versions: dict[str, int], val_fraction: float, seed: int, test_fraction: float = 0.0
+) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(train, validation, test) works, drawn per group: works with several versions, and the
+    rest. Validation picks the checkpoint; test works only report (``run evaluate --holdout``).
 
-    At least one multi-version work is held out when ``val_fraction`` > 0 and three or more
-    exist, so that validation can measure retrieval while training keeps two.
+    Each group is permuted once (seeded): validation takes its first ``round(val_fraction *
+    size)``, test the next ``round(test_fraction * size)``, so adding a test split leaves the
+    validation works a seed gave before. Of the multi-version works, validation then test get at
+    least one each while their fraction is > 0 and training keeps two, so that each can measure
+    retrieval: three such works give validation one, four give both one.
     """
     rng = np.random.default_rng(seed)
     multi = sorted(w for w, n in versions.items() if n > 1)
     single = sorted(w for w, n in versions.items() if n <= 1)
     val: set[str] = set()
-    for group, keep_one in ((multi, len(multi) >= 3), (single, False)):
+    test: set[str] = set()
+    for group, is_multi in ((multi, True), (single, False)):
         n_val = round(val_fraction * len(group))
-        if val_fraction > 0 and keep_one:
-            n_val = max(1, n_val)
-        val.update(group[i] for i in rng.permutation(len(group))[:n_val])
-    return frozenset(versions) - val, frozenset(val)
+        n_test = round(test_fraction * len(group))
+        if is_multi and val_fraction > 0 and n_val == 0 and len(group) - n_test >= 3:
+            n_val = 1
+        if is_multi and test_fraction > 0 and n_test == 0 and len(group) - n_val >= 3:
+            n_test = 1
+        order = [group[i] for i in rng.permutation(len(group))]
+        val.update(order[:n_val])
+        test.update(order[n_val : n_val + n_test])
+    return frozenset(versions) - val - test, frozenset(val), frozenset(test)
 
 
 def work_versions(shards: list[Path]) -> dict[str, int]:

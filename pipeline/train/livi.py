@@ -100,9 +100,11 @@ def train_livi(
     shards = list_shards(shards_dir)
     input_dim, text_dim = probe_dims(shards)
     config = dataclasses.replace(config, input_dim=input_dim, text_dim=text_dim)
-    train_works, val_works = split_works(work_versions(shards), config.val_fraction, config.seed)
+    train_works, val_works, test_works = split_works(
+        work_versions(shards), config.val_fraction, config.seed, config.test_fraction
+    )
     write_run_config(run_dir, "livi", config)
-    write_split(run_dir, train_works, val_works)
+    write_split(run_dir, train_works, val_works, test_works)
     torch.manual_seed(config.seed)
     model = LiviModel(config)
     if config.centre_targets:

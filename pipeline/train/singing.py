@@ -10,9 +10,10 @@ and one logit: the probability that Whisper's judge calls the window sung.
 Trained from an extraction's shards (``pipeline run train singing``): every sample with encoder
 states is a window and its ``singing`` verdict the label; windows judged unsung are in the
 shards only with ``singing.keep_unsung_states`` (and instrumental tracks only with
-``singing.keep_unsung_tracks``). Validation holds out whole works; the epoch with the lowest
-validation loss is ``best.pt``; ``agreement`` is the share of windows on which the detector's
-verdict is the judge's. The package ships a default
+``singing.keep_unsung_tracks``). Validation and test hold out whole works; the epoch with the
+lowest validation loss is ``best.pt``; ``agreement`` is the share of windows on which the
+detector's verdict is the judge's; the test works are left for reporting. The package ships a
+default
 (``DEFAULT_DETECTOR``), made by ``python -m benchmarks.vocal_detection --train-detector``.
 """
 
@@ -167,9 +168,11 @@ def fit_detector(
         )
     config = dataclasses.replace(config, input_dim=windows.pooled.shape[1] // 2)
     versions = {w: 1 for w in windows.works}
-    train_works, val_works = split_works(versions, config.val_fraction, config.seed)
+    train_works, val_works, test_works = split_works(
+        versions, config.val_fraction, config.seed, config.test_fraction
+    )
     write_run_config(run_dir, KIND, config)
-    write_split(run_dir, train_works, val_works)
+    write_split(run_dir, train_works, val_works, test_works)
     train = windows.subset(np.array([w in train_works for w in windows.works]))
     val = windows.subset(np.array([w in val_works for w in windows.works]))
     torch.manual_seed(config.seed)

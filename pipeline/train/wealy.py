@@ -53,6 +53,7 @@ class WealyConfig:
     weight_decay: float = 1e-3
     warmup_steps: int = 500
     val_fraction: float = 0.1  # of the works, held out for the validation MAP
+    test_fraction: float = 0.1  # of the works, held out to report on (run evaluate --holdout)
     patience: int | None = 5  # epochs without a better validation MAP before stopping
     seed: int = 0
     device: str = "cpu"
@@ -239,9 +240,11 @@ def train_wealy(
     versions: dict[str, int] = {}
     for track in tracks:
         versions[track.work] = versions.get(track.work, 0) + 1
-    train_works, val_works = split_works(versions, config.val_fraction, config.seed)
+    train_works, val_works, test_works = split_works(
+        versions, config.val_fraction, config.seed, config.test_fraction
+    )
     write_run_config(run_dir, "wealy", config)
-    write_split(run_dir, train_works, val_works)
+    write_split(run_dir, train_works, val_works, test_works)
     train = [t for t in tracks if t.work in train_works]
     val = [t for t in tracks if t.work in val_works]
     torch.manual_seed(config.seed)

@@ -106,7 +106,9 @@ def test_nightly_extracts_only_the_new_row_and_publishes_a_report(
     assert "resumed     4 partition(s)" in summary  # last night's, untouched
     assert "rejected      1  no_singing" in summary  # a rejected track fails no task
     metrics = json.loads((report / "transcript-text-metrics.json").read_text())
-    assert metrics["tracks"] == 10  # the ok tracks, the new one included
+    assert metrics["catalog_tracks"] == len(catalog_ids) == 11  # every track counts
+    assert metrics["embedded_tracks"] == 10  # the ok tracks, the new one included
+    assert metrics["missing_track_ids"] == ["interlude"] and metrics["holdout"] is None
     extraction = read_page(report / "extract.html")  # the whole output, last night's run too
     assert sum(int(r["tracks"]) for r in extraction.rows("track-outcomes")) == len(catalog_ids)
     assert [int(r["tracks processed"]) for r in extraction.rows("runs")] == [10, 1]
@@ -115,7 +117,7 @@ def test_nightly_extracts_only_the_new_row_and_publishes_a_report(
     assert (output / "matches" / "transcript-text.clusters.parquet").is_file()
     assert (report / "transcript-text-matches.summary.json").is_file()
     evaluation = read_page(report / "transcript-text-report.html")
-    assert int(evaluation.rows("metrics")[0]["tracks"]) == metrics["tracks"]
+    assert int(evaluation.rows("metrics")[0]["catalog_tracks"]) == metrics["catalog_tracks"]
 
 
 @pytest.mark.integration
@@ -176,13 +178,16 @@ def test_both_dags_keep_every_output_in_a_bucket(
         run = json.loads(fs.cat_file(f"{base}/models/{kind}/published.json"))["run"]
         assert run.startswith(f"{url}/runs/{kind}/")
         metrics = json.loads(fs.cat_file(f"{run.split('://')[1]}/evaluation/metrics.json"))
-        assert metrics["holdout"] == run  # evaluated on the works it did not train on
+        assert metrics["holdout"] == run  # evaluated on the run's test works
     conf = {"catalog": catalog, "output": url, "partition_size": 3}
     nightly = dag_bag.get_dag("lyrics_nightly").test(run_conf=conf)
     states = _states(nightly)
     assert str(nightly.state) == "success", states
     assert set(states.values()) == {"success"}, states  # the published runs embed too
     fs.invalidate_cache()
+    for kind in ("livi", "wealy"):  # each trained model is evaluated on its run's test works
+        metrics = json.loads(fs.cat_file(f"{base}/metrics/{kind}/metrics.json"))
+        assert metrics["holdout"] == f"{url}/models/{kind}"
     (report,) = [k for k in fs.ls(f"{base}/reports", detail=False) if not k.endswith("/latest")]
     names = sorted(Path(k).name for k in fs.ls(report, detail=False))
     expected = {"extract-summary.txt", "extract.html"}

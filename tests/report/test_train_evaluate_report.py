@@ -72,5 +72,7 @@ def test_evaluation_report_lists_every_metrics_file(
         metrics = json.loads((tmp_path / name).read_text())
         assert row["embeddings"] == Path(metrics["embeddings"]).name
         assert row["scoring"] == metrics["scoring"] == "track vectors"
-        for key in ("tracks", "queries", "map", "map_at_10", "mr1", "hr_at_1", "arp", "random_map"):
+        counts = ("catalog_tracks", "embedded_tracks", "missing_tracks", "queries")
+        for key in (*counts, "map", "map_at_10", "mr1", "hr_at_1", "arp", "random_map"):
             assert _value(row[key]) == pytest.approx(metrics[key], abs=1e-4), key
+        assert metrics["catalog_tracks"] == 10 and metrics["missing_track_ids"] == ["interlude"]

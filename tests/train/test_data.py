@@ -38,11 +38,28 @@ def test_index_concatenates_segments_in_order(shards: list[Path]) -> None:
 
 def test_split_holds_out_whole_works_deterministically() -> None:
     versions = {"a": 3, "b": 2, "c": 2, "d": 1, "e": 1}
-    train, val = split_works(versions, 0.1, seed=0)
-    assert train | val == set(versions) and not train & val
-    assert len(val & {"a", "b", "c"}) == 1 and not val & {"d", "e"}  # round(0.2) = 0 singles
-    assert split_works(versions, 0.1, seed=0) == (train, val)
-    assert split_works(versions, 0.0, seed=0) == (frozenset(versions), frozenset())
+    train, val, test = split_works(versions, 0.1, seed=0, test_fraction=0.1)
+    assert train | val | test == set(versions) and not (train & val or train & test or val & test)
+    # Three multi-version works: validation gets one, test none, so training keeps two.
+    assert len(val & {"a", "b", "c"}) == 1 and not (val | test) & {"d", "e"}  # round(0.2) = 0
+    assert not test
+    assert split_works(versions, 0.1, seed=0, test_fraction=0.1) == (train, val, test)
+    assert split_works(versions, 0.1, seed=0) == (train, val, frozenset())  # same validation
+    assert split_works(versions, 0.0, seed=0) == (frozenset(versions), frozenset(), frozenset())
+    _, no_val, only_test = split_works(versions, 0.0, seed=0, test_fraction=0.1)
+    assert not no_val and len(only_test) == 1 and only_test < {"a", "b", "c"}
+
+
+def test_split_draws_test_works_after_validation_works() -> None:
+    versions = {f"m{i}": 2 for i in range(20)} | {f"s{i}": 1 for i in range(10)}
+    train, val, test = split_works(versions, 0.1, seed=3, test_fraction=0.1)
+    multi = {w for w in versions if w.startswith("m")}
+    assert len(val & multi) == len(test & multi) == 2 and len(val - multi) == len(test - multi) == 1
+    assert len(train) == 24 and not (val & test)
+    assert split_works(versions, 0.1, seed=3)[1] == val  # a test split leaves validation as it was
+    four = {w: 2 for w in "abcd"}
+    _, four_val, four_test = split_works(four, 0.1, seed=0, test_fraction=0.1)
+    assert len(four_val) == len(four_test) == 1  # four works: one each, two left to train
 
 
 def test_livi_batches_skip_segments_without_text_and_follow_the_seed(shards: list[Path]) -> None:
