@@ -65,8 +65,9 @@ def join(location: str | os.PathLike[str], *names: str) -> str:
     return "/".join([str(location).rstrip("/"), *names])
 
 
-def output_dir_for(location: str, embeddings_only: bool = False) -> OutputDir:
+def output_dir_for(location: str | os.PathLike[str], embeddings_only: bool = False) -> OutputDir:
     """The output of ``--output``: a local folder, or a prefix of an object store."""
+    location = str(location)
     if is_url(location):
         return ObjectOutputDir(
             PurePosixPath(location.split("://", 1)[1]),  # type: ignore[arg-type]
