@@ -29,13 +29,13 @@ from distributed import Client, Future, LocalCluster, as_completed
 
 import pipeline
 from pipeline.config import ConfigError, ExtractConfig, RunConfig
-from pipeline.io.catalog import read_catalog
+from pipeline.io.catalog import CatalogError, read_catalog
 from pipeline.io.discover import Discovery, commit_catalog, discover_audio, require_audio
 from pipeline.io.object_store import is_url
 from pipeline.io.output_dir import EMBEDDINGS, INPUT_SKIPPED, OutputDir, file_record
 from pipeline.io.schemas import schema_version
 from pipeline.models.separator import load_separator, weights_path, weights_sha256
-from pipeline.models.whisper_runtime import model_sha256, resolve_model_dir
+from pipeline.models.whisper_runtime import model_languages, model_sha256, resolve_model_dir
 from pipeline.partition import (
     merge_embeddings,
     prune_partition,
@@ -44,6 +44,7 @@ from pipeline.partition import (
     write_partition,
 )
 from pipeline.plan import Plan, make_plan, plan_document, track_fingerprint
+from pipeline.records import CatalogEntry
 from pipeline.retries import retry_counts, start_counting, stop_counting
 from pipeline.retrieval.audio import embed_tracks_audio
 from pipeline.stages.embed_text import TEXT_ENCODER
@@ -289,6 +290,28 @@ def livi_checkpoint(run_dir: str) -> Iterator[Path]:
         yield run_checkpoint(folder)
 
 
+def check_languages(entries: list[CatalogEntry], config: ExtractConfig) -> None:
+    """Every language given (``--language``, catalog rows) is one this Whisper model decodes
+    in, before any work: ``yue`` before large-v3 would fail every partition it is in."""
+    if config.livi_run:  # no decoding
+        return
+    known = model_languages(resolve_model_dir(config.whisper))
+    fix = "give a code this model knows (Cantonese before large-v3: zh), or none to detect"
+    if config.whisper.language:
+        if config.whisper.language not in known:
+            raise ConfigError(
+                f"--language {config.whisper.language}: this Whisper model has no such "
+                f"language; {fix}"
+            )
+        return
+    for e in entries:
+        if e.language and e.language not in known:
+            raise CatalogError(
+                f"{config.input}:{e.line}: {e.track_id!r}: this Whisper model has no language "
+                f"{e.language!r}; {fix}"
+            )
+
+
 def run_extract(
     config: ExtractConfig,
     overwrite: bool = False,
@@ -304,6 +327,7 @@ def run_extract(
     check_separator(config)
     folder = _discover_input(config)
     entries = read_catalog(Path(config.input)) if folder is None else []
+    check_languages(entries, config)
     out = OutputDir.at(config.output, embeddings_only=bool(config.livi_run))
     summary = RunSummary()
     with out.lock(run_id):

@@ -35,3 +35,9 @@ def test_run_settings_do_not_affect_outputs() -> None:
         == "float32"
     )
     assert ExtractConfig().whisper.resolved_compute_type() == "int8"
+
+
+def test_language_is_a_whisper_code() -> None:
+    assert load_config(None, {"whisper.language": "haw"}).whisper.language == "haw"
+    with pytest.raises(ConfigError, match=r"whisper\.language \(--language\): language 'eng'"):
+        load_config(None, {"whisper.language": "eng"})
