@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from pipeline.errors import UserError
+from pipeline.languages import unknown_language
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,9 @@ class WhisperConfig:
     compute_type: str | None = None  # None: int8 on CPU, float16 on CUDA
     batch_size: int = 8
     beam_size: int = 1  # the first decoding; the fallback temperatures sample
-    # None: detected per segment, then one per track (a vote of its windows judged sung)
+    # None: detected per segment, then one per track (a vote of its windows judged sung), or
+    # the catalog row's ``language``; a code: every track decoded in it (``--language``). The
+    # detected language is recorded beside it either way.
     language: str | None = None
     keep_window_language: float = 0.8  # a segment this sure of another language keeps it
     # Sung windows are decoded again with timestamps and continued from the last one while
@@ -121,6 +124,10 @@ class WhisperConfig:
     no_speech_threshold: float | None = 0.6
     max_new_tokens: int = 220
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.language and (problem := unknown_language(self.language)):
+            raise ConfigError(f"whisper.language (--language): {problem}")
 
     def resolved_compute_type(self) -> str:
         if self.compute_type:

@@ -51,6 +51,8 @@ def _segment_row(
         "clean_transcript": seg.clean_text,
         "language": t.language,
         "language_probability": t.language_probability,
+        "detected_language": t.detected_language,
+        "detected_language_probability": t.detected_language_probability,
         "avg_logprob": t.avg_logprob,
         "no_speech_prob": t.no_speech_prob,
         "compression_ratio": t.compression_ratio,
@@ -90,6 +92,7 @@ def _track_row(
         "reason": None if result.no_singing is None else "no_singing",
         "detail": printable(detail) or None,
         "language": result.language,
+        "detected_language": result.detected_language,
         "segment_count": len(result.segments),
         "sung_segment_count": sum(s.sung for s in result.segments),
     }

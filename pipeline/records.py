@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,8 +71,8 @@ class Transcript:
     prompt: tuple[int, ...]  # tokens given to the decoder before the text
     tokens: tuple[int, ...]  # generated text tokens
     text: str
-    language: str
-    language_probability: float
+    language: str  # decoded in: the catalog's, --language, or the detected one (a track's vote)
+    language_probability: float  # the probability detection gave that language
     avg_logprob: float
     no_speech_prob: float
     compression_ratio: float
@@ -79,6 +80,9 @@ class Transcript:
     # Decoded with timestamps and continued (``densify``): its tokens follow another prompt
     # than ``prompt``, so the teacher-forced pass cannot check them against its argmax.
     timestamped: bool = False
+    # The window's own likeliest language and its probability, whatever it was decoded in.
+    detected_language: str | None = None
+    detected_language_probability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -108,16 +112,27 @@ class TrackFeatures:
 
     @property
     def language(self) -> str | None:
-        """The language detected in most segments; ties go to the higher total probability."""
+        """The language most sung segments were decoded in; ties go to the higher total
+        probability."""
+        return self._most(lambda t: (t.language, t.language_probability))
+
+    @property
+    def detected_language(self) -> str | None:
+        """The language detected in most sung segments, whatever they were decoded in."""
+        return self._most(lambda t: (t.detected_language, t.detected_language_probability))
+
+    def _most(
+        self, language: Callable[[Transcript], tuple[str | None, float | None]]
+    ) -> str | None:
         votes: dict[str, tuple[int, float]] = {}
         for s in self.segments:
             if not s.sung and self.no_singing is None:
                 continue
-            count, prob = votes.get(s.transcript.language, (0, 0.0))
-            votes[s.transcript.language] = (
-                count + 1,
-                prob + s.transcript.language_probability,
-            )
+            code, probability = language(s.transcript)
+            if code is None:
+                continue
+            count, prob = votes.get(code, (0, 0.0))
+            votes[code] = (count + 1, prob + (probability or 0.0))
         return max(votes, key=votes.__getitem__) if votes else None
 
 

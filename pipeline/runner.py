@@ -29,7 +29,7 @@ from distributed import Client, Future, LocalCluster, as_completed
 
 import pipeline
 from pipeline.config import ConfigError, ExtractConfig, RunConfig
-from pipeline.io.catalog import read_catalog
+from pipeline.io.catalog import CatalogError, read_catalog
 from pipeline.io.discover import Discovery, commit_catalog, discover_audio, require_audio
 from pipeline.io.object_store import is_url, output_dir_for
 from pipeline.io.output_dir import EMBEDDINGS, INPUT_SKIPPED, OutputDir, file_record
@@ -38,7 +38,7 @@ from pipeline.models.livi import livi_spec
 from pipeline.models.separator import load_separator, weights_path, weights_sha256
 from pipeline.models.singing_detector import detector_spec
 from pipeline.models.weights_spec import WeightsSpec
-from pipeline.models.whisper_runtime import model_sha256, resolve_model_dir
+from pipeline.models.whisper_runtime import model_languages, model_sha256, resolve_model_dir
 from pipeline.partition import (
     merge_embeddings,
     prune_partition,
@@ -47,6 +47,7 @@ from pipeline.partition import (
     write_partition,
 )
 from pipeline.plan import Plan, make_plan, plan_document, track_fingerprint
+from pipeline.records import CatalogEntry
 from pipeline.report import write_report_at
 from pipeline.retries import retry_counts, start_counting, stop_counting
 from pipeline.stages.embed_text import TEXT_ENCODER
@@ -280,6 +281,28 @@ def audio_only_weights(config: ExtractConfig) -> tuple[WeightsSpec, WeightsSpec 
     return livi_spec(config.livi_run), detector_spec(config.singing.detector)
 
 
+def check_languages(entries: list[CatalogEntry], config: ExtractConfig) -> None:
+    """Every language given (``--language``, catalog rows) is one this Whisper model decodes
+    in, before any work: ``yue`` before large-v3 would fail every partition it is in."""
+    if config.livi_run:  # no decoding
+        return
+    known = model_languages(resolve_model_dir(config.whisper))
+    fix = "give a code this model knows (Cantonese before large-v3: zh), or none to detect"
+    if config.whisper.language:
+        if config.whisper.language not in known:
+            raise ConfigError(
+                f"--language {config.whisper.language}: this Whisper model has no such "
+                f"language; {fix}"
+            )
+        return
+    for e in entries:
+        if e.language and e.language not in known:
+            raise CatalogError(
+                f"{config.input}:{e.line}: {e.track_id!r}: this Whisper model has no language "
+                f"{e.language!r}; {fix}"
+            )
+
+
 def run_extract(
     config: ExtractConfig,
     overwrite: bool = False,
@@ -295,6 +318,7 @@ def run_extract(
     check_separator(config)
     folder = _discover_input(config)
     entries = read_catalog(Path(config.input)) if folder is None else []
+    check_languages(entries, config)
     out = output_dir_for(config.output, embeddings_only=bool(config.livi_run))
     summary = RunSummary()
     with out.lock(run_id):

@@ -25,10 +25,12 @@ from pipeline.stages.separate import separate_vocals
 from pipeline.stages.singing import STAGE as SINGING_STAGE
 from pipeline.stages.singing import judge_segment, judge_track, never_sung, no_singing_detail
 from pipeline.stages.transcribe import (
+    decoding_language,
     densify,
     detect_languages,
     fall_back,
     greedy_batch,
+    record_detected,
     too_repetitive,
     track_languages,
 )
@@ -77,12 +79,16 @@ def extract_tracks(
         batch = encode(log_mel(segments[first : first + size], runtime), runtime)
         encoder_states += list(batch)
         detected += detect_languages(batch, runtime, config.whisper)
-    own = [candidates[0] for candidates in detected]
+    # A language given (--language, else the catalog row's) decodes the track; none: detected.
+    given = [config.whisper.language or t.info.entry.language for t in live]
+    each = [language for track, language in zip(live, given, strict=True) for _ in track.segments]
+    own = [decoding_language(d, g) for d, g in zip(detected, each, strict=True)]
     greedy = _greedy(encoder_states, own, runtime, config)
-    redo = _track_language_redo([len(t.segments) for t in live], detected, greedy, config)
+    redo = _track_language_redo([len(t.segments) for t in live], detected, greedy, config, given)
     again = _greedy([encoder_states[i] for i, _ in redo], [v for _, v in redo], runtime, config)
     for (i, _), transcript in zip(redo, again, strict=True):
         greedy[i] = transcript
+    greedy = record_detected(greedy, detected)
     finished: dict[int, TrackFeatures | Rejected] = {}
     first = 0
     for track in live:
@@ -115,16 +121,17 @@ def _track_language_redo(
     detected: Sequence[Sequence[tuple[str, float]]],
     greedy: Sequence[Transcript],
     config: ExtractConfig,
+    given: Sequence[str | None],
 ) -> list[tuple[int, tuple[str, float]]]:
-    """The segments (index, language) to decode again in their track's language: per track,
-    a vote of the windows judged sung when decoded in their own language
-    (``track_languages``). A track with no such window keeps every window's own language."""
+    """The segments (index, language) to decode again in their track's language: per track
+    without a ``given`` language, a vote of the windows judged sung when decoded in their own
+    language (``track_languages``). A track with no such window keeps every window's own."""
     redo = []
     first = 0
-    for length in lengths:
+    for length, language in zip(lengths, given, strict=True):
         mine = range(first, first + length)
         sung = [judge_segment(greedy[i], config.singing).sung for i in mine]
-        if any(sung):
+        if language is None and any(sung):
             voted = track_languages(
                 detected[mine.start : mine.stop], config.whisper.keep_window_language, sung
             )

@@ -58,3 +58,9 @@ def test_the_weights_hash_setting_does_not_change_the_outputs() -> None:
     given = load_config(None, {"separate.weights_sha256": "ab" * 32})
     assert given.separate.weights_sha256 == "ab" * 32
     assert given.output_affecting() == ExtractConfig().output_affecting()
+
+
+def test_language_is_a_whisper_code() -> None:
+    assert load_config(None, {"whisper.language": "haw"}).whisper.language == "haw"
+    with pytest.raises(ConfigError, match=r"whisper\.language \(--language\): language 'eng'"):
+        load_config(None, {"whisper.language": "eng"})

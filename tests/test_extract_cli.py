@@ -102,8 +102,8 @@ def test_manifest_records_config_models_and_checksums(example_features: Path) ->
     manifest = json.loads((example_features / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert manifest["schema_versions"] == {
-        "tracks": "1.1",
-        "segments": "1.1",
+        "tracks": "1.2",
+        "segments": "1.2",
         "shard_sample": "1.2",
     }
     assert len(manifest["models"]["whisper"]["sha256"]) == 64

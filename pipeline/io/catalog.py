@@ -1,9 +1,10 @@
 """Read and validate the catalog CSV.
 
 Columns: ``track_id`` and ``audio_path`` are required; ``work_id``, ``title``, ``artist`` and
-``language`` are optional; other columns are ignored. A UTF-8 BOM and CRLF line ends are
-accepted. Catalog errors stop the run before any work, naming the line, because a wrong
-catalog would silently waste a cluster.
+``language`` are optional (``language``, a Whisper code, is the language the track is decoded
+in); other columns are ignored. A UTF-8 BOM and CRLF line ends are accepted. Catalog errors
+stop the run before any work, naming the line, because a wrong catalog would silently waste a
+cluster.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from pathlib import Path
 
 from pipeline.errors import UserError
+from pipeline.languages import unknown_language
 from pipeline.records import CatalogEntry
 
 REQUIRED_COLUMNS = ("track_id", "audio_path")
@@ -89,6 +91,8 @@ def read_catalog(path: Path) -> list[CatalogEntry]:
                     )
                 if not values["audio_path"]:
                     raise CatalogError(f"{path}:{line}: empty audio_path for {track_id!r}")
+                if values.get("language") and (problem := unknown_language(values["language"])):
+                    raise CatalogError(f"{path}:{line}: {track_id!r}: {problem}")
                 seen[track_id] = line
                 optional = {c: values.get(c) or None for c in OPTIONAL_COLUMNS}
                 entries.append(

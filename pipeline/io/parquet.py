@@ -61,8 +61,13 @@ def read_table(path: Path | str, name: str, columns: list[str] | None = None) ->
         return schema.empty_table()
     tables = []
     for f in files:
-        table = pq.read_table(f, columns=columns, filesystem=filesystem)
-        found = (table.schema.metadata or {}).get(b"schema_version")
+        part = pq.ParquetFile(f, filesystem=filesystem)
+        found = (part.schema_arrow.metadata or {}).get(b"schema_version")
         check_version(name, found.decode() if found else None, str(f))
+        present = [c for c in schema.names if c in part.schema_arrow.names]
+        table = part.read(columns=present)
+        for field in schema:  # a column added by a later minor version: null in older parts
+            if field.name not in present:
+                table = table.append_column(field, pa.nulls(table.num_rows, field.type))
         tables.append(table.select(schema.names).cast(schema))
     return pa.concat_tables(tables)

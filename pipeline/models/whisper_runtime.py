@@ -25,6 +25,7 @@ from faster_whisper.feature_extractor import FeatureExtractor
 
 from pipeline.config import WhisperConfig
 from pipeline.errors import UserError
+from pipeline.languages import WHISPER_LANGUAGES
 from pipeline.models.whisper_decoder import WhisperDecoder
 
 BUNDLED_MODEL_NAME = "whisper-base-multilingual"
@@ -105,6 +106,14 @@ def model_sha256(model_dir: Path) -> str:
         while chunk := f.read(_HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@functools.cache
+def model_languages(model_dir: Path) -> frozenset[str]:
+    """The Whisper language codes this model has a token for: all of them from large-v3 on,
+    all but ``yue`` before it."""
+    tokenizer = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    return frozenset(c for c in WHISPER_LANGUAGES if tokenizer.token_to_id(f"<|{c}|>") is not None)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,15 @@ from pipeline.io.output_dir import INPUT_SKIPPED, OutputDir
 from pipeline.io.parquet import read_table
 from pipeline.report import html, plots
 
-TRACK_COLUMNS = ["status", "reason", "language", "segment_count", "sung_segment_count"]
+TRACK_COLUMNS = [
+    "status",
+    "reason",
+    "catalog_language",
+    "language",
+    "detected_language",
+    "segment_count",
+    "sung_segment_count",
+]
 LISTING_COLUMNS = [
     "track_id",
     "status",
@@ -33,7 +41,12 @@ LISTING_COLUMNS = [
     "artist",
 ]
 LISTED_PER_REASON = 50  # the tracks table holds the rest; the page says how to read them
-SEGMENT_COLUMNS = ["language", "transcript", "singing"]  # no embeddings or tokens: millions fit
+SEGMENT_COLUMNS = [
+    "language",
+    "detected_language",
+    "transcript",
+    "singing",
+]  # no embeddings or tokens: millions fit
 WORD = r"[^\s\p{Z}]+"  # a word is what str.split() would give: a run of non-space characters
 QUANTILES = (("min", 0.0), ("median", 0.5), ("p90", 0.9), ("max", 1.0))
 
@@ -188,20 +201,54 @@ def skipped_section(skipped_csv: Path) -> str | None:
     return html.section("skipped", "Input files skipped", parts)
 
 
-def languages_section(tracks: list[dict[str, Any]], sung: pa.Table) -> str:
+def languages_section(
+    tracks: list[dict[str, Any]], sung: pa.Table, forced: str | None = None
+) -> str:
+    """Per language, the ok tracks given it (``forced``, the run's --language, else the
+    catalog's) beside those detected in it and those decoded in it, and the sung windows."""
     ok = [r for r in tracks if r["status"] == "ok"]
-    by_track = Counter(r["language"] or "-" for r in ok)  # "-": a flagged track, nothing sung
+    given = Counter(forced or r["catalog_language"] for r in ok)
+    detected = Counter(r["detected_language"] or "-" for r in ok)  # "-": nothing sung
+    by_track = Counter(r["language"] or "-" for r in ok)
     by_segment = Counter(dict(zip(*_value_counts(sung["language"]), strict=True)))
-    languages = sorted(by_track.keys() | by_segment.keys(), key=lambda x: (-by_track[x], x))
-    rows = [(lang, by_track[lang], by_segment[lang]) for lang in languages]
+    heard = Counter(dict(zip(*_value_counts(sung["detected_language"]), strict=True)))
+    given.pop(None, None)
+    heard.pop(None, None)  # windows written before the detection was recorded
+    languages = sorted(
+        by_track.keys() | by_segment.keys() | given.keys() | detected.keys(),
+        key=lambda x: (-by_track[x], x),
+    )
+    rows = [
+        (lang, given[lang], detected[lang], by_track[lang], by_segment[lang], heard[lang])
+        for lang in languages
+    ]
+    pairs = [(forced or r["catalog_language"], r["detected_language"]) for r in ok]
+    differ = sum(1 for g, d in pairs if g and d and g != d)
     parts = [
         html.paragraph(
-            "A track's language is the one Whisper detected in most of its sung windows; a "
-            "sung window's is its own."
+            "A track given a language (--language, else its catalog row's) is decoded in it; "
+            "otherwise in the one detected in most of its sung windows, or a window's own when "
+            "it is sure of it. Detected: the language Whisper heard in most sung windows, "
+            "whatever they were decoded in."
         ),
-        html.table(["language", "ok tracks", "sung windows"], rows, "languages"),
+        html.table(
+            [
+                "language",
+                "ok tracks given",
+                "ok tracks detected",
+                "ok tracks decoded",
+                "sung windows decoded",
+                "sung windows detected",
+            ],
+            rows,
+            "languages",
+        ),
+        html.paragraph(
+            f"{differ} ok track(s) given a language other than the one detected in them.",
+            note=True,
+        ),
     ]
-    return html.section("languages", "Detected languages", parts)
+    return html.section("languages", "Languages given, detected and decoded", parts)
 
 
 def _value_counts(column: pa.ChunkedArray) -> tuple[list[Any], list[int]]:
@@ -378,7 +425,8 @@ def extract_sections(folder: Path) -> list[str]:
         languages = []
     else:
         sung = sung_windows(read_table(folder / "segments", "segments", SEGMENT_COLUMNS))
-        languages = [languages_section(tracks, sung)]
+        forced = manifest.get("config", {}).get("whisper", {}).get("language")
+        languages = [languages_section(tracks, sung, forced)]
     return [
         tracks_section(tracks),
         listing_section(listed_tracks(tracks_dir), run_labels, tracks_dir),

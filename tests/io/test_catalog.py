@@ -42,6 +42,10 @@ def test_bom_and_crlf_are_read(tmp_path: Path) -> None:
         ("track_id,audio_path\nt1,\n", ":2: empty audio_path"),
         ("", "the catalog is empty"),
         ("track_id,audio_path\n", "no tracks"),
+        (
+            "track_id,audio_path,language\nt1,a.wav,en\nt2,b.wav,english\n",
+            ":3: 't2': language 'english' is not a Whisper language code",
+        ),
     ],
 )
 def test_bad_catalogs_name_the_line(tmp_path: Path, text: str, message: str) -> None:
@@ -49,6 +53,11 @@ def test_bad_catalogs_name_the_line(tmp_path: Path, text: str, message: str) -> 
         read_catalog(_write(tmp_path, text))
     assert message in str(error.value)
     assert str(tmp_path / "catalog.csv") in str(error.value)
+
+
+def test_a_whisper_language_code_is_kept_and_empty_is_none(tmp_path: Path) -> None:
+    path = _write(tmp_path, "track_id,audio_path,language\nt1,a.wav,yue\nt2,b.wav,haw\nt3,c.wav,\n")
+    assert [e.language for e in read_catalog(path)] == ["yue", "haw", None]
 
 
 def test_missing_catalog_says_how_to_fix(tmp_path: Path) -> None:

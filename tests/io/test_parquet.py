@@ -16,6 +16,7 @@ TRACK = {
     "truncated": False,
     "mean_vocalness": 0.7,
     "language": "en",
+    "detected_language": "fr",
     "segment_count": 1,
 }
 SEGMENT = {
@@ -27,6 +28,8 @@ SEGMENT = {
     "clean_transcript": "hi",
     "language": "en",
     "language_probability": 0.9,
+    "detected_language": "fr",
+    "detected_language_probability": 0.95,
     "avg_logprob": -0.2,
     "no_speech_prob": 0.01,
     "compression_ratio": 1.1,
@@ -63,3 +66,14 @@ def test_reader_refuses_an_unknown_major_version(tmp_path: Path) -> None:
     pq.write_table(pa.Table.from_pylist([TRACK], schema=schema), tmp_path / "part-00000.parquet")
     with pytest.raises(SchemaVersionError, match=r"version 2\.0"):
         read_table(tmp_path, "tracks")
+
+
+def test_a_column_added_by_a_later_minor_version_reads_as_null(tmp_path: Path) -> None:
+    older = pa.schema(
+        [f for f in table_schema("segments") if not f.name.startswith("detected_")],
+        metadata={"schema_name": "segments", "schema_version": "1.1"},
+    )
+    row = {k: v for k, v in SEGMENT.items() if not k.startswith("detected_")}
+    pq.write_table(pa.Table.from_pylist([row], schema=older), tmp_path / "part-00000.parquet")
+    (read,) = read_table(tmp_path, "segments", ["language", "detected_language"]).to_pylist()
+    assert read == {"language": "en", "detected_language": None}

@@ -1,4 +1,7 @@
+import unicodedata
+
 import numpy as np
+import pytest
 
 from pipeline.config import TextEmbedConfig
 from pipeline.stages.embed_text import (
@@ -101,3 +104,41 @@ def test_a_short_document_is_one_passage() -> None:
     document = embed_document(text, TextEmbedConfig())
     assert document is not None
     np.testing.assert_allclose(document, _encoder().passage(text), rtol=1e-5, atol=1e-6)
+
+
+UNSPACED_LYRICS = [
+    "แม่น้ำไหลไปสู่ทะเล พาหัวใจฉันกลับบ้าน",
+    "河流奔向大海 带我的心回家",
+    "川は海へ流れていく 私の心を家へ運んで",
+]
+
+
+@pytest.mark.parametrize("text", UNSPACED_LYRICS)
+def test_a_sung_window_in_an_unspaced_script_gets_a_target(text: str) -> None:
+    config = TextEmbedConfig()
+    for embed in (embed_text, embed_document):
+        vector = embed(clean_transcript(text), config)
+        assert vector is not None and vector.shape == (384,) and vector.dtype == np.float32
+    assert embed_text("河流奔向", config) is None  # two words of two characters
+
+
+def _no_mark_first(pieces: list[str]) -> bool:
+    return not any(unicodedata.category(p[0]).startswith("M") for p in pieces)
+
+
+@pytest.mark.parametrize("text", UNSPACED_LYRICS)
+def test_unspaced_pieces_are_cut_between_characters(text: str) -> None:
+    pieces = split_pieces(text, 5)
+    assert len(pieces) > 2 and all(len(p) <= 5 for p in pieces)
+    assert "".join(pieces).replace(" ", "") == text.replace(" ", "")
+    assert _no_mark_first(pieces)
+
+
+def test_a_long_unspaced_transcript_is_chunked_between_characters() -> None:
+    encoder = _encoder()
+    text = "".join(f"แม่น้ำสายที่{i}ไหลไปสู่ทะเลพาหัวใจฉันกลับบ้าน" for i in range(80))
+    assert encoder.token_count(text) > MAX_TOKENS
+    chunks = token_chunks(text)
+    assert len(chunks) > 1 and "".join(chunks) == text
+    assert all(encoder.token_count(c) <= MAX_TOKENS for c in chunks)
+    assert _no_mark_first(chunks)

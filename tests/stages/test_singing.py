@@ -57,10 +57,32 @@ def test_a_stock_phrase_among_lyrics_leaves_the_lyrics() -> None:
         "El río corre hacia el mar, lleva mi corazón",
         "(oh yeah) carry my heart back home to me",
         "川は海へ流れていく",
+        "河流奔向大海 带我的心回家",
+        "แม่น้ำไหลไปสู่ทะเล พาหัวใจฉันกลับบ้าน",
     ],
 )
 def test_lyrics_are_sung(text: str) -> None:
     assert judge_segment(_transcript(text), CONFIG).reason == "sung"
+
+
+@pytest.mark.parametrize(
+    ("thai", "english"),
+    [
+        ("ที่นี่ ไม่รู้ ที่นี่ ไม่รู้", "here I know here I know"),  # 3 different words
+        ("แม่น้ำไหลไปสู่ทะเล", "the river runs down into deep water"),  # 7
+        (
+            "แม่น้ำไหลไปสู่ทะเล พาหัวใจฉันกลับบ้าน",
+            "the river runs down into the deep blue sea, carry my tired heart back home",
+        ),
+    ],
+)
+@pytest.mark.parametrize(("no_speech", "logprob"), [(0.1, -0.4), (0.1, -2.5), (0.97, -0.4)])
+def test_a_thai_text_is_judged_as_a_spaced_one_of_as_many_words(
+    thai: str, english: str, no_speech: float, logprob: float
+) -> None:
+    assert len(set(lyric_words(thai))) == len({w.casefold() for w in lyric_words(english)})
+    verdicts = [judge_segment(_transcript(t, no_speech, logprob), CONFIG) for t in (thai, english)]
+    assert verdicts[0] == verdicts[1]
 
 
 def test_scores_decide_when_the_text_looks_like_lyrics() -> None:

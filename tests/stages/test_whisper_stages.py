@@ -8,7 +8,7 @@ import pytest
 from faster_whisper.tokenizer import Tokenizer
 from threadpoolctl import threadpool_limits
 
-from pipeline.config import ExtractConfig, SegmentConfig, WhisperConfig
+from pipeline.config import ExtractConfig, SegmentConfig, SingingConfig, WhisperConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.models.whisper_runtime import load_whisper
 from pipeline.records import CatalogEntry, SegmentedTrack, TrackFeatures
@@ -90,6 +90,31 @@ def test_extract_track_keeps_all_features_from_one_pass(segmented: SegmentedTrac
     assert segment.decoder_states.shape[0] == len(segment.transcript.tokens)
     assert segment.text_embedding is not None and segment.text_embedding.shape == (384,)
     assert features.language == "en"
+
+
+# Kept when unsung: English speech decoded in another language may not read as lyrics.
+GIVEN = dataclasses.replace(CONFIG, singing=SingingConfig(keep_unsung_tracks=True))
+
+
+@pytest.mark.parametrize(
+    ("flag", "decoded"), [(None, "fr"), ("de", "de")], ids=["catalog-row", "flag"]
+)
+def test_the_given_language_decodes_and_the_detected_one_is_recorded(
+    speech_wav: Path, flag: str | None, decoded: str
+) -> None:
+    """The catalog row's language decodes its track; ``--language`` (whisper.language) every
+    track, over the row's. Detection still runs and is recorded beside it."""
+    config = dataclasses.replace(GIVEN, whisper=WhisperConfig(language=flag))
+    track = prepare_track(CatalogEntry("t", str(speech_wav), 2, language="fr"), config)
+    features = extract_track(track, config)
+    assert isinstance(features, TrackFeatures)
+    runtime = load_whisper(config.whisper)
+    token = Tokenizer(runtime.tokenizer, True, "transcribe", decoded).language
+    for segment in features.segments:
+        assert segment.transcript.language == decoded
+        assert token in segment.transcript.prompt
+        assert segment.transcript.detected_language == "en"
+    assert (features.language, features.detected_language) == (decoded, "en")
 
 
 def test_compression_ratio_flags_repetition() -> None:
