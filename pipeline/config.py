@@ -107,6 +107,9 @@ class WhisperConfig:
     # 0: the judgement's decoding without timestamps is the transcript.
     continue_rounds: int = 3
     continue_margin_s: float = 3.0
+    # True: each continuation decodes 30 s of fresh audio from the last timestamp (a seek, as
+    # faster-whisper's loop does); False: the same window's encoder states from it.
+    dense_seek: bool = True
     # The previous-text tokens a continuation is conditioned on (Whisper's limit: 223); the
     # continuations of windows holding at least this many share one decoding.
     continue_context_tokens: int = 64

@@ -80,6 +80,9 @@ class Transcript:
     # Decoded with timestamps and continued (``densify``): its tokens follow another prompt
     # than ``prompt``, so the teacher-forced pass cannot check them against its argmax.
     timestamped: bool = False
+    # Its decoding ended in a loop, cut after the phrase's second occurrence (``cut_loop``):
+    # judged on what remains, never settled by the fallback's checks.
+    looped: bool = False
     # The window's own likeliest language and its probability, whatever it was decoded in.
     detected_language: str | None = None
     detected_language_probability: float | None = None

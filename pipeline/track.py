@@ -9,6 +9,7 @@ import numpy as np
 from pipeline.config import ExtractConfig
 from pipeline.models.whisper_runtime import WhisperRuntime, load_whisper
 from pipeline.records import (
+    AudioSegment,
     CatalogEntry,
     Rejected,
     SegmentedTrack,
@@ -17,14 +18,16 @@ from pipeline.records import (
     Transcript,
 )
 from pipeline.stages.decode import decode_audio
-from pipeline.stages.decoder_states import decoder_states
+from pipeline.stages.decoder_states import decoder_states_of
 from pipeline.stages.embed_text import clean_transcript, embed_text
 from pipeline.stages.encode import encode, log_mel
-from pipeline.stages.segment import segment_audio
+from pipeline.stages.segment import audio_from, segment_audio
 from pipeline.stages.separate import separate_vocals
 from pipeline.stages.singing import STAGE as SINGING_STAGE
 from pipeline.stages.singing import judge_segment, judge_track, never_sung, no_singing_detail
 from pipeline.stages.transcribe import (
+    WINDOW_S,
+    DenseText,
     decoding_language,
     densify,
     detect_languages,
@@ -33,6 +36,7 @@ from pipeline.stages.transcribe import (
     record_detected,
     too_repetitive,
     track_languages,
+    whole,
 )
 
 
@@ -155,6 +159,31 @@ def _settled(greedy: Sequence[Transcript], config: ExtractConfig) -> list[bool]:
     ]
 
 
+def _dense(
+    track: SegmentedTrack,
+    sung: list[int],
+    encoder_states: list[np.ndarray],
+    texts: list[DenseText],
+    runtime: WhisperRuntime,
+    config: ExtractConfig,
+) -> list[DenseText]:
+    """The sung windows' dense transcripts; a seek reads the track's audio from a window's
+    start plus its offset, 30 s of it, into the next window where it reaches."""
+    rate = config.decode.sample_rate_hz
+
+    def audio_at(window: int, offset_s: float) -> AudioSegment:
+        start_s = track.segments[sung[window]].start_s + offset_s
+        return audio_from(track.segments, start_s, WINDOW_S, rate)
+
+    return densify(
+        [encoder_states[i] for i in sung],
+        [texts[i].transcript for i in sung],
+        runtime,
+        config.whisper,
+        audio_at,
+    )
+
+
 def _finish_track(
     track: SegmentedTrack,
     encoder_states: list[np.ndarray],
@@ -165,23 +194,18 @@ def _finish_track(
     """The judgement, the sung segments' denser transcripts, the decoder pass of the kept
     segments and the text targets of one track."""
     keep_unsung = config.singing.keep_unsung_tracks
-    size = config.whisper.batch_size
     # The whole track is judged before the decoder pass: a window's neighbours count.
     verdicts = judge_track(transcripts, config.singing)
     sung = [i for i, v in enumerate(verdicts) if v.sung]
-    dense = densify(
-        [encoder_states[i] for i in sung], [transcripts[i] for i in sung], runtime, config.whisper
-    )
-    transcripts = list(transcripts)
-    for i, transcript in zip(sung, dense, strict=True):
-        transcripts[i] = transcript
+    texts = [whole(states, t) for states, t in zip(encoder_states, transcripts, strict=True)]
+    for i, dense in zip(
+        sung, _dense(track, sung, encoder_states, texts, runtime, config), strict=True
+    ):
+        texts[i] = dense
+    transcripts = [text.transcript for text in texts]
     wanted = [i for i, v in enumerate(verdicts) if v.sung or keep_unsung]
-    decoded = {}
-    for first in range(0, len(wanted), size):
-        chosen = wanted[first : first + size]
-        states = np.stack([encoder_states[i] for i in chosen])
-        passes = decoder_states(states, [transcripts[i] for i in chosen], runtime)
-        decoded.update(zip(chosen, passes, strict=True))
+    passes = decoder_states_of([texts[i] for i in wanted], runtime, config.whisper.batch_size)
+    decoded = dict(zip(wanted, passes, strict=True))
     features: list[SegmentFeatures] = []
     for i, (segment, transcript, verdict) in enumerate(
         zip(track.segments, transcripts, verdicts, strict=True)

@@ -8,11 +8,15 @@ tokens that were generated (``token_agreement``; 1.0 when both run at the same p
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
 from pipeline.models.whisper_runtime import WhisperRuntime
 from pipeline.records import Transcript
+from pipeline.stages.transcribe import DenseText
 
 
 @torch.inference_mode()
@@ -45,3 +49,29 @@ def decoder_states(
             agreement = float((predicted == torch.tensor(t.tokens)).float().mean())
         results.append((kept.cpu().numpy().astype(np.float16), agreement))
     return results
+
+
+def decoder_states_of(
+    texts: Sequence[DenseText], runtime: WhisperRuntime, batch_size: int
+) -> list[tuple[np.ndarray, float | None]]:
+    """Per window: the states of its text's tokens, each part's against the encoder output it
+    was decoded from (the window's own, or a seek's), in ``batch_size`` rows a pass; the
+    agreement of a window decoded in one part (None for several)."""
+    rows = [
+        (k, dataclasses.replace(text.transcript, tokens=part.tokens), part.encoder_states)
+        for k, text in enumerate(texts)
+        for part in text.parts
+    ]
+    states: list[list[np.ndarray]] = [[] for _ in texts]
+    agreements: list[float | None] = [None] * len(texts)
+    for first in range(0, len(rows), batch_size):
+        chunk = rows[first : first + batch_size]
+        memory = np.stack([encoder for _, _, encoder in chunk])
+        passes = decoder_states(memory, [t for _, t, _ in chunk], runtime)
+        for (k, _, _), (part_states, agreement) in zip(chunk, passes, strict=True):
+            states[k].append(part_states)
+            agreements[k] = agreement if len(texts[k].parts) == 1 else None
+    return [
+        (np.concatenate(s) if len(s) > 1 else s[0], a)
+        for s, a in zip(states, agreements, strict=True)
+    ]

@@ -11,6 +11,7 @@ the track ends), and regions are cut into segments, the last one zero-padded.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 from faster_whisper.vad import SileroVADModel, get_vad_model
@@ -134,3 +135,25 @@ def segment_audio(
     )
     info = TrackInfo(audio.entry, total / rate, audio.truncated, audio.note, mean_vocalness)
     return SegmentedTrack(info, segments)
+
+
+def audio_from(
+    segments: Sequence[AudioSegment], start_s: float, length_s: float, rate: int
+) -> AudioSegment:
+    """``length_s`` of the track's audio from ``start_s``, rebuilt from its segments (zeros
+    where none covers the time: past the end, a gap between vocal regions): the audio a
+    transcript's seek decodes, which may reach into the next window."""
+    length = round(length_s * rate)
+    samples = np.zeros(length, dtype=np.float32)
+    filled = np.zeros(length, dtype=bool)
+    begin = round(start_s * rate)
+    for segment in segments:
+        first = round(segment.start_s * rate)
+        last = first + round((segment.end_s - segment.start_s) * rate)  # its audio, not padding
+        lo, hi = max(first, begin), min(last, begin + length)
+        if lo >= hi:
+            continue
+        free = ~filled[lo - begin : hi - begin]
+        samples[lo - begin : hi - begin][free] = segment.samples[lo - first : hi - first][free]
+        filled[lo - begin : hi - begin] = True
+    return AudioSegment(-1, start_s, start_s + length_s, samples)

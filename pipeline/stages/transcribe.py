@@ -20,10 +20,12 @@ recomputed alone.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Generator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import ctranslate2
@@ -34,7 +36,8 @@ from faster_whisper.tokenizer import Tokenizer
 from pipeline.config import WhisperConfig
 from pipeline.models.whisper_decoder import SelfAttentionCache
 from pipeline.models.whisper_runtime import WhisperRuntime
-from pipeline.records import Transcript
+from pipeline.records import AudioSegment, Transcript
+from pipeline.stages.encode import encode, log_mel
 from pipeline.stages.singing import lyric_words
 
 MAX_LENGTH = 448  # Whisper's decoder positions
@@ -42,6 +45,7 @@ SECONDS_PER_TIMESTAMP = 0.02
 WINDOW_S = 30.0
 LOOP_MAX_PERIOD = 24  # tokens: the longest phrase a loop repeats
 LOOP_MIN_REPEATS = 4  # a phrase said this many times in a row at the end is a loop
+SEEK_MAX_INITIAL_S = 1.0  # a seek's first timestamp: faster-whisper's max_initial_timestamp
 
 
 def compression_ratio(text: str) -> float:
@@ -116,34 +120,55 @@ def track_languages(
     return chosen
 
 
+def decoding_prompt(
+    tokenizer: Tokenizer,
+    config: WhisperConfig,
+    *,
+    previous: Sequence[int] | None = None,
+    timestamps: bool = False,
+    start: int | None = None,
+) -> list[int]:
+    """Every decoding's prompt, built here only (faster-whisper's ``get_prompt``): the text
+    before it after ``<|startofprev|>`` (``previous``: a seek's or continuation's context; by
+    default the initial prompt), at most half the decoder's positions; the start sequence; then
+    no-timestamps, or with ``timestamps`` the timestamp token ``start`` to continue from."""
+    if previous is None and config.initial_prompt:
+        previous = tokenizer.encode(" " + config.initial_prompt.strip())
+    before = [] if previous is None else [tokenizer.sot_prev, *previous][: MAX_LENGTH // 2]
+    if not timestamps:
+        return [*before, *tokenizer.sot_sequence, tokenizer.no_timestamps]
+    return [*before, *tokenizer.sot_sequence, *([] if start is None else [start])]
+
+
 def prompt_tokens(tokenizer: Tokenizer, config: WhisperConfig) -> list[int]:
     """The prompt the text tokens follow, and the decoder states are computed after: without
     timestamps, whatever mode decoded the text."""
-    return [*_initial_prompt(tokenizer, config), *tokenizer.sot_sequence, tokenizer.no_timestamps]
-
-
-def _initial_prompt(tokenizer: Tokenizer, config: WhisperConfig) -> list[int]:
-    if not config.initial_prompt:
-        return []
-    prompt = [tokenizer.sot_prev, *tokenizer.encode(" " + config.initial_prompt.strip())]
-    return prompt[: MAX_LENGTH // 2]
+    return decoding_prompt(tokenizer, config)
 
 
 def cut_loop(tokens: Sequence[int]) -> tuple[list[int], bool]:
-    """``tokens`` with a trailing loop (one phrase of up to ``LOOP_MAX_PERIOD`` tokens said at
-    least ``LOOP_MIN_REPEATS`` times in a row) cut after its second occurrence; whether one was.
-    A decoder caught in a loop repeats until its length limit: the rest of it is no lyric."""
-    n = len(tokens)
-    for period in range(1, LOOP_MAX_PERIOD + 1):
-        repeats = 1
-        while n - (repeats + 1) * period >= 0 and (
-            tokens[n - (repeats + 1) * period : n - repeats * period]
-            == tokens[n - repeats * period : n - (repeats - 1) * period]
-        ):
-            repeats += 1
-        if repeats >= LOOP_MIN_REPEATS:
-            return list(tokens[: n - (repeats - 2) * period]), True
-    return list(tokens), False
+    """``tokens`` with every loop (one phrase of up to ``LOOP_MAX_PERIOD`` tokens said at least
+    ``LOOP_MIN_REPEATS`` times in a row) cut after its second occurrence; whether one was. A
+    decoder caught in a loop repeats until its length limit: the rest of it is no lyric. A
+    chorus sung again after other lines is no loop and stays."""
+    kept: list[int] = []
+    looped = False
+    i, n = 0, len(tokens)
+    while i < n:
+        for period in range(1, min(LOOP_MAX_PERIOD, (n - i) // LOOP_MIN_REPEATS) + 1):
+            phrase = tokens[i : i + period]
+            repeats = 1
+            while tokens[i + repeats * period : i + (repeats + 1) * period] == phrase:
+                repeats += 1
+            if repeats >= LOOP_MIN_REPEATS:
+                kept += [*phrase, *phrase]
+                i += repeats * period
+                looped = True
+                break
+        else:
+            kept.append(tokens[i])
+            i += 1
+    return kept, looped
 
 
 def split_timestamps(tokens: Sequence[int], timestamp_begin: int) -> tuple[list[int], int | None]:
@@ -222,38 +247,90 @@ def greedy_batch(
     return greedy if detected is None else record_detected(greedy, detected)
 
 
+@dataclass(frozen=True)
+class TextPart:
+    """Text tokens of a window and the encoder output they were decoded from: the window's own
+    (``offset_s`` 0), or a seek's (30 s of audio from ``offset_s`` into the window). The
+    decoder states of the tokens are computed against the same encoder output."""
+
+    offset_s: float
+    encoder_states: np.ndarray  # (L, d) float32
+    tokens: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class DenseText:
+    """A sung window's transcript and the parts its tokens were decoded in, in order."""
+
+    transcript: Transcript
+    parts: tuple[TextPart, ...]
+
+
+def whole(encoder_states: np.ndarray, transcript: Transcript) -> DenseText:
+    """A transcript decoded from its window's own encoder states only."""
+    return DenseText(transcript, (TextPart(0.0, encoder_states, transcript.tokens),))
+
+
 def densify(
     encoder_states: Sequence[np.ndarray],  # (L, d) per segment
     transcripts: list[Transcript],
     runtime: WhisperRuntime,
     config: WhisperConfig,
-) -> list[Transcript]:
-    """The segments' transcripts decoded again with timestamps, each continued where it stops
-    early (``continuation``); the denser text replaces a transcript where ``replaces`` says so.
-    Decoding without timestamps often ends a dense window after its first lines. Run on the
-    sung windows only: on instrumental music timestamped decoding writes longer
-    hallucinations, which the singing judgement, tuned on the text without timestamps, would
-    take for lyrics."""
+    audio_at: Callable[[int, float], AudioSegment] | None = None,
+) -> list[DenseText]:
+    """The segments' transcripts decoded again with timestamps; where a text stops early or
+    loops, decoded on from its last timestamp: with ``whisper.dense_seek`` on 30 s of fresh
+    audio from there (``audio_at(segment, offset_s)``; ``seek_rounds``), else on the same
+    encoder states (``continuation``). The denser text replaces a transcript where
+    ``replaces`` says so. Decoding without timestamps often ends a dense window after its
+    first lines. Run on the sung windows only: on instrumental music timestamped decoding
+    writes longer hallucinations, which the singing judgement, tuned on the text without
+    timestamps, would take for lyrics."""
     if config.continue_rounds <= 0 or not transcripts:
-        return transcripts
-    dense: list[Transcript] = []
+        return [whole(s, t) for s, t in zip(encoder_states, transcripts, strict=True)]
+    dense: list[DenseText] = []
     for first in range(0, len(transcripts), config.batch_size):
         chosen = transcripts[first : first + config.batch_size]
         states = np.stack(encoder_states[first : first + config.batch_size])
         tokenizers = [_tokenizer(runtime, t.language) for t in chosen]
-        prompts = [[*_initial_prompt(t, config), *t.sot_sequence] for t in tokenizers]
+        prompts = [decoding_prompt(t, config, timestamps=True) for t in tokenizers]
         firsts = [
             _decoding(r)
             for r in _generate(states, prompts, runtime, config, beam_size=config.dense_beam_size)
         ]
-        rounds = [
-            continuation(decoding, tokenizer, config)
-            for decoding, tokenizer in zip(firsts, tokenizers, strict=True)
-        ]
-        for old, found in zip(chosen, _run_rounds(states, rounds, runtime, config), strict=True):
-            found = dataclasses.replace(_candidate(old, *found, 0.0, runtime), timestamped=True)
-            dense.append(found if replaces(old, found, config) else old)
+        if config.dense_seek and audio_at is not None:
+            seeks = [
+                seek_rounds(decoding, tokenizer, config)
+                for decoding, tokenizer in zip(firsts, tokenizers, strict=True)
+            ]
+            at = functools.partial(_shifted, audio_at, first)
+            found_parts = _run_seeks(states, seeks, at, runtime, config)
+        else:
+            rounds = [
+                continuation(decoding, tokenizer, config)
+                for decoding, tokenizer in zip(firsts, tokenizers, strict=True)
+            ]
+            found_parts = [
+                ((TextPart(0.0, own, tokens),), score)
+                for own, (tokens, score) in zip(
+                    states, _run_rounds(states, rounds, runtime, config), strict=True
+                )
+            ]
+        for own, old, (parts, score) in zip(states, chosen, found_parts, strict=True):
+            tokens = tuple(t for part in parts for t in part.tokens)
+            found = dataclasses.replace(
+                _candidate(old, tokens, score, 0.0, runtime, cut=False), timestamped=True
+            )
+            dense.append(
+                DenseText(found, parts) if replaces(old, found, config) else whole(own, old)
+            )
     return dense
+
+
+def _shifted(
+    audio_at: Callable[[int, float], AudioSegment], first: int, window: int, offset_s: float
+) -> AudioSegment:
+    return audio_at(first + window, offset_s)
 
 
 def replaces(old: Transcript, found: Transcript, config: WhisperConfig) -> bool:
@@ -343,8 +420,10 @@ def continuation(first: Decoding, tokenizer: Tokenizer, config: WhisperConfig) -
     (generated, score), last = first, begin
     for round_ in range(config.continue_rounds + 1):
         if round_:
-            prompt = [tokenizer.sot_prev, *text[-context:]]
-            generated, score = yield [*prompt, *tokenizer.sot_sequence, last]
+            previous = text[-context:]
+            generated, score = yield decoding_prompt(
+                tokenizer, config, previous=previous, timestamps=True, start=last
+            )
         generated, looped = cut_loop(generated)
         words, stamp = split_timestamps(generated, begin)
         if round_:
@@ -361,6 +440,122 @@ def continuation(first: Decoding, tokenizer: Tokenizer, config: WhisperConfig) -
         if (stamp - begin) * SECONDS_PER_TIMESTAMP > WINDOW_S - config.continue_margin_s:
             break
     return tuple(text), sum_logprob
+
+
+Seek = tuple[float, list[int]]  # (offset into the window in seconds, prompt)
+SeekRounds = Generator[Seek, Decoding, tuple[list[tuple[float, tuple[int, ...]]], float]]
+
+
+def words_before(
+    tokens: Sequence[int], timestamp_begin: int, limit_s: float
+) -> tuple[list[int], float | None]:
+    """The text tokens of a timestamped decoding's segments that start before ``limit_s``, and
+    the last timestamp kept, in seconds (None: none). Every word belongs to one fixed window,
+    by its start: a seek's words that start after the window's end are the next window's."""
+    words: list[int] = []
+    last: float | None = None
+    after_text = False
+    for token in tokens:
+        if token < timestamp_begin:
+            words.append(token)
+            after_text = True
+            continue
+        at = (token - timestamp_begin) * SECONDS_PER_TIMESTAMP
+        if not after_text and at >= limit_s:  # it opens a segment past the window's end
+            break
+        last, after_text = at, False
+    return words, last
+
+
+def seek_rounds(first: Decoding, tokenizer: Tokenizer, config: WhisperConfig) -> SeekRounds:
+    """The parts (offset, text tokens) of a window's timestamped decoding ``first`` and of its
+    seeks, and their summed log-probability. A seek (the offset and prompt yielded, answered
+    with the decoding of 30 s of audio from that offset) starts at the last timestamp,
+    conditioned on the last ``continue_context_tokens`` of the text so far, as faster-whisper's
+    loop seeks: fresh audio at the start of a window is what Whisper was trained on, where the
+    same window decoded from a late timestamp often stops again. It runs while that timestamp is
+    more than ``continue_margin_s`` before the window's end and moves on, and the last round
+    wrote at least two words the window did not hold; a loop is cut (``cut_loop``) and sought
+    past."""
+    room = MAX_LENGTH - len(prompt_tokens(tokenizer, config))  # each part's decoder-state pass
+    begin = tokenizer.timestamp_begin
+    context = min(config.continue_context_tokens, MAX_LENGTH // 2 - 1)
+    text: list[int] = []
+    parts: list[tuple[float, tuple[int, ...]]] = []
+    sum_logprob = 0.0
+    (generated, score), offset = first, 0.0
+    for round_ in range(config.continue_rounds + 1):
+        if round_:
+            prompt = decoding_prompt(tokenizer, config, previous=text[-context:], timestamps=True)
+            generated, score = yield offset, prompt
+        generated, _ = cut_loop(generated)
+        words, end_s = words_before(generated, begin, WINDOW_S - offset)
+        if round_:
+            kept = new_words(tokenizer.decode(text), tokenizer.decode(words))
+            if len(kept.split()) < 2:
+                break
+            words = tokenizer.encode(" " + kept)
+        words = words[:room]
+        text += words
+        parts.append((offset, tuple(words)))
+        sum_logprob += score * len(words)
+        if end_s is None or end_s <= 0.0:
+            break
+        offset = round(offset + end_s, 2)
+        if offset > WINDOW_S - config.continue_margin_s:
+            break
+    return parts, sum_logprob
+
+
+def _run_seeks(
+    states: np.ndarray,  # (B, L, d): the windows' own encoder states
+    rounds: list[SeekRounds],
+    audio_at: Callable[[int, float], AudioSegment],
+    runtime: WhisperRuntime,
+    config: WhisperConfig,
+) -> list[tuple[tuple[TextPart, ...], float]]:
+    """Drive each window's ``seek_rounds``: encode the audio each seek asks for, in batches,
+    and decode the seeks whose prompts have one length together."""
+    done: dict[int, tuple[list[tuple[float, tuple[int, ...]]], float]] = {}
+    waiting: dict[int, Seek] = {}  # window -> the seek it waits on
+    encoded: dict[tuple[int, float], np.ndarray] = {(w, 0.0): s for w, s in enumerate(states)}
+
+    def step(window: int, reply: Decoding | None) -> None:
+        try:
+            rounds_ = rounds[window]
+            waiting[window] = next(rounds_) if reply is None else rounds_.send(reply)
+        except StopIteration as finished:
+            done[window] = finished.value
+
+    for window in range(len(rounds)):
+        step(window, None)
+    while waiting:
+        wanted = [(w, offset) for w, (offset, _) in waiting.items() if (w, offset) not in encoded]
+        for first in range(0, len(wanted), config.batch_size):
+            chunk = wanted[first : first + config.batch_size]
+            mels = log_mel([audio_at(w, offset) for w, offset in chunk], runtime)
+            encoded.update(zip(chunk, encode(mels, runtime), strict=True))
+        length = len(next(iter(waiting.values()))[1])
+        windows = [w for w, (_, prompt) in waiting.items() if len(prompt) == length]
+        windows = windows[: config.batch_size]
+        seeks = [waiting.pop(w) for w in windows]
+        replies = _generate(
+            np.stack([encoded[w, offset] for w, (offset, _) in zip(windows, seeks, strict=True)]),
+            [prompt for _, prompt in seeks],
+            runtime,
+            config,
+            beam_size=config.dense_beam_size,
+            max_initial_timestamp_index=int(SEEK_MAX_INITIAL_S / SECONDS_PER_TIMESTAMP),
+        )
+        for window, reply in zip(windows, replies, strict=True):
+            step(window, _decoding(reply))
+    return [
+        (
+            tuple(TextPart(o, encoded[w, o], tokens) for o, tokens in done[w][0]),
+            done[w][1],
+        )
+        for w in range(len(rounds))
+    ]
 
 
 def fall_back(
@@ -411,7 +606,8 @@ def fall_back(
             if not cut_loop(tokens)[1]:
                 return False
             i, temperature = chunk[row]  # noqa: B023 (called within this iteration)
-            if not too_repetitive(_candidate(greedy[i], tokens, 0.0, temperature, runtime), config):
+            uncut = _candidate(greedy[i], tokens, 0.0, temperature, runtime, cut=False)
+            if not too_repetitive(uncut, config):
                 return False
             looped.add((i, temperature))
             return True
@@ -455,16 +651,21 @@ def _candidate(
     sum_logprob: float,
     temperature: float,
     runtime: WhisperRuntime,
+    cut: bool = True,
 ) -> Transcript:
-    """``decoding``'s segment (prompt, language, no-speech probability) with these tokens."""
-    text = _tokenizer(runtime, decoding.language).decode(list(tokens)).strip()
+    """``decoding``'s segment (prompt, language, no-speech probability) with these tokens, a
+    loop in them cut (``cut_loop``; ``looped`` says so) unless ``cut`` is False. The mean
+    log-probability is that of every token decoded, the loop's included."""
+    kept, looped = cut_loop(tokens) if cut else (list(tokens), False)
+    text = _tokenizer(runtime, decoding.language).decode(kept).strip()
     return dataclasses.replace(
         decoding,
-        tokens=tokens,
+        tokens=tuple(kept),
         text=text,
         avg_logprob=sum_logprob / (len(tokens) + 1),
         compression_ratio=compression_ratio(text),
         temperature=float(temperature),
+        looped=looped,
     )
 
 
@@ -502,7 +703,7 @@ def too_repetitive(t: Transcript, config: WhisperConfig) -> bool:
 
 
 def _needs_fallback(t: Transcript, config: WhisperConfig) -> bool:
-    repetitive = too_repetitive(t, config)
+    repetitive = too_repetitive(t, config) or t.looped  # a cut loop no longer looks repetitive
     too_unlikely = (
         config.log_prob_threshold is not None and t.avg_logprob < config.log_prob_threshold
     )

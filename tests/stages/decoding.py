@@ -11,7 +11,13 @@ from faster_whisper.tokenizer import Tokenizer
 from pipeline.config import WhisperConfig
 from pipeline.models.whisper_runtime import WhisperRuntime
 from pipeline.records import Transcript
-from pipeline.stages.transcribe import Decoding, continuation, fall_back, greedy_batch
+from pipeline.stages.transcribe import (
+    Decoding,
+    continuation,
+    fall_back,
+    greedy_batch,
+    seek_rounds,
+)
 
 
 def decode_windows(
@@ -36,5 +42,22 @@ def continue_window(
         prompt = next(rounds)
         while True:
             prompt = rounds.send(decode(prompt))
+    except StopIteration as finished:
+        return finished.value
+
+
+def seek_window(
+    first: Decoding,
+    decode: Callable[[float, list[int]], Decoding],
+    tokenizer: Tokenizer,
+    config: WhisperConfig,
+) -> tuple[list[tuple[float, tuple[int, ...]]], float]:
+    """The shipped ``seek_rounds`` of one window, each seek (offset, prompt) answered by
+    ``decode``."""
+    rounds = seek_rounds(first, tokenizer, config)
+    try:
+        seek = next(rounds)
+        while True:
+            seek = rounds.send(decode(*seek))
     except StopIteration as finished:
         return finished.value

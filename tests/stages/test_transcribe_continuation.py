@@ -19,8 +19,9 @@ from pipeline.stages.transcribe import (
     replaces,
     split_timestamps,
     track_languages,
+    words_before,
 )
-from tests.stages.decoding import continue_window
+from tests.stages.decoding import continue_window, seek_window
 
 CONFIG = WhisperConfig()
 
@@ -40,11 +41,27 @@ def line(tokenizer: Tokenizer, start_s: float, text: str, end_s: float) -> list[
     return [stamp(tokenizer, start_s), *tokenizer.encode(" " + text), stamp(tokenizer, end_s)]
 
 
-def test_a_trailing_loop_is_cut_after_its_second_occurrence() -> None:
+def test_a_loop_is_cut_after_its_second_occurrence_wherever_it_is() -> None:
     assert cut_loop([1, 2, 3, 4, 4, 4, 4, 4]) == ([1, 2, 3, 4, 4], True)
     assert cut_loop([9, 5, 6, 5, 6, 5, 6, 5, 6]) == ([9, 5, 6, 5, 6], True)
-    assert cut_loop([1, 2, 1, 2, 1, 2, 3]) == ([1, 2, 1, 2, 1, 2, 3], False)  # not at the end
+    assert cut_loop([1, 2, 1, 2, 1, 2, 3]) == ([1, 2, 1, 2, 1, 2, 3], False)  # three times
     assert cut_loop([7, 7, 7]) == ([7, 7, 7], False)  # three times is a lyric ("rage rage rage")
+    # In the middle: the text after the loop is kept.
+    assert cut_loop([8, 5, 6, 5, 6, 5, 6, 5, 6, 5, 6, 9, 10]) == ([8, 5, 6, 5, 6, 9, 10], True)
+
+
+def test_a_chorus_sung_again_after_other_lines_is_no_loop(tokenizer: Tokenizer) -> None:
+    chorus = tokenizer.encode(" un coup c'est la guerre, un coup c'est la fête.")
+    verse = tokenizer.encode(" J'sais plus trop où donner de la tête.")
+    tokens = [*chorus, *verse, *chorus, *verse, *chorus]
+    assert cut_loop(tokens) == (tokens, False)
+
+
+def test_a_phrase_repeated_in_a_decoding_is_cut_to_two(tokenizer: Tokenizer) -> None:
+    """The kept-back rap song's window: "des primes" written 20 times."""
+    text = tokenizer.encode(" On veut des primes") + tokenizer.encode(" des primes") * 19
+    kept, looped = cut_loop(text)
+    assert looped and tokenizer.decode(kept).split() == "On veut des primes des primes".split()
 
 
 def test_split_timestamps_keeps_text_and_the_last_timestamp(tokenizer: Tokenizer) -> None:
@@ -53,6 +70,65 @@ def test_split_timestamps_keeps_text_and_the_last_timestamp(tokenizer: Tokenizer
     assert tokenizer.decode(text).strip() == "bonjour salut"
     assert last == stamp(tokenizer, 4.5)
     assert split_timestamps([], tokenizer.timestamp_begin) == ([], None)
+
+
+def test_a_seek_keeps_the_words_that_start_before_the_window_ends(tokenizer: Tokenizer) -> None:
+    tokens = [
+        *line(tokenizer, 0.0, "dans la rue", 8.0),
+        *line(tokenizer, 8.0, "le soir", 20.5),
+        *line(tokenizer, 21.0, "la nuit", 25.0),  # starts past 21 s: the next window's words
+    ]
+    words, last = words_before(tokens, tokenizer.timestamp_begin, limit_s=21.0)
+    assert tokenizer.decode(words).split() == "dans la rue le soir".split()
+    assert last == 20.5
+    assert words_before(tokens, tokenizer.timestamp_begin, 30.0)[1] == 25.0
+    untimed = tokenizer.encode(" sans repère")
+    assert words_before(untimed, tokenizer.timestamp_begin, 5.0) == (untimed, None)
+
+
+def test_a_window_seeks_on_fresh_audio_from_its_last_timestamp(tokenizer: Tokenizer) -> None:
+    """Each seek decodes 30 s of audio from the last timestamp (offsets into the window), its
+    timestamps from 0 again; the words past the window's end are left to the next window."""
+    first = line(tokenizer, 0.0, "si t'es là c'est pour le pire", 9.0)
+    replies = {
+        9.0: [
+            *line(tokenizer, 0.0, "un coup c'est la guerre", 6.0),
+            *line(tokenizer, 6.0, "un coup c'est la fête", 12.0),
+            *line(tokenizer, 22.0, "la semaine d'après", 26.0),  # at 31 s: the next window's
+        ],
+        21.0: line(tokenizer, 0.0, "j'sais plus où donner de la tête", 7.0),
+    }
+    asked: list[tuple[float, list[int]]] = []
+
+    def decode(offset_s: float, prompt: list[int]) -> tuple[list[int], float]:
+        asked.append((offset_s, prompt))
+        return replies[offset_s], -0.5
+
+    parts, sum_logprob = seek_window((first, -0.25), decode, tokenizer, CONFIG)
+    assert [offset for offset, _ in parts] == [0.0, 9.0, 21.0]
+    said = [tokenizer.decode(list(tokens)).strip() for _, tokens in parts]
+    assert said == [
+        "si t'es là c'est pour le pire",
+        "un coup c'est la guerre un coup c'est la fête",
+        "j'sais plus où donner de la tête",
+    ]
+    # Conditioned on the text so far; timestamps on, from the seek's own start.
+    _, prompt = asked[0]
+    assert prompt[0] == tokenizer.sot_prev and prompt[-len(tokenizer.sot_sequence) :] == list(
+        tokenizer.sot_sequence
+    )
+    assert tokenizer.decode(prompt[1 : -len(tokenizer.sot_sequence)]).strip() == said[0]
+    assert len(asked) == 2  # 28 s reached: within the margin of the window's end
+    assert sum_logprob < 0
+
+
+def test_a_window_that_reaches_its_end_never_seeks(tokenizer: Tokenizer) -> None:
+    def decode(offset_s: float, prompt: list[int]) -> tuple[list[int], float]:
+        raise AssertionError("no seek expected")
+
+    near_end = line(tokenizer, 0.0, "jusqu'au bout", 28.0)
+    parts, _ = seek_window((near_end, -0.3), decode, tokenizer, CONFIG)
+    assert [offset for offset, _ in parts] == [0.0]
 
 
 def test_new_words_drops_the_opening_a_continuation_repeats() -> None:
@@ -175,13 +251,13 @@ def test_the_track_language_is_voted_by_the_windows_sung_in_their_own() -> None:
     windows = [greedy(verse, "it"), greedy(verse, "la"), greedy("you", "en"), greedy("you", "en")]
     assert track_languages(detected[:3], keep_own=0.8)[0][0] == "en"  # what every window says
     config = ExtractConfig()
-    assert _track_language_redo([3, 1], detected, windows, config) == [
+    assert _track_language_redo([3, 1], detected, windows, config, [None, None]) == [
         (1, ("it", 0.25)),
         (2, ("it", 0.05)),
     ]
     # Without the judgement every window is sung, and votes.
     no_judge = dataclasses.replace(config, singing=SingingConfig(judge=False))
-    assert _track_language_redo([3, 1], detected, windows, no_judge) == [
+    assert _track_language_redo([3, 1], detected, windows, no_judge, [None, None]) == [
         (0, ("en", 0.1)),
         (1, ("en", 0.1)),
     ]
