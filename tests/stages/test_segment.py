@@ -6,7 +6,7 @@ import pytest
 from pipeline.config import DecodeConfig, SegmentConfig
 from pipeline.records import CatalogEntry, DecodedAudio, Rejected, SegmentedTrack
 from pipeline.stages.decode import decode_audio
-from pipeline.stages.segment import segment_audio
+from pipeline.stages.segment import audio_from, segment_audio
 from pipeline.synth.accompaniment import accompaniment
 
 RATE = 16000
@@ -75,3 +75,19 @@ def test_mostly_instrumental_track_is_rejected_by_mean_vocalness(speech: np.ndar
     track = np.concatenate([speech, np.zeros(30 * RATE, np.float32)])
     result = segment_audio(_audio(track), SegmentConfig(mode="vocal", min_mean_vocalness=0.5))
     assert isinstance(result, Rejected) and result.reason == "low_vocalness"
+
+
+def test_a_seek_reads_the_audio_from_its_offset_into_the_next_window() -> None:
+    """``audio_from`` rebuilds 30 s from the windows: the rest of one, the start of the next,
+    zeros past the track's end; never a window's padding."""
+    rate = 100
+    ramp = np.arange(7000, dtype=np.float32)  # 70 s at 100 Hz: each sample is its own index
+    audio = DecodedAudio(CatalogEntry("t", "t.wav", 2), ramp, rate, 70.0, False)
+    track = segment_audio(audio, SegmentConfig(mode="fixed", segment_s=30.0, hop_s=30.0))
+    assert isinstance(track, SegmentedTrack) and len(track.segments) == 3
+    seek = audio_from(track.segments, 21.0, 30.0, rate)
+    assert (seek.start_s, seek.end_s) == (21.0, 51.0)
+    np.testing.assert_array_equal(seek.samples, ramp[2100:5100])
+    tail = audio_from(track.segments, 55.0, 30.0, rate)  # the last window holds 10 s of audio
+    np.testing.assert_array_equal(tail.samples[:1500], ramp[5500:7000])
+    assert not tail.samples[1500:].any()

@@ -13,9 +13,9 @@ from pipeline.io.catalog import read_catalog
 from pipeline.models.whisper_runtime import load_whisper
 from pipeline.records import CatalogEntry, SegmentedTrack, TrackFeatures
 from pipeline.stages import transcribe as transcribe_module
-from pipeline.stages.decoder_states import decoder_states
+from pipeline.stages.decoder_states import decoder_states, decoder_states_of
 from pipeline.stages.encode import encode, log_mel
-from pipeline.stages.transcribe import compression_ratio
+from pipeline.stages.transcribe import DenseText, TextPart, compression_ratio, whole
 from pipeline.track import extract_track, extract_tracks, prepare_track
 from tests.stages.decoding import continue_window, decode_windows
 
@@ -80,6 +80,28 @@ def test_the_initial_prompt_reaches_the_decoder(segmented: SegmentedTrack) -> No
     assert (with_prompt.tokens, with_prompt.avg_logprob) != (without.tokens, without.avg_logprob)
     ((decoder, agreement),) = decoder_states(states, [with_prompt], runtime)
     assert decoder.shape == (len(with_prompt.tokens), 512) and agreement == 1.0
+
+
+def test_a_seeks_tokens_get_their_states_from_the_seeks_encoder_output(
+    segmented: SegmentedTrack,
+) -> None:
+    """A window's text in two parts (its own decoding, then a seek's): each part's states are
+    computed against the encoder output it was decoded from, and joined in order."""
+    config = WhisperConfig(continue_rounds=0)
+    runtime = load_whisper(config)
+    (segment,) = segmented.segments
+    seek = dataclasses.replace(segment, samples=np.roll(segment.samples, 16_000))  # other audio
+    own, other = encode(log_mel([segment, seek], runtime), runtime)
+    transcript = decode_windows(own, runtime, config)[0]
+    head, tail = transcript.tokens[:4], transcript.tokens[4:]
+    text = DenseText(transcript, (TextPart(0.0, own, head), TextPart(1.0, other, tail)))
+    ((states, agreement),) = decoder_states_of([text], runtime, batch_size=8)
+    assert states.shape == (len(transcript.tokens), 512) and agreement is None
+    alone = [dataclasses.replace(transcript, tokens=tail)]
+    ((expected, _),) = decoder_states(other[None], alone, runtime)
+    np.testing.assert_array_equal(states[len(head) :], expected)
+    ((single, one_part),) = decoder_states_of([whole(own, transcript)], runtime, batch_size=8)
+    assert one_part == 1.0 and single.shape == states.shape
 
 
 def test_extract_track_keeps_all_features_from_one_pass(segmented: SegmentedTrack) -> None:
