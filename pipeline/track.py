@@ -1,4 +1,13 @@
-"""One track through every stage, without Dask: what the runner maps, and what a REPL can call."""
+"""One track through every stage, without Dask: what the runner maps, and what a REPL can call.
+
+``prepare_track`` is the CPU half (decode, separate, segment). ``extract_tracks`` is every
+Whisper step, top to bottom: encode and detect the language (``_encode_and_detect``); decode
+greedily in the track's language (``_decode_in_track_language``); fall back to sampled
+temperatures where the text fails Whisper's checks and the judgement is not already settled
+(``_settled``, ``fall_back``); then per track (``_finish_track``): judge every window
+(``judge_track``), the sung windows' dense transcript with its seeks (``_dense``), the decoder
+states of each text part (``decoder_states_of``), and the text targets (``embed_text``).
+"""
 
 from __future__ import annotations
 
@@ -75,24 +84,8 @@ def extract_tracks(
     if not live:  # nothing for Whisper: no model to load
         return [t for t in tracks if isinstance(t, Rejected)]
     runtime = load_whisper(config.whisper, threads)
-    segments = [segment for track in live for segment in track.segments]
-    size = config.whisper.batch_size
-    encoder_states: list[np.ndarray] = []  # (L, d) per segment
-    detected: list[list[tuple[str, float]]] = []
-    for first in range(0, len(segments), size):
-        batch = encode(log_mel(segments[first : first + size], runtime), runtime)
-        encoder_states += list(batch)
-        detected += detect_languages(batch, runtime, config.whisper)
-    # A language given (--language, else the catalog row's) decodes the track; none: detected.
-    given = [config.whisper.language or t.info.entry.language for t in live]
-    each = [language for track, language in zip(live, given, strict=True) for _ in track.segments]
-    own = [decoding_language(d, g) for d, g in zip(detected, each, strict=True)]
-    greedy = _greedy(encoder_states, own, runtime, config)
-    redo = _track_language_redo([len(t.segments) for t in live], detected, greedy, config, given)
-    again = _greedy([encoder_states[i] for i, _ in redo], [v for _, v in redo], runtime, config)
-    for (i, _), transcript in zip(redo, again, strict=True):
-        greedy[i] = transcript
-    greedy = record_detected(greedy, detected)
+    encoder_states, detected = _encode_and_detect(live, runtime, config)
+    greedy = _decode_in_track_language(live, encoder_states, detected, runtime, config)
     finished: dict[int, TrackFeatures | Rejected] = {}
     first = 0
     for track in live:
@@ -103,6 +96,44 @@ def extract_tracks(
         finished[id(track)] = _finish_track(track, states, transcripts, runtime, config)
         first = mine.stop
     return [t if isinstance(t, Rejected) else finished[id(t)] for t in tracks]
+
+
+def _encode_and_detect(
+    tracks: Sequence[SegmentedTrack], runtime: WhisperRuntime, config: ExtractConfig
+) -> tuple[list[np.ndarray], list[list[tuple[str, float]]]]:
+    """Every window's (L, d) encoder states, the ones LIVI keeps, and its likeliest languages,
+    ``whisper.batch_size`` windows a batch."""
+    segments = [segment for track in tracks for segment in track.segments]
+    size = config.whisper.batch_size
+    encoder_states: list[np.ndarray] = []
+    detected: list[list[tuple[str, float]]] = []
+    for first in range(0, len(segments), size):
+        batch = encode(log_mel(segments[first : first + size], runtime), runtime)
+        encoder_states += list(batch)
+        detected += detect_languages(batch, runtime, config.whisper)
+    return encoder_states, detected
+
+
+def _decode_in_track_language(
+    tracks: Sequence[SegmentedTrack],
+    encoder_states: list[np.ndarray],
+    detected: list[list[tuple[str, float]]],
+    runtime: WhisperRuntime,
+    config: ExtractConfig,
+) -> list[Transcript]:
+    """Every window's greedy text: in the language given (``--language``, else the catalog
+    row's), else in its own, then again in its track's (a vote of the windows judged sung)
+    where that differs. The detected language is recorded either way."""
+    given = [config.whisper.language or t.info.entry.language for t in tracks]
+    each = [language for track, language in zip(tracks, given, strict=True) for _ in track.segments]
+    own = [decoding_language(d, g) for d, g in zip(detected, each, strict=True)]
+    greedy = _greedy(encoder_states, own, runtime, config)
+    lengths = [len(t.segments) for t in tracks]
+    redo = _track_language_redo(lengths, detected, greedy, config, given)
+    again = _greedy([encoder_states[i] for i, _ in redo], [v for _, v in redo], runtime, config)
+    for (i, _), transcript in zip(redo, again, strict=True):
+        greedy[i] = transcript
+    return record_detected(greedy, detected)
 
 
 def _greedy(
