@@ -1,15 +1,17 @@
 """Transcribe segments from their encoder states with CTranslate2's ``generate``.
 
-First every window is decoded greedily without timestamps, in its track's language (a vote
-over the track's windows), and the windows whose text fails Whisper's checks fall back to
-higher temperatures, but for those the caller settles (already judged sung, in the extraction):
-the text the singing judgement reads. Then the windows judged sung are
-decoded again with timestamps (``densify``): decoding without them often ends a dense window
-after its first lines (a rap verse), so where the text stops well before the window's end the
-same encoder states are decoded again from the last timestamp, conditioned on the window's text
-so far, and what the continuation repeats of that text is dropped. A loop of one phrase is cut
-after its second occurrence. These decodings search a beam (``dense_beam_size``); the judgement's
-stays greedy. The text tokens are kept; the timestamps only steer the decoding.
+First every window is decoded greedily without timestamps, in its track's language (given,
+or a vote over the track's windows), and the windows whose text fails Whisper's checks fall
+back to higher temperatures, but for those the caller settles (already judged sung, in the
+extraction): the text the singing judgement reads. Then the windows judged sung are decoded
+again with timestamps (``densify``): decoding without them often ends a dense window after its
+first lines (a rap verse), so where the text stops well before the window's end, or loops,
+the 30 s of audio from the last timestamp are encoded and decoded again (a seek,
+``seek_rounds``), conditioned on the window's text so far; what a seek repeats of that text,
+and its words that start after the window's end, are dropped. In every decoding a loop of one
+phrase is cut after its second occurrence (``cut_loop``). The dense decodings search a beam
+(``dense_beam_size``); the judgement's stays greedy. The text tokens are kept, with the encoder
+output each part was decoded from (``DenseText``); the timestamps only steer the decoding.
 
 The fallback samples in batched PyTorch decoder passes: CTranslate2's sampling cannot be
 seeded reproducibly, so each row draws from a seeded generator, and identical inputs give
