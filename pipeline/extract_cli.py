@@ -63,7 +63,8 @@ SETTING_FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
      {"help": "CTranslate2 compute type (int8 on CPU, float16 on CUDA)"}),
     ("--batch-size", "whisper.batch_size",
      {"type": int, "help": "segments per batch: encoder, every decoding (8)"}),
-    ("--language", "whisper.language", {"help": "force a language code instead of detecting it"}),
+    ("--language", "whisper.language", {"help": "decode every track in this Whisper code, "
+     "over the catalog's (detection is recorded)"}),
     ("--initial-prompt", "whisper.initial_prompt",
      {"help": "text given to Whisper before each segment"}),
     ("--partition-size", "partition_size",
