@@ -95,7 +95,10 @@ def _add_extract_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["cpu", "cuda"], help="where Whisper and demucs run (cpu)")
     p.add_argument("--compute-type", help="CTranslate2 compute type (int8 on CPU, float16 on CUDA)")
     p.add_argument("--batch-size", type=int, help="segments per Whisper encoder batch (8)")
-    p.add_argument("--language", help="force a language code instead of detecting it")
+    p.add_argument(
+        "--language",
+        help="decode every track in this Whisper code, over the catalog's (detection is recorded)",
+    )
     p.add_argument("--initial-prompt", help="text given to Whisper before each segment")
     p.add_argument("--partition-size", type=int, help="tracks per output partition (16)")
     p.add_argument(
