@@ -155,6 +155,33 @@ def test_track_language_is_a_vote_and_a_sure_window_keeps_its_own() -> None:
     assert track_languages([], keep_own=0.8) == []
 
 
+def test_unsure_windows_do_not_outvote_a_sure_one() -> None:
+    """An English song under a band: one window Whisper is sure of, five hallucinated in Thai
+    with a detection it is not sure of. Summed, the five would win."""
+    sure = [("en", 0.9), ("th", 0.02)]
+    unsure = [("th", 0.25), ("en", 0.05), ("ja", 0.05)]
+    detected = [sure, *[unsure] * 5]
+    assert sum(dict(w).get("th", 0.0) for w in detected) > sum(dict(w)["en"] for w in detected)
+    assert track_languages(detected, keep_own=0.8) == [("en", 0.9), *[("en", 0.05)] * 5]
+    # Only the voters count: without the sure window, Thai is all the evidence there is (the
+    # sure window keeps its own language).
+    voters = [False, *[True] * 5]
+    chosen = [language for language, _ in track_languages(detected, 0.8, voters)]
+    assert chosen == ["en", *["th"] * 5]
+
+
+def test_a_language_no_window_puts_first_cannot_win() -> None:
+    """Spanish is every window's second guess: summed, and even squared, it would win, but no
+    window is surer of it than of another language."""
+    detected = [
+        [("fr", 0.35), ("es", 0.3), ("it", 0.1)],
+        [("pt", 0.35), ("es", 0.3), ("it", 0.1)],
+    ]
+    assert [language for language, _ in track_languages(detected, keep_own=0.8)] == ["fr", "fr"]
+    detected.append([("pt", 0.4), ("fr", 0.1)])  # a third window makes Portuguese the surer
+    assert [language for language, _ in track_languages(detected, keep_own=0.8)] == ["pt"] * 3
+
+
 def test_a_window_that_stops_early_is_continued_from_its_last_timestamp(
     tokenizer: Tokenizer,
 ) -> None:
