@@ -456,24 +456,56 @@ SeekRounds = Generator[Seek, Decoding, tuple[list[tuple[float, tuple[int, ...]]]
 
 
 def words_before(
-    tokens: Sequence[int], timestamp_begin: int, limit_s: float
+    tokens: Sequence[int], tokenizer: Tokenizer, limit_s: float
 ) -> tuple[list[int], float | None]:
-    """The text tokens of a timestamped decoding's segments that start before ``limit_s``, and
-    the last timestamp kept, in seconds (None: none). Every word belongs to one fixed window,
-    by its start: a seek's words that start after the window's end are the next window's."""
+    """The text tokens of a timestamped decoding up to ``limit_s``, and the last timestamp
+    kept, in seconds (None: none). Every word belongs to one fixed window: a seek's words past
+    the window's end are the next window's. Whisper base often writes one segment for 20 s of
+    singing, so a segment that runs past the limit keeps the share of its words that its time
+    before the limit is (cut at a word's start), and the limit is its last timestamp."""
     words: list[int] = []
     last: float | None = None
-    after_text = False
+    for start, end, text in _segments(tokens, tokenizer.timestamp_begin):
+        if start >= limit_s:
+            break
+        if end is not None and end <= limit_s:
+            words += text
+            last = end
+            continue
+        # Past the limit, or never closed (its end: the audio's, 30 s after its start).
+        span = (WINDOW_S if end is None else end) - start
+        share = min(1.0, (limit_s - start) / span) if span > 0 else 1.0
+        starts = [i for i, t in enumerate(text) if i == 0 or _starts_word(tokenizer, t)]
+        kept = round(share * len(starts))
+        words += text if kept >= len(starts) else text[: starts[kept]]
+        if end is not None:
+            last = limit_s
+        break
+    return words, last
+
+
+def _segments(
+    tokens: Sequence[int], timestamp_begin: int
+) -> list[tuple[float, float | None, list[int]]]:
+    """(start, end or None if never closed, text tokens) of a timestamped decoding."""
+    segments: list[tuple[float, float | None, list[int]]] = []
+    start, text = 0.0, []
     for token in tokens:
         if token < timestamp_begin:
-            words.append(token)
-            after_text = True
+            text.append(token)
             continue
         at = (token - timestamp_begin) * SECONDS_PER_TIMESTAMP
-        if not after_text and at >= limit_s:  # it opens a segment past the window's end
-            break
-        last, after_text = at, False
-    return words, last
+        if text:  # closes the segment; the next opens here unless it says otherwise
+            segments.append((start, at, text))
+            text = []
+        start = at
+    if text:
+        segments.append((start, None, text))
+    return segments
+
+
+def _starts_word(tokenizer: Tokenizer, token: int) -> bool:
+    return tokenizer.decode([token]).startswith(" ")
 
 
 def seek_rounds(first: Decoding, tokenizer: Tokenizer, config: WhisperConfig) -> SeekRounds:
@@ -487,7 +519,6 @@ def seek_rounds(first: Decoding, tokenizer: Tokenizer, config: WhisperConfig) ->
     wrote at least two words the window did not hold; a loop is cut (``cut_loop``) and sought
     past."""
     room = MAX_LENGTH - len(prompt_tokens(tokenizer, config))  # each part's decoder-state pass
-    begin = tokenizer.timestamp_begin
     context = min(config.continue_context_tokens, MAX_LENGTH // 2 - 1)
     text: list[int] = []
     parts: list[tuple[float, tuple[int, ...]]] = []
@@ -498,7 +529,7 @@ def seek_rounds(first: Decoding, tokenizer: Tokenizer, config: WhisperConfig) ->
             prompt = decoding_prompt(tokenizer, config, previous=text[-context:], timestamps=True)
             generated, score = yield offset, prompt
         generated, _ = cut_loop(generated)
-        words, end_s = words_before(generated, begin, WINDOW_S - offset)
+        words, end_s = words_before(generated, tokenizer, WINDOW_S - offset)
         if round_:
             kept = new_words(tokenizer.decode(text), tokenizer.decode(words))
             if len(kept.split()) < 2:

@@ -78,12 +78,17 @@ def test_a_seek_keeps_the_words_that_start_before_the_window_ends(tokenizer: Tok
         *line(tokenizer, 8.0, "le soir", 20.5),
         *line(tokenizer, 21.0, "la nuit", 25.0),  # starts past 21 s: the next window's words
     ]
-    words, last = words_before(tokens, tokenizer.timestamp_begin, limit_s=21.0)
+    words, last = words_before(tokens, tokenizer, limit_s=21.0)
     assert tokenizer.decode(words).split() == "dans la rue le soir".split()
     assert last == 20.5
-    assert words_before(tokens, tokenizer.timestamp_begin, 30.0)[1] == 25.0
-    untimed = tokenizer.encode(" sans repère")
-    assert words_before(untimed, tokenizer.timestamp_begin, 5.0) == (untimed, None)
+    assert words_before(tokens, tokenizer, 30.0)[1] == 25.0
+    # One long segment across the limit keeps the share of its words before it.
+    long = line(tokenizer, 10.0, "un deux trois quatre cinq six sept huit", 26.0)
+    words, last = words_before(long, tokenizer, limit_s=14.0)
+    assert tokenizer.decode(words).split() == "un deux".split() and last == 14.0
+    untimed = tokenizer.encode(" sans repère du tout")  # never closed: ends with the audio
+    assert tokenizer.decode(words_before(untimed, tokenizer, 15.0)[0]).split() == ["sans", "repère"]
+    assert words_before(untimed, tokenizer, 30.0) == (untimed, None)
 
 
 def test_a_window_seeks_on_fresh_audio_from_its_last_timestamp(tokenizer: Tokenizer) -> None:
