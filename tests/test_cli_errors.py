@@ -119,9 +119,11 @@ def test_train_evaluate_and_search_on_missing_inputs(capsys, tmp_path: Path) -> 
     )
     assert "no part-*.tar shards" in err
     missing = str(tmp_path / "none.parquet")
+    catalog = tmp_path / "c.csv"
+    catalog.write_text("track_id,audio_path,work_id\nt1,t1.wav,w\n")
     err = _fails(
         capsys,
-        *("run", "evaluate", "--embeddings", missing, "--catalog", str(tmp_path / "c.csv")),
+        *("run", "evaluate", "--embeddings", missing, "--catalog", str(catalog)),
         *("--output", str(tmp_path / "m.json")),
     )
     assert "no such embeddings file" in err

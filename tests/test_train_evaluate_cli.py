@@ -236,7 +236,7 @@ def test_livi_only_extraction_refuses_a_wealy_run(
 ) -> None:
     result = run_extract(example_dir / "catalog.csv", tmp_path, "--livi-run", str(runs / "wealy"))
     assert result.returncode == 2
-    assert "is a wealy run; LIVI-only extraction needs a LIVI run" in result.stderr
+    assert "is a wealy run; LIVI embeddings need a LIVI run" in result.stderr
 
 
 def test_search_by_audio_file_finds_that_track_first(runs: Path, example_dir: Path) -> None:
@@ -264,4 +264,4 @@ def test_search_by_audio_file_needs_a_livi_run(runs: Path, example_dir: Path) ->
     assert result.returncode != 0 and "give --model" in result.stderr
     wealy = ("--model", str(runs / "wealy"))
     result = run_cli("search", "--embeddings", embeddings, "--query", audio, *wealy, timeout=120)
-    assert result.returncode != 0 and "needs a LIVI run" in result.stderr
+    assert result.returncode != 0 and "need a LIVI run" in result.stderr

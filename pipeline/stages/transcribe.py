@@ -721,17 +721,12 @@ def _choose(
     candidates: list[Transcript], config: WhisperConfig, looped: Collection[float] = ()
 ) -> Transcript:
     """The first candidate that passes (never one sampled at a temperature in ``looped``); if
-    none does, Whisper's rule: the likeliest of those under the compression threshold (or of
-    all)."""
+    none does, Whisper's rule: the likeliest of those under the compression threshold that did
+    not loop (a cut loop is under it), or of all."""
     for c in candidates:
         if c.temperature not in looped and not _needs_fallback(c, config):
             return c
-    passing = [
-        c
-        for c in candidates
-        if config.compression_ratio_threshold is None
-        or c.compression_ratio <= config.compression_ratio_threshold
-    ]
+    passing = [c for c in candidates if not too_repetitive(c, config) and not c.looped]
     return max(passing or candidates, key=lambda c: c.avg_logprob)
 
 
