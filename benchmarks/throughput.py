@@ -3,7 +3,8 @@
 Each method in its own process on generated 3-4 minute songs, interleaved ``--repeats`` times;
 process start and model loading count. ``A``, ``A2``: faster-whisper's ``transcribe`` loop and
 its ``BatchedInferencePipeline``, plus the pipeline's text encoder; ``B``: ``run extract``;
-``B0``: B with the transcription before the lyrics work (``BEFORE``); ``C``: ``run embed
+``B0``: B with the transcription before the lyrics work (``BEFORE``); ``Bc``: B with the
+sung windows continued on their own encoder states instead of seeking (``CONTINUE``); ``C``: ``run embed
 --audio`` with a LIVI head trained one epoch on B's shards; ``C2``: that head as ``run extract
 --livi-run``. ``--times K`` then runs B on the songs listed K times: each process's peak RSS
 (docs/benchmarks.md).
@@ -46,7 +47,9 @@ from pipeline.synth.truth import read_truth
 
 LOOPS = ("A", "A2")
 BEFORE = set_args(*TRANSCRIPTION_BEFORE)  # B0
-RATIOS = ("B/A", "B/A2", "B0/A", "B0/A2", "B/B0", "A/C", "A2/C", "A/C2", "A2/C2")
+CONTINUE = set_args("whisper.dense_seek=false")  # Bc
+EXTRACT_ARGS = {"B": (), "B0": BEFORE, "Bc": CONTINUE}
+RATIOS = ("B/A", "B/A2", "Bc/A", "B/Bc", "B0/A", "B0/A2", "B/B0", "A/C", "A2/C", "A/C2", "A2/C2")
 
 
 def user_loop(method: str, catalog: Path, batch_size: int, result: Path) -> None:
@@ -69,8 +72,8 @@ def _command(method: str, catalog: Path, work: Path, batch_size: int) -> list[st
         loop = [sys.executable, "-m", "benchmarks.throughput", "--loop", method]
         loop += ["--catalog", str(catalog), "--batch-size", str(batch_size)]
         return [*loop, "--loop-result", str(work / f"{method}.json")]
-    if method in ("B", "B0"):
-        return extract_command(catalog, work / method, *(BEFORE if method == "B0" else ()))
+    if method in EXTRACT_ARGS:
+        return extract_command(catalog, work / method, *EXTRACT_ARGS[method])
     if method == "C2":
         return extract_command(catalog, work / "C2", "--livi-run", str(work / "livi-run"))
     embed = [PIPELINE, "run", "embed", "--model", str(work / "livi-run"), "--audio", str(catalog)]
@@ -141,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in args.methods}
     for repeat in range(args.repeats):
         for method in args.methods:  # interleaved: the machine's noise hits every method alike
-            for folder in ("B", "B0", "C2"):  # each run starts from nothing
+            for folder in (*EXTRACT_ARGS, "C2"):  # each run starts from nothing
                 shutil.rmtree(work / folder, ignore_errors=True)
             (work / "C.parquet").unlink(missing_ok=True)
             wall_s, peaks = run_measured(_command(method, catalog, work, args.batch_size))
