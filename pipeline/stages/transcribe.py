@@ -156,28 +156,22 @@ def prompt_tokens(tokenizer: Tokenizer, config: WhisperConfig) -> list[int]:
 
 
 def cut_loop(tokens: Sequence[int]) -> tuple[list[int], bool]:
-    """``tokens`` with every loop (one phrase of up to ``LOOP_MAX_PERIOD`` tokens said at least
-    ``LOOP_MIN_REPEATS`` times in a row) cut after its second occurrence; whether one was. A
-    decoder caught in a loop repeats until its length limit: the rest of it is no lyric. A
-    chorus sung again after other lines is no loop and stays."""
-    kept: list[int] = []
-    looped = False
-    i, n = 0, len(tokens)
-    while i < n:
-        for period in range(1, min(LOOP_MAX_PERIOD, (n - i) // LOOP_MIN_REPEATS) + 1):
-            phrase = tokens[i : i + period]
-            repeats = 1
-            while tokens[i + repeats * period : i + (repeats + 1) * period] == phrase:
-                repeats += 1
-            if repeats >= LOOP_MIN_REPEATS:
-                kept += [*phrase, *phrase]
-                i += repeats * period
-                looped = True
-                break
-        else:
-            kept.append(tokens[i])
-            i += 1
-    return kept, looped
+    """``tokens`` with a trailing loop (one phrase of up to ``LOOP_MAX_PERIOD`` tokens said at
+    least ``LOOP_MIN_REPEATS`` times in a row, to the end) cut after its second occurrence;
+    whether one was. A decoder caught in a loop repeats until its length limit: the rest of it
+    is no lyric. A repetition the decoder leaves ("oh oh oh oh" sung, then the verse) is a
+    lyric, as is a chorus sung again after other lines."""
+    n = len(tokens)
+    for period in range(1, LOOP_MAX_PERIOD + 1):
+        repeats = 1
+        while n - (repeats + 1) * period >= 0 and (
+            tokens[n - (repeats + 1) * period : n - repeats * period]
+            == tokens[n - repeats * period : n - (repeats - 1) * period]
+        ):
+            repeats += 1
+        if repeats >= LOOP_MIN_REPEATS:
+            return list(tokens[: n - (repeats - 2) * period]), True
+    return list(tokens), False
 
 
 def split_timestamps(tokens: Sequence[int], timestamp_begin: int) -> tuple[list[int], int | None]:
