@@ -40,7 +40,7 @@ CANDIDATES: dict[str, list[str]] = {
     "today": list(TRANSCRIPTION_BEFORE),
     "full-context": ["whisper.continue_context_tokens=223"],
     "greedy-dense": ["whisper.dense_beam_size=1"],
-    "continue": ["whisper.dense_seek=false"],
+    "seek": ["whisper.dense_seek=true"],
 }
 _APOSTROPHES = re.compile(r"['\u2019\u2018`\u00b4]")
 _NOT_WORD = re.compile(r"[^\w\s]|_")

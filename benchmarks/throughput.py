@@ -3,8 +3,9 @@
 Each method in its own process on generated 3-4 minute songs, interleaved ``--repeats`` times;
 process start and model loading count. ``A``, ``A2``: faster-whisper's ``transcribe`` loop and
 its ``BatchedInferencePipeline``, plus the pipeline's text encoder; ``B``: ``run extract``;
-``B0``: B with the transcription before the lyrics work (``BEFORE``); ``Bc``: B with the
-sung windows continued on their own encoder states instead of seeking (``CONTINUE``); ``C``: ``run embed
+``B0``: B with the transcription before the lyrics work (``BEFORE``); ``Bs``: B with the
+sung windows seeking on fresh audio instead of continuing on their own encoder states
+(``SEEK``); ``C``: ``run embed
 --audio`` with a LIVI head trained one epoch on B's shards; ``C2``: that head as ``run extract
 --livi-run``. ``--times K`` then runs B on the songs listed K times: each process's peak RSS
 (docs/benchmarks.md).
@@ -47,9 +48,9 @@ from pipeline.synth.truth import read_truth
 
 LOOPS = ("A", "A2")
 BEFORE = set_args(*TRANSCRIPTION_BEFORE)  # B0
-CONTINUE = set_args("whisper.dense_seek=false")  # Bc
-EXTRACT_ARGS = {"B": (), "B0": BEFORE, "Bc": CONTINUE}
-RATIOS = ("B/A", "B/A2", "Bc/A", "B/Bc", "B0/A", "B0/A2", "B/B0", "A/C", "A2/C", "A/C2", "A2/C2")
+SEEK = set_args("whisper.dense_seek=true")  # Bs
+EXTRACT_ARGS = {"B": (), "B0": BEFORE, "Bs": SEEK}
+RATIOS = ("B/A", "B/A2", "Bs/A", "Bs/B", "B0/A", "B0/A2", "B/B0", "A/C", "A2/C", "A/C2", "A2/C2")
 
 
 def user_loop(method: str, catalog: Path, batch_size: int, result: Path) -> None:

@@ -11,11 +11,12 @@ from threadpoolctl import threadpool_limits
 from pipeline.config import ExtractConfig, SegmentConfig, SingingConfig, WhisperConfig
 from pipeline.io.catalog import read_catalog
 from pipeline.models.whisper_runtime import load_whisper
-from pipeline.records import CatalogEntry, SegmentedTrack, TrackFeatures
+from pipeline.records import AudioSegment, CatalogEntry, SegmentedTrack, TrackFeatures
 from pipeline.stages import transcribe as transcribe_module
 from pipeline.stages.decoder_states import decoder_states, decoder_states_of
 from pipeline.stages.encode import encode, log_mel
-from pipeline.stages.transcribe import DenseText, TextPart, compression_ratio, whole
+from pipeline.stages.segment import audio_from
+from pipeline.stages.transcribe import DenseText, TextPart, compression_ratio, densify, whole
 from pipeline.track import extract_track, extract_tracks, prepare_track
 from tests.stages.decoding import continue_window, decode_windows
 
@@ -102,6 +103,29 @@ def test_a_seeks_tokens_get_their_states_from_the_seeks_encoder_output(
     np.testing.assert_array_equal(states[len(head) :], expected)
     ((single, one_part),) = decoder_states_of([whole(own, transcript)], runtime, batch_size=8)
     assert one_part == 1.0 and single.shape == states.shape
+
+
+def test_a_window_whose_text_stops_early_seeks_on_the_audio_after_it(
+    segmented: SegmentedTrack,
+) -> None:
+    """The speech ends after 3 s: the dense decoding asks for the audio from its last
+    timestamp, encodes it, and the window's tokens are its parts' in order."""
+    config = WhisperConfig(dense_seek=True)
+    runtime = load_whisper(config)
+    (segment,) = segmented.segments
+    states = encode(log_mel([segment], runtime), runtime)
+    greedy = decode_windows(states, runtime, config)
+    asked: list[float] = []
+
+    def audio_at(window: int, offset_s: float) -> AudioSegment:
+        asked.append(offset_s)
+        return audio_from(segmented.segments, segment.start_s + offset_s, 30.0, 16_000)
+
+    (text,) = densify(list(states), greedy, runtime, config, audio_at)
+    assert asked and 0.0 < asked[0] < 27.0
+    assert text.parts[0].offset_s == 0.0
+    assert text.transcript.tokens == tuple(t for part in text.parts for t in part.tokens)
+    assert all(part.encoder_states.shape == (1500, 512) for part in text.parts)
 
 
 def test_extract_track_keeps_all_features_from_one_pass(segmented: SegmentedTrack) -> None:
