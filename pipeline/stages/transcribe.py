@@ -5,11 +5,12 @@ or a vote over the track's windows), and the windows whose text fails Whisper's 
 back to higher temperatures, but for those the caller settles (already judged sung, in the
 extraction): the text the singing judgement reads. Then the windows judged sung are decoded
 again with timestamps (``densify``): decoding without them often ends a dense window after its
-first lines (a rap verse), so where the text stops well before the window's end, or loops,
-the 30 s of audio from the last timestamp are encoded and decoded again (a seek,
-``seek_rounds``), conditioned on the window's text so far; what a seek repeats of that text,
-and its words that start after the window's end, are dropped. In every decoding a loop of one
-phrase is cut after its second occurrence (``cut_loop``). The dense decodings search a beam
+first lines (a rap verse), so where the text stops well before the window's end it is decoded
+on from the last timestamp, conditioned on the window's text so far: by default the same
+encoder states (``continuation``), with ``dense_seek`` the 30 s of audio from there, encoded
+afresh (``seek_rounds``; a seek's words that start after the window's end are dropped). What a
+round repeats of the text so far is dropped. In every decoding a loop of one phrase at its end
+is cut after its second occurrence (``cut_loop``). The dense decodings search a beam
 (``dense_beam_size``); the judgement's stays greedy. The text tokens are kept, with the encoder
 output each part was decoded from (``DenseText``); the timestamps only steer the decoding.
 
