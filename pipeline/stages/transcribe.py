@@ -29,7 +29,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import ctranslate2
 import numpy as np
@@ -348,6 +348,8 @@ def replaces(old: Transcript, found: Transcript, config: WhisperConfig) -> bool:
 
 Decoding = tuple[list[int], float]  # (tokens, mean log-prob)
 Rounds = Generator[list[int], Decoding, tuple[tuple[int, ...], float]]
+Ask = TypeVar("Ask")  # what a window's generator waits on: a prompt, or a seek
+Done = TypeVar("Done")  # what it returns once it stops
 
 
 def _generate(
@@ -376,23 +378,41 @@ def _decoding(result: ctranslate2.models.WhisperGenerationResult) -> Decoding:
     return list(result.sequences_ids[0]), float(result.scores[0])
 
 
+class _Stepped(Generic[Ask, Done]):
+    """Every window's generator (``continuation``, ``seek_rounds``) stepped side by side: what
+    each waits on (a prompt, or a seek), and what each returned once it stopped."""
+
+    def __init__(self, rounds: Sequence[Generator[Ask, Decoding, Done]]) -> None:
+        self.rounds = rounds
+        self.waiting: dict[int, Ask] = {}
+        self.done: dict[int, Done] = {}
+        for window in range(len(rounds)):
+            self._step(window, None)
+
+    def _step(self, window: int, reply: Decoding | None) -> None:
+        try:
+            rounds = self.rounds[window]
+            self.waiting[window] = next(rounds) if reply is None else rounds.send(reply)
+        except StopIteration as finished:
+            self.done[window] = finished.value
+
+    def answer(
+        self, windows: list[int], replies: list[ctranslate2.models.WhisperGenerationResult]
+    ) -> None:
+        for window, reply in zip(windows, replies, strict=True):
+            self._step(window, _decoding(reply))
+
+    def results(self) -> list[Done]:
+        return [self.done[w] for w in range(len(self.rounds))]
+
+
 def _run_rounds(
     states: np.ndarray, rounds: list[Rounds], runtime: WhisperRuntime, config: WhisperConfig
 ) -> list[tuple[tuple[int, ...], float]]:
     """Drive each window's ``continuation``: the prompts of one length (CTranslate2 wants the
     start token at one position) share a decoding, which returns what each gets alone."""
-    done: dict[int, tuple[tuple[int, ...], float]] = {}
-    waiting: dict[int, list[int]] = {}  # window -> the prompt it waits on
-
-    def step(window: int, reply: Decoding | None) -> None:
-        try:
-            rounds_ = rounds[window]
-            waiting[window] = next(rounds_) if reply is None else rounds_.send(reply)
-        except StopIteration as finished:
-            done[window] = finished.value
-
-    for window in range(len(rounds)):
-        step(window, None)
+    stepped = _Stepped(rounds)
+    waiting = stepped.waiting  # window -> the prompt it waits on
     while waiting:
         length = len(next(iter(waiting.values())))
         windows = [w for w, prompt in waiting.items() if len(prompt) == length]
@@ -404,9 +424,8 @@ def _run_rounds(
             beam_size=config.dense_beam_size,
             max_initial_timestamp_index=int(WINDOW_S / SECONDS_PER_TIMESTAMP),
         )
-        for window, reply in zip(windows, replies, strict=True):
-            step(window, _decoding(reply))
-    return [done[w] for w in range(len(rounds))]
+        stepped.answer(windows, replies)
+    return stepped.results()
 
 
 def continuation(first: Decoding, tokenizer: Tokenizer, config: WhisperConfig) -> Rounds:
@@ -551,19 +570,9 @@ def _run_seeks(
 ) -> list[tuple[tuple[TextPart, ...], float]]:
     """Drive each window's ``seek_rounds``: encode the audio each seek asks for, in batches,
     and decode the seeks whose prompts have one length together."""
-    done: dict[int, tuple[list[tuple[float, tuple[int, ...]]], float]] = {}
-    waiting: dict[int, Seek] = {}  # window -> the seek it waits on
+    stepped = _Stepped(rounds)
+    waiting = stepped.waiting  # window -> the seek it waits on
     encoded: dict[tuple[int, float], np.ndarray] = {(w, 0.0): s for w, s in enumerate(states)}
-
-    def step(window: int, reply: Decoding | None) -> None:
-        try:
-            rounds_ = rounds[window]
-            waiting[window] = next(rounds_) if reply is None else rounds_.send(reply)
-        except StopIteration as finished:
-            done[window] = finished.value
-
-    for window in range(len(rounds)):
-        step(window, None)
     while waiting:
         wanted = [(w, offset) for w, (offset, _) in waiting.items() if (w, offset) not in encoded]
         for first in range(0, len(wanted), config.batch_size):
@@ -582,14 +591,10 @@ def _run_seeks(
             beam_size=config.dense_beam_size,
             max_initial_timestamp_index=int(SEEK_MAX_INITIAL_S / SECONDS_PER_TIMESTAMP),
         )
-        for window, reply in zip(windows, replies, strict=True):
-            step(window, _decoding(reply))
+        stepped.answer(windows, replies)
     return [
-        (
-            tuple(TextPart(o, encoded[w, o], tokens) for o, tokens in done[w][0]),
-            done[w][1],
-        )
-        for w in range(len(rounds))
+        (tuple(TextPart(o, encoded[w, o], tokens) for o, tokens in parts), score)
+        for w, (parts, score) in enumerate(stepped.results())
     ]
 
 
