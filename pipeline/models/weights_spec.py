@@ -5,12 +5,12 @@ after the run checked it (a run folder still training, or replaced under the sam
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.io.output_dir import file_record
 from pipeline.io.run_dir import (
     RunFolderError,
     load_checkpoint,
@@ -36,14 +36,6 @@ class WeightsSpec:
         return {"bytes": self.bytes, "sha256": self.sha256}
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _checked_kind(folder: Path | str, kind: str, named: str, fix: str) -> dict[str, Any]:
     found, values = read_run_config(folder)
     if found != kind:
@@ -57,8 +49,8 @@ def weights_spec(run_dir: Path | str, kind: str, named: str, fix: str) -> Weight
     _checked_kind(run_dir, kind, named, fix)
     with run_copy(run_dir) as folder:
         checkpoint = run_checkpoint(folder)
-        size = checkpoint.stat().st_size
-        return WeightsSpec(kind, str(run_dir), checkpoint.name, size, sha256_of(checkpoint))
+        record = file_record(checkpoint)
+        return WeightsSpec(kind, str(run_dir), checkpoint.name, record["bytes"], record["sha256"])
 
 
 def load_weights(
@@ -69,7 +61,7 @@ def load_weights(
     with run_copy(spec.run_dir) as folder:
         values = _checked_kind(folder, spec.kind, spec.run_dir, f"it must be a {spec.kind} run")
         checkpoint = run_checkpoint(folder)
-        if sha256_of(checkpoint) != spec.sha256:
+        if file_record(checkpoint)["sha256"] != spec.sha256:
             raise RunFolderError(
                 f"{spec.run_dir}: {checkpoint.name} changed after the run checked it "
                 f"(sha256 {spec.sha256[:12]}...); run again on a finished run folder"
