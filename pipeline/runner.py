@@ -57,6 +57,7 @@ from pipeline.worker_logs import JsonWorkerLogs
 from pipeline.worker_memory import then_release, worker_malloc_environ
 
 log = logging.getLogger(__name__)
+AudioOnlyWeights = tuple[WeightsSpec, WeightsSpec | None]  # --livi-run: the head, the detector
 
 
 class Progress(Protocol):
@@ -171,7 +172,9 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def manifest_header(config: ExtractConfig) -> dict[str, Any]:
+def manifest_header(
+    config: ExtractConfig, weights: AudioOnlyWeights | None = None
+) -> dict[str, Any]:
     """What identifies these outputs: settings, model fingerprints, schemas and code."""
     catalog = Path(config.input)
     model_dir = resolve_model_dir(config.whisper)
@@ -190,7 +193,7 @@ def manifest_header(config: ExtractConfig) -> dict[str, Any]:
     if output_config["encoder_states_share"] == 1.0:  # the default: outputs made before it
         output_config.pop("encoder_states_share")  # was a setting resume as they are
     if config.livi_run:
-        livi, detector = audio_only_weights(config)
+        livi, detector = weights or audio_only_weights(config)
         models["livi"] = {"checkpoint": livi.checkpoint} | livi.record()
         if not is_url(config.livi_run):
             resolved["livi_run"] = str(Path(config.livi_run).absolute())
@@ -276,7 +279,7 @@ def check_separator(config: ExtractConfig) -> None:
         load_separator(config.separate.weights, "cpu", config.separate.weights_sha256)
 
 
-def audio_only_weights(config: ExtractConfig) -> tuple[WeightsSpec, WeightsSpec | None]:
+def audio_only_weights(config: ExtractConfig) -> AudioOnlyWeights:
     """The LIVI run and the singing detector of ``--livi-run``, checked before any work."""
     return livi_spec(config.livi_run), detector_spec(config.singing.detector)
 
@@ -319,10 +322,11 @@ def run_extract(
     folder = _discover_input(config)
     entries = read_catalog(Path(config.input)) if folder is None else []
     check_languages(entries, config)
+    weights = audio_only_weights(config) if config.livi_run else None  # checked once, hashed once
     out = output_dir_for(config.output, embeddings_only=bool(config.livi_run))
     summary = RunSummary()
     with out.lock(run_id):
-        header = manifest_header(config)
+        header = manifest_header(config, weights)
         out.check_compatible(header, overwrite)
         if folder is not None:  # its catalog is kept with the outputs, for the next run
             header["catalog"], entries = commit_catalog(folder, out)
@@ -362,6 +366,7 @@ def run_extract(
                 summary,
                 progress,
                 worker_logs,
+                weights,
             )
         out.remove_leftovers()  # e.g. from a worker killed while writing
         status = "incomplete" if summary.failed_partitions else "complete"
@@ -408,11 +413,12 @@ def _run_pending(
     summary: RunSummary,
     progress: Progress | None,
     worker_logs: JsonWorkerLogs | None,
+    weights: AudioOnlyWeights | None,
 ) -> None:
     resources = config.run.resolved_whisper_resources(config.whisper.device)
     separating = config.separate.method != "none"
-    if out.embeddings_only:
-        livi, detector = audio_only_weights(config)
+    if weights is not None:
+        livi, detector = weights
         whisper_stage = then_release(partial(embed_tracks_audio, livi=livi, detector=detector))
     else:
         whisper_stage = then_release(extract_tracks)
